@@ -1,0 +1,613 @@
+//! Serde types that mirror a scenario file one to one (`deny_unknown_fields`); defaults are the baseline's.
+//!
+//! These types are plain data: checking that values make sense is `validate.rs`'s job, which turns them
+//! into a [`super::Scenario`]. Every default below is also written, with its source, in
+//! `configs/baseline.toml`.
+
+use crate::model::calendar::Period;
+use chrono::{Datelike, NaiveDate};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A calendar date; written in TOML as a bare date (`2023-01-23`) or a string (`"2023-01-23"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DateValue(pub NaiveDate);
+
+impl Default for DateValue {
+    fn default() -> Self {
+        DateValue(NaiveDate::from_ymd_opt(2022, 11, 30).unwrap())
+    }
+}
+
+impl Serialize for DateValue {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let d = self.0;
+        let dt = toml::value::Datetime {
+            date: Some(toml::value::Date { year: d.year() as u16, month: d.month() as u8, day: d.day() as u8 }),
+            time: None,
+            offset: None,
+        };
+        dt.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for DateValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let v = toml::Value::deserialize(d)?;
+        let parsed = match &v {
+            toml::Value::Datetime(dt) if dt.time.is_none() && dt.offset.is_none() => dt
+                .date
+                .and_then(|x| NaiveDate::from_ymd_opt(x.year as i32, x.month as u32, x.day as u32)),
+            toml::Value::String(s) => s.parse::<NaiveDate>().ok(),
+            _ => None,
+        };
+        parsed.map(DateValue).ok_or_else(|| D::Error::custom(format!("expected a date like 2023-01-23, got {v}")))
+    }
+}
+
+/// The kind of a firm (DESIGN.md §1.2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FirmKind {
+    #[default]
+    FrontierLab,
+    BigTech,
+    OpenSource,
+}
+
+impl FirmKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FirmKind::FrontierLab => "frontier_lab",
+            FirmKind::BigTech => "big_tech",
+            FirmKind::OpenSource => "open_source",
+        }
+    }
+}
+
+/// Where word of mouth comes from in the awareness diffusion.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WordOfMouth {
+    /// Current users of the firm talk about it (default).
+    #[default]
+    Users,
+    /// Everyone aware of the firm talks about it (the textbook Bass form, used for the docking test).
+    Aware,
+}
+
+/// A scenario file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScenarioFile {
+    /// Another scenario file this one changes (path relative to this file); resolved away on load.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extends: Option<String>,
+    pub name: String,
+    pub description: String,
+    pub seed: u64,
+    pub start: DateValue,
+    pub end: DateValue,
+    pub tick: Period,
+    /// Recording interval; defaults to the tick length.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record_every: Option<Period>,
+    pub agents: u64,
+    pub population: f64,
+    pub elo_reference: f64,
+    pub revenue_thresholds_usd: Vec<f64>,
+    pub calendar: CalendarFile,
+    pub awareness: AwarenessFile,
+    pub subscriptions: SubscriptionsFile,
+    pub segments: SegmentsFile,
+    pub orgs: OrgsFile,
+    pub firms: Vec<FirmFile>,
+    pub events: Vec<EventFile>,
+}
+
+impl Default for ScenarioFile {
+    fn default() -> Self {
+        ScenarioFile {
+            extends: None,
+            name: "scenario".into(),
+            description: String::new(),
+            seed: 1,
+            start: DateValue::default(),
+            end: DateValue(NaiveDate::from_ymd_opt(2025, 12, 31).unwrap()),
+            tick: Period::Day,
+            record_every: None,
+            agents: 1_000_000,
+            population: 2.0e9,
+            elo_reference: 1000.0,
+            revenue_thresholds_usd: vec![1.0e8, 2.0e8, 1.0e9],
+            calendar: CalendarFile::default(),
+            awareness: AwarenessFile::default(),
+            subscriptions: SubscriptionsFile::default(),
+            segments: SegmentsFile::default(),
+            orgs: OrgsFile::default(),
+            firms: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+}
+
+/// The academic calendar students follow.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CalendarFile {
+    /// First day of the summer break, "MM-DD".
+    pub summer_start: String,
+    /// Last day of the summer break, "MM-DD".
+    pub summer_end: String,
+}
+
+impl Default for CalendarFile {
+    fn default() -> Self {
+        CalendarFile { summer_start: "06-01".into(), summer_end: "08-31".into() }
+    }
+}
+
+/// Agent-based Bass diffusion of awareness.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AwarenessFile {
+    pub p_base_per_month: f64,
+    pub launch_p_per_month: f64,
+    pub launch_decay_months: f64,
+    pub word_of_mouth_per_month: f64,
+    pub word_of_mouth_from: WordOfMouth,
+    /// A user who hears of a new chatbot reconsiders its choice at once (trial).
+    pub reconsider_on_awareness: bool,
+}
+
+impl Default for AwarenessFile {
+    fn default() -> Self {
+        AwarenessFile {
+            p_base_per_month: 0.002,
+            launch_p_per_month: 0.04,
+            launch_decay_months: 4.0,
+            word_of_mouth_per_month: 0.8,
+            word_of_mouth_from: WordOfMouth::Users,
+            reconsider_on_awareness: true,
+        }
+    }
+}
+
+/// Free-to-paid conversion and churn.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SubscriptionsFile {
+    /// Monthly conversion probability of an active free user whose willingness to pay covers the price.
+    pub conversion_per_month: f64,
+    /// Relative increase of conversion per 100 Elo of paid-tier quality uplift.
+    pub uplift_per_100_elo: f64,
+    pub churn_month1: f64,
+    pub churn_months_2_6: f64,
+    pub churn_after: f64,
+}
+
+impl Default for SubscriptionsFile {
+    fn default() -> Self {
+        SubscriptionsFile {
+            conversion_per_month: 0.08,
+            uplift_per_100_elo: 0.5,
+            churn_month1: 0.15,
+            churn_months_2_6: 0.06,
+            churn_after: 0.03,
+        }
+    }
+}
+
+/// One user segment.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SegmentFile {
+    pub share: f64,
+    pub reconsider_per_month: f64,
+    pub loyalty: f64,
+    pub quality_weight: f64,
+    pub price_weight_per_usd: f64,
+    pub outside_utility: f64,
+    pub taste_spread: f64,
+    pub wtp_median_usd: f64,
+    pub wtp_sigma: f64,
+    pub queries_per_active_day: f64,
+    pub active_days_per_month: f64,
+    pub visits_per_active_day: f64,
+    pub paid_usage_multiplier: f64,
+    pub employed_share: f64,
+    pub summer_activity: f64,
+}
+
+impl Default for SegmentFile {
+    fn default() -> Self {
+        SegmentFile {
+            share: 0.25,
+            reconsider_per_month: 0.10,
+            loyalty: 0.6,
+            quality_weight: 0.7,
+            price_weight_per_usd: 0.15,
+            outside_utility: 0.0,
+            taste_spread: 0.5,
+            wtp_median_usd: 5.0,
+            wtp_sigma: 0.85,
+            queries_per_active_day: 7.0,
+            active_days_per_month: 6.0,
+            visits_per_active_day: 1.8,
+            paid_usage_multiplier: 3.0,
+            employed_share: 0.0,
+            summer_activity: 1.0,
+        }
+    }
+}
+
+/// The four user segments, by name.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SegmentsFile {
+    pub consumer: SegmentFile,
+    pub student: SegmentFile,
+    pub professional: SegmentFile,
+    pub developer: SegmentFile,
+}
+
+impl SegmentsFile {
+    pub fn as_array(&self) -> [&SegmentFile; 4] {
+        [&self.consumer, &self.student, &self.professional, &self.developer]
+    }
+}
+
+/// A value per segment.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SegmentValues {
+    pub consumer: f64,
+    pub student: f64,
+    pub professional: f64,
+    pub developer: f64,
+}
+
+impl Default for SegmentValues {
+    fn default() -> Self {
+        SegmentValues { consumer: 1.0, student: 1.0, professional: 1.0, developer: 1.0 }
+    }
+}
+
+impl SegmentValues {
+    pub fn as_array(&self) -> [f64; 4] {
+        [self.consumer, self.student, self.professional, self.developer]
+    }
+}
+
+/// Organisations (enterprises and SMEs) adopting generative-AI APIs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OrgsFile {
+    pub agents: u64,
+    pub population: f64,
+    pub reconsider_per_month: f64,
+    pub loyalty: f64,
+    pub quality_weight: f64,
+    /// Utility lost per unit of ln(API price in USD per million tokens).
+    pub log_price_weight: f64,
+    pub pilot_to_production_per_month: f64,
+    pub tokens_per_day_pilot_m: f64,
+    pub tokens_per_day_production_m: f64,
+    pub token_growth_per_year: f64,
+    pub ban_hazard_per_month: f64,
+    pub ban_pressure_decay_months: f64,
+    pub ban_lift_per_month: f64,
+    pub shadow_use: f64,
+    pub enterprise_adoption_per_month: f64,
+    pub seat_take_up: f64,
+    pub self_host_markup: f64,
+    pub verticals: VerticalsFile,
+}
+
+impl Default for OrgsFile {
+    fn default() -> Self {
+        OrgsFile {
+            agents: 20_000,
+            population: 1.0e6,
+            reconsider_per_month: 0.07,
+            loyalty: 1.0,
+            quality_weight: 1.0,
+            log_price_weight: 0.8,
+            pilot_to_production_per_month: 0.07,
+            tokens_per_day_pilot_m: 0.3,
+            tokens_per_day_production_m: 3.0,
+            token_growth_per_year: 2.0,
+            ban_hazard_per_month: 0.05,
+            ban_pressure_decay_months: 6.0,
+            ban_lift_per_month: 0.10,
+            shadow_use: 0.4,
+            enterprise_adoption_per_month: 0.05,
+            seat_take_up: 0.3,
+            self_host_markup: 1.3,
+            verticals: VerticalsFile::default(),
+        }
+    }
+}
+
+/// One vertical (industry) of organisations.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VerticalFile {
+    pub share: f64,
+    pub adoption_p_per_month: f64,
+    pub adoption_q_per_month: f64,
+    pub seats: f64,
+    pub tokens_factor: f64,
+    pub ban_factor: f64,
+    pub self_host_affinity: f64,
+}
+
+impl Default for VerticalFile {
+    fn default() -> Self {
+        VerticalFile {
+            share: 0.2,
+            adoption_p_per_month: 0.003,
+            adoption_q_per_month: 0.04,
+            seats: 50.0,
+            tokens_factor: 1.0,
+            ban_factor: 1.0,
+            self_host_affinity: 0.0,
+        }
+    }
+}
+
+/// The five verticals, by name.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VerticalsFile {
+    pub healthcare: VerticalFile,
+    pub finance: VerticalFile,
+    pub education: VerticalFile,
+    pub tech: VerticalFile,
+    pub other: VerticalFile,
+}
+
+impl VerticalsFile {
+    pub fn as_array(&self) -> [&VerticalFile; 5] {
+        [&self.healthcare, &self.finance, &self.education, &self.tech, &self.other]
+    }
+}
+
+/// Open-model quality closing the gap to the best frontier model.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CatchUpFile {
+    pub gap0_elo: f64,
+    pub tau_months: f64,
+}
+
+impl Default for CatchUpFile {
+    fn default() -> Self {
+        CatchUpFile { gap0_elo: 200.0, tau_months: 15.0 }
+    }
+}
+
+/// Runway-triggered fund-raising.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RaiseFile {
+    pub enabled: bool,
+    pub trigger_runway_months: f64,
+    pub size_months: f64,
+    pub success_base: f64,
+    pub success_per_growth: f64,
+    pub cooldown_months: f64,
+    pub acquihire_probability: f64,
+}
+
+impl Default for RaiseFile {
+    fn default() -> Self {
+        RaiseFile {
+            enabled: false,
+            trigger_runway_months: 9.0,
+            size_months: 18.0,
+            success_base: 0.5,
+            success_per_growth: 0.5,
+            cooldown_months: 6.0,
+            acquihire_probability: 0.5,
+        }
+    }
+}
+
+/// Simple firm pricing rules (off by default).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PricingFile {
+    pub api_tracks_cost: bool,
+    pub markup: f64,
+    pub lag_months: f64,
+    pub floor_usd_per_mtok: f64,
+    pub match_undercut_per_month: f64,
+}
+
+impl Default for PricingFile {
+    fn default() -> Self {
+        PricingFile {
+            api_tracks_cost: false,
+            markup: 1.86,
+            lag_months: 3.0,
+            floor_usd_per_mtok: 0.1,
+            match_undercut_per_month: 0.0,
+        }
+    }
+}
+
+/// A training programme: its cost is spread evenly over its duration.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainingFile {
+    pub name: String,
+    pub start: DateValue,
+    pub months: f64,
+    pub cost_usd: f64,
+}
+
+/// One firm (a chatbot / model family).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FirmFile {
+    pub id: String,
+    pub name: String,
+    pub kind: FirmKind,
+    pub launch: DateValue,
+    /// When the consumer chat app opens, if later than `launch` (API first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chat_launch: Option<DateValue>,
+    pub chat_app: bool,
+    pub api: bool,
+    pub self_hostable: bool,
+    pub quality_elo: f64,
+    pub quality_growth_elo_per_year: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub catch_up: Option<CatchUpFile>,
+    pub free_tier: bool,
+    pub sub_price_usd_per_month: f64,
+    pub paid_quality_uplift_elo: f64,
+    pub api_price_usd_per_mtok: f64,
+    pub seat_price_usd_per_month: f64,
+    pub brand: f64,
+    pub bundled: bool,
+    pub bundle_utility: f64,
+    pub reach_per_month: f64,
+    pub awareness_by_segment: SegmentValues,
+    pub launch_buzz: f64,
+    pub org_trust: f64,
+    pub cash_usd: f64,
+    pub fixed_cost_usd_per_year: f64,
+    pub fixed_cost_growth_per_year: f64,
+    pub cost_per_query_usd: f64,
+    pub serving_cost_usd_per_mtok: f64,
+    pub cost_decline_per_year: f64,
+    pub revenue_share: f64,
+    pub parent_budget_usd: f64,
+    pub raise: RaiseFile,
+    pub pricing: PricingFile,
+    pub training: Vec<TrainingFile>,
+}
+
+impl Default for FirmFile {
+    fn default() -> Self {
+        FirmFile {
+            id: String::new(),
+            name: String::new(),
+            kind: FirmKind::FrontierLab,
+            launch: DateValue::default(),
+            chat_launch: None,
+            chat_app: true,
+            api: true,
+            self_hostable: false,
+            quality_elo: 1100.0,
+            quality_growth_elo_per_year: 100.0,
+            catch_up: None,
+            free_tier: true,
+            sub_price_usd_per_month: 0.0,
+            paid_quality_uplift_elo: 0.0,
+            api_price_usd_per_mtok: 2.0,
+            seat_price_usd_per_month: 0.0,
+            brand: 0.0,
+            bundled: false,
+            bundle_utility: 0.0,
+            reach_per_month: 0.0,
+            awareness_by_segment: SegmentValues::default(),
+            launch_buzz: 1.0,
+            org_trust: 0.0,
+            cash_usd: 0.0,
+            fixed_cost_usd_per_year: 0.0,
+            fixed_cost_growth_per_year: 1.0,
+            cost_per_query_usd: 0.0036,
+            serving_cost_usd_per_mtok: 0.7,
+            cost_decline_per_year: 0.5,
+            revenue_share: 0.0,
+            parent_budget_usd: 0.0,
+            raise: RaiseFile::default(),
+            pricing: PricingFile::default(),
+            training: Vec::new(),
+        }
+    }
+}
+
+/// What a dated event does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// Cash injected into a firm (`amount_usd`).
+    #[default]
+    Funding,
+    /// A model release: quality jumps by `quality_jump_elo`; may open the weights (`self_hostable`).
+    Release,
+    /// New prices and tiers (`sub_price_usd_per_month`, `api_price_usd_per_mtok`, `seat_price_usd_per_month`,
+    /// `free_tier`).
+    Price,
+    /// A data-leak story that starts a wave of consumer-chat bans (`strength`).
+    Leak,
+    /// The "open strategy" switch (F15): API price cut (`api_price_factor`), trust of organisations
+    /// (`org_trust_add`), open weights (`self_hostable`).
+    Strategy,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// A dated event.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventFile {
+    pub id: String,
+    pub date: DateValue,
+    pub kind: EventKind,
+    /// Set to false in a scenario that `extends` another to drop this event.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub firm: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount_usd: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quality_jump_elo: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub_price_usd_per_month: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_price_usd_per_mtok: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seat_price_usd_per_month: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub free_tier: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strength: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_price_factor: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub org_trust_add: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub self_hostable: Option<bool>,
+    pub note: String,
+}
+
+impl Default for EventFile {
+    fn default() -> Self {
+        EventFile {
+            id: String::new(),
+            date: DateValue::default(),
+            kind: EventKind::Funding,
+            enabled: true,
+            firm: None,
+            amount_usd: None,
+            quality_jump_elo: None,
+            sub_price_usd_per_month: None,
+            api_price_usd_per_mtok: None,
+            seat_price_usd_per_month: None,
+            free_tier: None,
+            strength: None,
+            api_price_factor: None,
+            org_trust_add: None,
+            self_hostable: None,
+            note: String::new(),
+        }
+    }
+}

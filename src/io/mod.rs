@@ -1,0 +1,4 @@
+//! The only code that touches files: run output directories written atomically, CSV streams, manifests.
+
+pub mod manifest;
+pub mod outputs;

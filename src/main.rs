@@ -1,0 +1,20 @@
+//! The `llm-market` binary: parse the command line, run the command, print the error chain, exit.
+//! Exit codes: 0 ok, 1 some runs failed, 2 bad input or a fatal error.
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = llm_market::cli::Cli::parse();
+    match llm_market::app::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            if let Some(ce) = e.downcast_ref::<llm_market::config::ConfigError>() {
+                eprint!("error: {ce}");
+            } else {
+                eprintln!("error: {e:#}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! Pure model maths: randomness, calendar, economics and choice. No bevy, no IO (ARCHITECTURE.md).
+
+pub mod calendar;
+pub mod choice;
+pub mod econ;
+pub mod rng;

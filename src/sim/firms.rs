@@ -1,0 +1,349 @@
+//! Firm phases: quality (2), the per-tick market view (end of 2), accounting and funding (7), pricing (8).
+
+use super::components::*;
+use super::resources::*;
+use crate::config::file::{FirmFile, FirmKind, WordOfMouth};
+use crate::model::calendar::{DAYS_PER_MONTH, DAYS_PER_YEAR, hazard, hazard_from_monthly_prob};
+use crate::model::choice::NONE;
+use crate::model::econ::{self, Cents, LOGIT_PER_ELO};
+use crate::model::rng::{CounterRng, Stream, prob_threshold, tick_key};
+use bevy_ecs::prelude::*;
+use chrono::NaiveDate;
+
+/// Conditional means of the quartiles of a standard normal: the taste classes' positions.
+const TASTE_Z: [f64; TASTE_CLASSES] = [-1.271, -0.318, 0.318, 1.271];
+
+/// When firm `f`'s chat app opens.
+pub fn chat_launch(f: &FirmFile) -> NaiveDate {
+    f.chat_launch.map(|d| d.0).unwrap_or(f.launch.0)
+}
+
+/// Phase `Quality`. Reads `Clock`, `RunInfo`; writes each firm's `Quality`: own trend plus release jumps;
+/// open models with `catch_up` close the gap to the best frontier firm.
+pub fn update_quality(clock: Res<Clock>, info: Res<RunInfo>, mut firms: Query<(&FirmId, &mut Quality, &Status)>) {
+    let specs = info.firms();
+    let mut frontier = f64::NEG_INFINITY;
+    let mut frontier_any = f64::NEG_INFINITY;
+    for (id, mut q, status) in firms.iter_mut() {
+        let f = &specs[id.0 as usize];
+        if f.catch_up.is_none() {
+            q.current = f.quality_elo + f.quality_growth_elo_per_year * clock.years + q.jumps;
+            frontier_any = frontier_any.max(q.current);
+            if status.alive && clock.date >= f.launch.0 {
+                frontier = frontier.max(q.current);
+            }
+        }
+    }
+    if frontier == f64::NEG_INFINITY {
+        frontier = frontier_any;
+    }
+    let months = clock.years * DAYS_PER_YEAR / DAYS_PER_MONTH;
+    for (id, mut q, _) in firms.iter_mut() {
+        if let Some(cu) = &specs[id.0 as usize].catch_up {
+            q.current = econ::catch_up_quality(frontier, cu.gap0_elo, months, cu.tau_months) + q.jumps;
+        }
+    }
+}
+
+/// Phase `Quality` (after `update_quality`). Reads `Clock`, `RunInfo`, last tick's `UserTally` and the
+/// firms; writes `Offers`, the per-segment tables every user phase reads this tick.
+pub fn publish_offers(
+    clock: Res<Clock>,
+    info: Res<RunInfo>,
+    tally: Res<UserTally>,
+    mut offers: ResMut<Offers>,
+    firms: Query<(&FirmId, &Quality, &Offer, &Status)>,
+) {
+    let p = info.scenario.params();
+    let segs = p.segments.as_array();
+    let aw = &p.awareness;
+    let dt = clock.dt_months;
+    let mut o = Offers { n_firms: info.firms().len(), reconsider_on_awareness: aw.reconsider_on_awareness, ..Offers::default() };
+    for (s, seg) in segs.iter().enumerate() {
+        o.outside[s] = seg.outside_utility.exp() as f32;
+        o.loyalty[s] = seg.loyalty.exp() as f32;
+        o.reconsider_thr[s] = prob_threshold(hazard_from_monthly_prob(seg.reconsider_per_month, dt));
+    }
+    let sub = &p.subscriptions;
+    o.churn_thr = [sub.churn_month1, sub.churn_months_2_6, sub.churn_after].map(|c| prob_threshold(hazard_from_monthly_prob(c, dt)));
+    o.tick_days = clock.dt_days.round().clamp(0.0, u16::MAX as f64) as u16;
+    let n_users = info.n_users.max(1) as f64;
+    for (id, q, offer, status) in firms.iter() {
+        let j = id.0 as usize;
+        let f = &info.firms()[j];
+        let open = status.alive && f.chat_app && clock.date >= chat_launch(f);
+        if !open {
+            continue;
+        }
+        o.chat_open |= 1 << j;
+        if f.kind != FirmKind::OpenSource {
+            o.ban_subject |= 1 << j;
+        }
+        let paid_only = !offer.free_tier && offer.sub_price > 0.0;
+        if paid_only {
+            o.paid_only |= 1 << j;
+        }
+        // Awareness: external influence (base + decaying launch shock + distribution reach) plus word of mouth.
+        let months_open = (clock.date - chat_launch(f)).num_days() as f64 / DAYS_PER_MONTH;
+        let external = aw.p_base_per_month + aw.launch_p_per_month * f.launch_buzz * (-months_open / aw.launch_decay_months).exp() + f.reach_per_month;
+        let talkers = match aw.word_of_mouth_from {
+            WordOfMouth::Users => tally.users[j].iter().sum::<u64>(),
+            WordOfMouth::Aware => tally.aware[j],
+        } as f64;
+        let wom = aw.word_of_mouth_per_month * talkers / n_users;
+        for (s, factor) in f.awareness_by_segment.as_array().iter().enumerate() {
+            o.aware_thr[s][j] = prob_threshold(hazard(factor * (external + wom), dt));
+        }
+        // Utilities per segment and taste class.
+        let price = if paid_only { offer.sub_price } else { 0.0 };
+        let bundle = if f.bundled { f.bundle_utility } else { 0.0 };
+        let quality = (q.current - p.elo_reference) * LOGIT_PER_ELO;
+        for (s, seg) in segs.iter().enumerate() {
+            for (k, z) in TASTE_Z.iter().enumerate() {
+                let beta = seg.quality_weight * (seg.taste_spread * z).exp();
+                let v = beta * quality - seg.price_weight_per_usd * price + bundle + f.brand;
+                o.weight[s][k][j] = v.exp() as f32;
+            }
+        }
+        if offer.sub_price > 0.0 {
+            o.sub_price[j] = offer.sub_price as f32;
+            let conv = (sub.conversion_per_month * (1.0 + sub.uplift_per_100_elo * f.paid_quality_uplift_elo / 100.0)).min(1.0);
+            o.convert_thr[j] = prob_threshold(hazard_from_monthly_prob(conv, dt));
+        }
+    }
+    *offers = o;
+}
+
+/// Serving-cost multiplier after `years`: costs fall by `cost_decline_per_year` per year.
+fn cost_factor(f: &FirmFile, years: f64) -> f64 {
+    econ::trend(1.0, f.cost_decline_per_year, years)
+}
+
+/// Training spend of firm `f` in the interval (from, to]: each programme spreads its cost evenly.
+pub fn training_cost(f: &FirmFile, from: NaiveDate, to: NaiveDate) -> f64 {
+    f.training
+        .iter()
+        .map(|t| {
+            let days = t.months * DAYS_PER_MONTH;
+            let start = t.start.0;
+            let a = ((from - start).num_days() as f64).clamp(0.0, days);
+            let b = ((to - start).num_days() as f64).clamp(0.0, days);
+            t.cost_usd * (b - a) / days
+        })
+        .sum()
+}
+
+/// Phase `Accounting`. Reads `Clock`, `RunInfo`, `UserTally`, `OrgTally`; writes each firm's `TickFlows`
+/// (usage, revenue by stream, costs by kind) and `Health` when a value is not finite.
+pub fn account_firms(
+    clock: Res<Clock>,
+    info: Res<RunInfo>,
+    tally: Res<UserTally>,
+    orgs: Res<OrgTally>,
+    mut health: ResMut<Health>,
+    mut firms: Query<(&FirmId, &Offer, &Status, &mut TickFlows)>,
+) {
+    let p = info.scenario.params();
+    let segs = p.segments.as_array();
+    let w = info.weight;
+    let dt_days = clock.dt_days;
+    for (id, offer, status, mut flows) in firms.iter_mut() {
+        let j = id.0 as usize;
+        let f = &info.firms()[j];
+        *flows = TickFlows::default();
+        if !status.alive {
+            continue;
+        }
+        let (mut users, mut paying, mut queries, mut visits) = (0.0, 0.0, 0.0, 0.0);
+        for (s, seg) in segs.iter().enumerate() {
+            let n = tally.users[j][s] as f64;
+            let paid = tally.paying[j][s] as f64;
+            let activity = if clock.summer { seg.summer_activity } else { 1.0 };
+            let per_day = seg.active_days_per_month / DAYS_PER_MONTH * activity;
+            users += n;
+            paying += paid;
+            queries += ((n - paid) + paid * seg.paid_usage_multiplier) * seg.queries_per_active_day * per_day;
+            visits += n * seg.visits_per_active_day * per_day;
+        }
+        flows.users = users * w;
+        flows.paying_users = paying * w;
+        flows.queries = queries * w * dt_days;
+        flows.visits = visits * w * dt_days;
+        let mtok = orgs.tokens_m_per_day.get(j).copied().unwrap_or(0.0) * info.org_weight * dt_days;
+        flows.tokens = mtok * 1e6;
+        flows.api_orgs = orgs.api_orgs.get(j).copied().unwrap_or(0) as f64 * info.org_weight;
+        flows.seats = orgs.seats.get(j).copied().unwrap_or(0.0) * info.org_weight;
+        let dt_months = clock.dt_months;
+        let revenue_sub = flows.paying_users * offer.sub_price * dt_months;
+        let (revenue_api, api_cost) = if f.api { (mtok * offer.api_price, mtok * f.serving_cost_usd_per_mtok) } else { (0.0, 0.0) };
+        let revenue_seats = flows.seats * offer.seat_price * dt_months;
+        let cf = cost_factor(f, clock.years);
+        let inference = (flows.queries * f.cost_per_query_usd + api_cost) * cf;
+        let fixed = f.fixed_cost_usd_per_year * econ::trend(1.0, f.fixed_cost_growth_per_year, clock.years) * dt_days / DAYS_PER_YEAR;
+        let training = training_cost(f, clock.prev_date, clock.date);
+        for (what, v) in [
+            ("subscription revenue", revenue_sub),
+            ("API revenue", revenue_api),
+            ("seat revenue", revenue_seats),
+            ("inference cost", inference),
+            ("fixed cost", fixed),
+            ("training cost", training),
+            ("queries", flows.queries),
+            ("visits", flows.visits),
+        ] {
+            health.check(what, &f.id, v);
+        }
+        flows.revenue_sub = Cents::from_usd(revenue_sub);
+        flows.revenue_api = Cents::from_usd(revenue_api);
+        flows.revenue_seats = Cents::from_usd(revenue_seats);
+        flows.cost_inference = Cents::from_usd(inference);
+        flows.cost_fixed = Cents::from_usd(fixed);
+        flows.cost_training = Cents::from_usd(training);
+        flows.cost_revenue_share = Cents::from_usd(flows.revenue().usd() * f.revenue_share);
+    }
+}
+
+/// Trailing monthly net burn (cost − revenue) over the burn window, USD per month.
+fn monthly_burn(fin: &Finance) -> f64 {
+    let days: f64 = fin.burn_window.iter().map(|(d, _)| d).sum();
+    if days <= 0.0 {
+        return 0.0;
+    }
+    let burn: i64 = fin.burn_window.iter().map(|(_, c)| c.0).sum();
+    burn as f64 / 100.0 / days * DAYS_PER_MONTH
+}
+
+/// Trailing-12-month revenue.
+pub fn ttm_revenue(fin: &Finance) -> Cents {
+    fin.revenue_window.iter().map(|(_, c)| *c).sum()
+}
+
+/// Runway in months at the current burn, `None` when not burning cash.
+pub fn runway(fin: &Finance) -> Option<f64> {
+    econ::runway_months(fin.cash, monthly_burn(fin))
+}
+
+/// Phase `Accounting` (after `account_firms`). Reads `Clock`, `RunInfo`; writes each firm's `Finance`,
+/// `Status` and `TickFlows::funding`: dated funding, runway-triggered raises, parent backing, and exit
+/// when cash runs out (its users and organisations re-choose from the next tick).
+pub fn fund_firms(clock: Res<Clock>, info: Res<RunInfo>, mut firms: Query<(&FirmId, &mut Finance, &mut Status, &mut TickFlows)>) {
+    let key = tick_key(info.seed, Stream::Firm, clock.tick);
+    for (id, mut fin, mut status, mut flows) in firms.iter_mut() {
+        let f = &info.firms()[id.0 as usize];
+        let mut funding = std::mem::take(&mut fin.pending_funding);
+        if !status.alive {
+            flows.funding = Cents::ZERO;
+            continue;
+        }
+        let profit = flows.profit();
+        fin.burn_window.push_back((clock.dt_days, flows.cost() - flows.revenue()));
+        while fin.burn_window.len() > 1 && fin.burn_window.iter().skip(1).map(|(d, _)| d).sum::<f64>() >= 90.0 {
+            fin.burn_window.pop_front();
+        }
+        fin.revenue_window.push_back((clock.date, flows.revenue()));
+        while fin.revenue_window.front().is_some_and(|(d, _)| (clock.date - *d).num_days() >= 365) {
+            fin.revenue_window.pop_front();
+        }
+        let burn = monthly_burn(&fin);
+        let mut rng = CounterRng::new(key, id.0 as u64);
+        let ttm = ttm_revenue(&fin).usd();
+        let recent: f64 = fin.revenue_window.iter().filter(|(d, _)| (clock.date - *d).num_days() < 91).map(|(_, c)| c.usd()).sum();
+        let growth = if ttm > 0.0 { recent * 365.0 / 91.0 / ttm - 1.0 } else { 0.0 };
+        let try_raise = |fin: &mut Finance, rng: &mut CounterRng| -> Cents {
+            fin.last_raise_tick = Some(clock.tick);
+            let pr = econ::raise_success_probability(f.raise.success_base, f.raise.success_per_growth, growth);
+            if rng.uniform() < pr { Cents::from_usd(f.raise.size_months * burn.max(0.0)) } else { Cents::ZERO }
+        };
+        let provisional = fin.cash + profit + funding;
+        if f.raise.enabled {
+            let cooled = fin.last_raise_tick.is_none_or(|t| {
+                (clock.date - info.calendar.dates[t as usize]).num_days() as f64 >= f.raise.cooldown_months * DAYS_PER_MONTH
+            });
+            let low = econ::runway_months(provisional, burn).is_some_and(|r| r < f.raise.trigger_runway_months);
+            if cooled && low {
+                funding += try_raise(&mut fin, &mut rng);
+            }
+        }
+        if f.parent_budget_usd > 0.0 && fin.cash + profit + funding < Cents::ZERO {
+            let need = -(fin.cash + profit + funding);
+            let left = Cents::from_usd(f.parent_budget_usd) - fin.parent_used;
+            let give = need.min(left.max(Cents::ZERO));
+            fin.parent_used += give;
+            funding += give;
+        }
+        if fin.cash + profit + funding < Cents::ZERO && f.raise.enabled && fin.last_raise_tick != Some(clock.tick) {
+            let raised = try_raise(&mut fin, &mut rng);
+            if raised > Cents::ZERO {
+                funding += raised.max(-(fin.cash + profit + funding));
+            }
+        }
+        fin.cash = fin.cash + profit + funding;
+        flows.funding = funding;
+        if fin.cash < Cents::ZERO {
+            status.alive = false;
+            status.exit_date = Some(clock.date);
+            status.exit_reason = Some(if f.parent_budget_usd > 0.0 {
+                "parent_withdrew"
+            } else if rng.uniform() < f.raise.acquihire_probability {
+                "acquired"
+            } else {
+                "bankrupt"
+            });
+        }
+    }
+}
+
+/// Phase `Strategy`. Reads `Clock`, `RunInfo`, `Quality`; writes each firm's `Offer`: API prices that
+/// track serving cost with a lag, and matching of a cheaper rival of similar quality.
+pub fn set_prices(clock: Res<Clock>, info: Res<RunInfo>, mut firms: Query<(&FirmId, &Quality, &mut Offer, &Status)>) {
+    let key = tick_key(info.seed, Stream::Firm, clock.tick);
+    let snapshot: Vec<(usize, f64, f64, bool)> = firms
+        .iter()
+        .map(|(id, q, o, s)| {
+            let f = &info.firms()[id.0 as usize];
+            (id.0 as usize, q.current, o.api_price, s.alive && f.api && clock.date >= f.launch.0)
+        })
+        .collect();
+    for (id, q, mut offer, status) in firms.iter_mut() {
+        let f = &info.firms()[id.0 as usize];
+        if !status.alive || !f.api {
+            continue;
+        }
+        let pr = &f.pricing;
+        if pr.api_tracks_cost {
+            let target = (f.serving_cost_usd_per_mtok * cost_factor(f, clock.years) * (1.0 + pr.markup)).max(pr.floor_usd_per_mtok);
+            offer.api_price += (target - offer.api_price) * (1.0 - (-clock.dt_months / pr.lag_months).exp());
+        }
+        if pr.match_undercut_per_month > 0.0 {
+            let cheapest = snapshot
+                .iter()
+                .filter(|(k, quality, _, open)| *k != id.0 as usize && *open && *quality >= q.current - 50.0)
+                .map(|(_, _, price, _)| *price)
+                .fold(f64::INFINITY, f64::min);
+            let mut rng = CounterRng::new(key, 1_000_000 + id.0 as u64);
+            if cheapest < offer.api_price && rng.hit(prob_threshold(hazard_from_monthly_prob(pr.match_undercut_per_month, clock.dt_months))) {
+                offer.api_price = cheapest.max(pr.floor_usd_per_mtok);
+            }
+        }
+    }
+}
+
+/// Whether firm `f` can be picked by organisations now, and at what price per million tokens.
+pub fn api_option(f: &FirmFile, offer: &Offer, status: &Status, date: NaiveDate, years: f64, markup: f64) -> Option<(f64, bool)> {
+    if !status.alive || date < f.launch.0 {
+        return None;
+    }
+    if f.api {
+        Some((offer.api_price, false))
+    } else if offer.self_hostable {
+        Some((f.serving_cost_usd_per_mtok * cost_factor(f, years) * markup, true))
+    } else {
+        None
+    }
+}
+
+/// Firm index as the `u8` stored in agents' state.
+pub fn firm_u8(j: usize) -> u8 {
+    debug_assert!(j < NONE as usize);
+    j as u8
+}

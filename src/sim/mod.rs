@@ -1,0 +1,167 @@
+//! The simulation: a bevy_ecs `World` of firms, users and organisations, and a `Schedule` whose phases
+//! run in the fixed order of DESIGN.md §1.3. No IO, no clock, no environment here.
+
+pub mod clock;
+pub mod components;
+pub mod firms;
+pub mod orgs;
+pub mod record;
+pub mod resources;
+pub mod rows;
+pub mod setup;
+pub mod users;
+
+use crate::config::Scenario;
+use bevy_ecs::prelude::*;
+use bevy_ecs::schedule::{LogLevel, ScheduleBuildSettings, SingleThreadedExecutor};
+use resources::{Clock, Health, RunTables, Trace};
+use std::sync::Arc;
+
+/// The phases of one tick, in order. Every system belongs to exactly one.
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phase {
+    ClockEvents,
+    Quality,
+    Awareness,
+    Choice,
+    Subscriptions,
+    Orgs,
+    Accounting,
+    Strategy,
+    Record,
+}
+
+/// Why a run stopped early.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SimError {
+    #[error("tick {tick} ({date}): {message}")]
+    NonFinite { tick: u32, date: chrono::NaiveDate, message: String },
+    #[error("writing the outputs failed: {0}")]
+    Sink(String),
+}
+
+/// Receives rows as the run produces them (the `io` module streams them to CSV).
+pub trait RowSink {
+    fn rows(&mut self, trace: &[rows::TraceRow], market: &[rows::MarketRow]) -> Result<(), String>;
+}
+
+/// Collects rows in memory (tests, calibration).
+#[derive(Default, Debug)]
+pub struct MemorySink {
+    pub trace: Vec<rows::TraceRow>,
+    pub market: Vec<rows::MarketRow>,
+}
+
+impl RowSink for MemorySink {
+    fn rows(&mut self, trace: &[rows::TraceRow], market: &[rows::MarketRow]) -> Result<(), String> {
+        self.trace.extend_from_slice(trace);
+        self.market.extend_from_slice(market);
+        Ok(())
+    }
+}
+
+/// One run of one scenario.
+pub struct Simulation {
+    world: World,
+    schedule: Schedule,
+    n_ticks: u32,
+}
+
+/// Makes sure bevy's compute pool exists; the first call in a process fixes its thread count.
+pub fn init_threads(threads: usize) {
+    bevy_tasks::ComputeTaskPool::get_or_init(|| bevy_tasks::TaskPoolBuilder::new().num_threads(threads.max(1)).build());
+}
+
+impl Simulation {
+    /// Builds the world for `scenario` and records tick 0 (the initial state).
+    pub fn new(scenario: Arc<Scenario>, run_id: u64) -> Simulation {
+        init_threads(1);
+        let mut world = World::new();
+        setup::populate(&mut world, scenario, run_id);
+        let n_ticks = world.resource::<resources::RunInfo>().calendar.n_ticks();
+        let mut schedule = Schedule::default();
+        schedule.set_executor(SingleThreadedExecutor::new());
+        schedule.set_build_settings(ScheduleBuildSettings { ambiguity_detection: LogLevel::Error, ..Default::default() });
+        schedule.configure_sets(
+            (
+                Phase::ClockEvents,
+                Phase::Quality,
+                Phase::Awareness,
+                Phase::Choice,
+                Phase::Subscriptions,
+                Phase::Orgs,
+                Phase::Accounting,
+                Phase::Strategy,
+                Phase::Record,
+            )
+                .chain(),
+        );
+        schedule.add_systems((clock::advance_clock, clock::apply_events).chain().in_set(Phase::ClockEvents));
+        schedule.add_systems((firms::update_quality, firms::publish_offers).chain().in_set(Phase::Quality));
+        schedule.add_systems(users::spread_awareness.in_set(Phase::Awareness));
+        schedule.add_systems(users::choose_provider.in_set(Phase::Choice));
+        schedule.add_systems(users::update_subscriptions.in_set(Phase::Subscriptions));
+        schedule.add_systems(orgs::update_orgs.in_set(Phase::Orgs));
+        schedule.add_systems((users::tally_users, firms::account_firms, firms::fund_firms).chain().in_set(Phase::Accounting));
+        schedule.add_systems(firms::set_prices.in_set(Phase::Strategy));
+        schedule.add_systems(record::record_tick.in_set(Phase::Record));
+
+        // Tick 0: record the initial state.
+        let mut initial = Schedule::default();
+        initial.set_executor(SingleThreadedExecutor::new());
+        initial.add_systems(record::record_tick);
+        initial.run(&mut world);
+        Simulation { world, schedule, n_ticks }
+    }
+
+    pub fn n_ticks(&self) -> u32 {
+        self.n_ticks
+    }
+
+    pub fn tick(&self) -> u32 {
+        self.world.resource::<Clock>().tick
+    }
+
+    pub fn world(&self) -> &World {
+        &self.world
+    }
+
+    pub fn world_mut(&mut self) -> &mut World {
+        &mut self.world
+    }
+
+    /// Runs one tick; fails if a system found a non-finite value.
+    pub fn step(&mut self) -> Result<(), SimError> {
+        self.schedule.run(&mut self.world);
+        if let Some(message) = self.world.resource_mut::<Health>().error.take() {
+            let clock = self.world.resource::<Clock>();
+            return Err(SimError::NonFinite { tick: clock.tick, date: clock.date, message });
+        }
+        Ok(())
+    }
+
+    /// Takes the rows recorded since the last call.
+    pub fn take_rows(&mut self) -> Trace {
+        std::mem::take(&mut *self.world.resource_mut::<Trace>())
+    }
+
+    /// The yearly and summary tables (call after the last tick).
+    pub fn finish(&mut self) -> RunTables {
+        record::final_tables(&mut self.world)
+    }
+
+    /// Runs every tick, streaming rows to `sink` and reporting progress as (tick, n_ticks).
+    pub fn run(mut self, sink: &mut dyn RowSink, progress: &mut dyn FnMut(u32, u32)) -> Result<RunTables, SimError> {
+        let rows = self.take_rows();
+        sink.rows(&rows.rows, &rows.market).map_err(SimError::Sink)?;
+        while self.tick() < self.n_ticks {
+            self.step()?;
+            let rows = self.take_rows();
+            if !rows.rows.is_empty() || !rows.market.is_empty() {
+                sink.rows(&rows.rows, &rows.market).map_err(SimError::Sink)?;
+            }
+            progress(self.tick(), self.n_ticks);
+        }
+        Ok(self.finish())
+    }
+}

@@ -1,0 +1,221 @@
+//! ECS resources: the run's fixed inputs, the clock, the dated events, the per-tick market view that user
+//! phases read, tallies, and the recorder's buffers.
+
+use super::components::TASTE_CLASSES;
+use super::rows::{AnnualRow, MarketRow, SummaryRow, TraceRow};
+use crate::config::Scenario;
+use crate::config::file::{EventFile, FirmFile};
+use crate::model::calendar::{MonthDay, Period, TickCalendar};
+use crate::model::econ::Cents;
+use bevy_ecs::prelude::Resource;
+use chrono::NaiveDate;
+use std::sync::Arc;
+
+/// Segments in the order every per-segment array uses.
+pub const SEGMENTS: [&str; 4] = ["consumer", "student", "professional", "developer"];
+/// Verticals in the order every per-vertical array uses.
+pub const VERTICALS: [&str; 5] = ["healthcare", "finance", "education", "tech", "other"];
+/// Upper bound on firms (bit width of awareness sets).
+pub const MAX_FIRMS: usize = 32;
+
+/// The run's fixed inputs.
+#[derive(Resource, Clone)]
+pub struct RunInfo {
+    pub scenario: Arc<Scenario>,
+    pub run_id: u64,
+    pub seed: u64,
+    /// Real people per user agent.
+    pub weight: f64,
+    /// Real organisations per org agent.
+    pub org_weight: f64,
+    pub calendar: TickCalendar,
+    pub record_every: Period,
+    pub summer: (MonthDay, MonthDay),
+    pub n_users: u32,
+    pub n_orgs: u32,
+}
+
+impl RunInfo {
+    pub fn firms(&self) -> &[FirmFile] {
+        &self.scenario.params().firms
+    }
+}
+
+/// Where the run is in time.
+#[derive(Resource, Clone, Debug)]
+pub struct Clock {
+    pub tick: u32,
+    pub date: NaiveDate,
+    pub prev_date: NaiveDate,
+    pub dt_days: f64,
+    pub dt_months: f64,
+    /// Years since the start of the run (at the end of this tick).
+    pub years: f64,
+    /// Students are on their summer break.
+    pub summer: bool,
+}
+
+/// Dated events in date order (file order breaks ties); `next` is the first not yet applied.
+#[derive(Resource, Clone, Debug, Default)]
+pub struct EventQueue {
+    pub events: Vec<(EventFile, Option<usize>)>,
+    pub next: usize,
+    /// Leak events so far: (date, strength); they drive the ban pressure.
+    pub leaks: Vec<(NaiveDate, f64)>,
+}
+
+/// What user phases need to know this tick, precomputed per segment and firm (DESIGN.md §5).
+#[derive(Resource, Clone, Debug)]
+pub struct Offers {
+    pub n_firms: usize,
+    /// Firms whose chat app is open this tick (alive and launched).
+    pub chat_open: u32,
+    /// Firms a consumer-chat ban applies to (all chat apps but self-hostable open models).
+    pub ban_subject: u32,
+    /// Firms with no free tier: choosing one means paying.
+    pub paid_only: u32,
+    /// Threshold (of 2^64) for becoming aware of firm j this tick, per segment.
+    pub aware_thr: [[u64; MAX_FIRMS]; 4],
+    /// `exp(V)` per segment, taste class and firm.
+    pub weight: [[[f32; MAX_FIRMS]; TASTE_CLASSES]; 4],
+    /// `exp(u0)` per segment.
+    pub outside: [f32; 4],
+    /// `exp(γ)` per segment.
+    pub loyalty: [f32; 4],
+    /// Threshold for reconsidering this tick, per segment.
+    pub reconsider_thr: [u64; 4],
+    pub reconsider_on_awareness: bool,
+    /// Subscription price per firm (0 = no paid tier).
+    pub sub_price: [f32; MAX_FIRMS],
+    /// Conversion threshold per firm for users whose willingness to pay covers the price.
+    pub convert_thr: [u64; MAX_FIRMS],
+    /// Churn thresholds by tenure: month 1, months 2–6, after.
+    pub churn_thr: [u64; 3],
+    pub tick_days: u16,
+}
+
+impl Default for Offers {
+    fn default() -> Self {
+        Offers {
+            n_firms: 0,
+            chat_open: 0,
+            ban_subject: 0,
+            paid_only: 0,
+            aware_thr: [[0; MAX_FIRMS]; 4],
+            weight: [[[0.0; MAX_FIRMS]; TASTE_CLASSES]; 4],
+            outside: [1.0; 4],
+            loyalty: [1.0; 4],
+            reconsider_thr: [0; 4],
+            reconsider_on_awareness: true,
+            sub_price: [0.0; MAX_FIRMS],
+            convert_thr: [0; MAX_FIRMS],
+            churn_thr: [0; 3],
+            tick_days: 1,
+        }
+    }
+}
+
+/// Counts over user agents (unweighted), refreshed at accounting; integer sums, so the result does not
+/// depend on how the parallel loop was split.
+#[derive(Resource, Clone, Debug, PartialEq, Eq)]
+pub struct UserTally {
+    /// Users per firm and segment (free and paying).
+    pub users: [[u64; 4]; MAX_FIRMS],
+    /// Paying users per firm and segment.
+    pub paying: [[u64; 4]; MAX_FIRMS],
+    /// Users aware of each firm.
+    pub aware: [u64; MAX_FIRMS],
+    /// Users aware of at least one firm.
+    pub aware_any: u64,
+}
+
+impl Default for UserTally {
+    fn default() -> Self {
+        UserTally { users: [[0; 4]; MAX_FIRMS], paying: [[0; 4]; MAX_FIRMS], aware: [0; MAX_FIRMS], aware_any: 0 }
+    }
+}
+
+impl UserTally {
+    pub fn add(&mut self, o: &UserTally) {
+        for j in 0..MAX_FIRMS {
+            for s in 0..4 {
+                self.users[j][s] += o.users[j][s];
+                self.paying[j][s] += o.paying[j][s];
+            }
+            self.aware[j] += o.aware[j];
+        }
+        self.aware_any += o.aware_any;
+    }
+}
+
+/// Organisation counts per firm and vertical, refreshed by the organisation phase (unweighted).
+#[derive(Resource, Clone, Debug, Default)]
+pub struct OrgTally {
+    /// Orgs whose API provider is firm j.
+    pub api_orgs: Vec<u64>,
+    /// Million tokens per day served by firm j's models (API or self-hosted).
+    pub tokens_m_per_day: Vec<f64>,
+    /// Enterprise seats bought from firm j (unweighted org agents × seats).
+    pub seats: Vec<f64>,
+    pub adopted_by_vertical: [u64; 5],
+    pub orgs_by_vertical: [u64; 5],
+    pub banning: u64,
+    /// Million tokens per day served by self-hosted open models.
+    pub open_tokens_m_per_day: f64,
+}
+
+/// Which org agents ban consumer chat, indexed by org id; read by the user phases.
+#[derive(Resource, Clone, Debug, Default)]
+pub struct BanList(pub Vec<bool>);
+
+/// Rows waiting for the runner to stream them out.
+#[derive(Resource, Clone, Debug, Default)]
+pub struct Trace {
+    pub rows: Vec<TraceRow>,
+    pub market: Vec<MarketRow>,
+}
+
+/// Per-firm running statistics for `annual.csv` and `summary.csv`.
+#[derive(Clone, Debug, Default)]
+pub struct FirmBook {
+    pub years: Vec<AnnualRow>,
+    pub user_days: f64,
+    pub days: f64,
+    pub month: (i32, u32),
+    pub month_profit: Cents,
+    pub month_active: bool,
+    pub break_even: Option<NaiveDate>,
+    pub min_cash: Option<(Cents, NaiveDate)>,
+    pub peak_users: (u64, NaiveDate),
+    pub ttm_crossed: Vec<Option<NaiveDate>>,
+    pub total_revenue: Cents,
+    pub total_cost: Cents,
+    pub total_funding: Cents,
+}
+
+/// Books of every firm, by `FirmId`.
+#[derive(Resource, Clone, Debug, Default)]
+pub struct Books {
+    pub firms: Vec<FirmBook>,
+}
+
+/// The final tables of a run.
+#[derive(Clone, Debug, Default)]
+pub struct RunTables {
+    pub annual: Vec<AnnualRow>,
+    pub summary: Vec<SummaryRow>,
+}
+
+/// Set when a system detects an impossible state (a NaN, an infinity); the runner stops the run.
+#[derive(Resource, Clone, Debug, Default)]
+pub struct Health {
+    pub error: Option<String>,
+}
+
+impl Health {
+    pub fn check(&mut self, what: &str, firm: &str, v: f64) {
+        if !v.is_finite() && self.error.is_none() {
+            self.error = Some(format!("{what} of {firm} is not a finite number ({v})"));
+        }
+    }
+}

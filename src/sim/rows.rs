@@ -1,0 +1,201 @@
+//! The rows a run produces (trace, market, annual, summary): plain data the recorder fills and `io` writes.
+//! Column meanings and units: docs/OUTPUTS.md.
+
+use crate::model::econ::Cents;
+use chrono::NaiveDate;
+use serde::{Serialize, Serializer};
+
+impl Serialize for Cents {
+    /// Dollars with two decimals, exactly.
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Rounds to a fixed number of decimals so that CSV text is short and stable.
+pub fn round_to(x: f64, decimals: i32) -> f64 {
+    let f = 10f64.powi(decimals);
+    let r = (x * f).round() / f;
+    if r == 0.0 { 0.0 } else { r }
+}
+
+/// One row of `trace.csv`: one firm at the end of one recording interval.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct TraceRow {
+    pub run_id: u64,
+    pub tick: u32,
+    pub date: NaiveDate,
+    pub firm: String,
+    pub kind: &'static str,
+    pub alive: bool,
+    pub quality_elo: f64,
+    pub price_sub_usd: f64,
+    pub price_api_usd_per_mtok: f64,
+    pub price_seat_usd: f64,
+    pub users: u64,
+    pub paying_users: u64,
+    pub api_orgs: u64,
+    pub seats: u64,
+    pub queries: u64,
+    pub tokens: u64,
+    pub visits: u64,
+    pub revenue_sub_usd: Cents,
+    pub revenue_api_usd: Cents,
+    pub revenue_seats_usd: Cents,
+    pub revenue_usd: Cents,
+    pub cost_inference_usd: Cents,
+    pub cost_training_usd: Cents,
+    pub cost_fixed_usd: Cents,
+    pub cost_revenue_share_usd: Cents,
+    pub cost_usd: Cents,
+    pub funding_usd: Cents,
+    pub profit_usd: Cents,
+    pub cash_usd: Cents,
+    pub runway_months: Option<f64>,
+}
+
+/// One row of `market.csv`: the whole market at the end of one recording interval.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct MarketRow {
+    pub run_id: u64,
+    pub tick: u32,
+    pub date: NaiveDate,
+    pub population: u64,
+    pub aware_users: u64,
+    pub active_users: u64,
+    pub paying_users: u64,
+    pub non_users: u64,
+    pub orgs_adopted: u64,
+    pub orgs_banning_chat: u64,
+    pub hhi: f64,
+    pub open_source_share: f64,
+}
+
+/// One row of `annual.csv`: one firm in one calendar year.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct AnnualRow {
+    pub run_id: u64,
+    pub year: i32,
+    pub firm: String,
+    pub kind: &'static str,
+    pub revenue_sub_usd: Cents,
+    pub revenue_api_usd: Cents,
+    pub revenue_seats_usd: Cents,
+    pub revenue_usd: Cents,
+    pub cost_inference_usd: Cents,
+    pub cost_training_usd: Cents,
+    pub cost_fixed_usd: Cents,
+    pub cost_revenue_share_usd: Cents,
+    pub cost_usd: Cents,
+    pub profit_usd: Cents,
+    pub funding_usd: Cents,
+    pub end_cash_usd: Cents,
+    pub avg_users: u64,
+    pub end_users: u64,
+    pub end_paying_users: u64,
+    pub queries: u64,
+    pub visits: u64,
+    pub revenue_cost_ratio: f64,
+    pub alive_at_year_end: bool,
+}
+
+/// One row of `summary.csv`: one firm over the whole run. Threshold columns are added by `io`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SummaryRow {
+    pub run_id: u64,
+    pub firm: String,
+    pub kind: &'static str,
+    pub bankrupt: bool,
+    pub exit_date: Option<NaiveDate>,
+    pub exit_reason: Option<&'static str>,
+    pub break_even_date: Option<NaiveDate>,
+    pub min_cash_usd: Cents,
+    pub min_cash_date: NaiveDate,
+    pub end_cash_usd: Cents,
+    pub peak_users: u64,
+    pub peak_users_date: NaiveDate,
+    pub end_users: u64,
+    pub total_revenue_usd: Cents,
+    pub total_cost_usd: Cents,
+    pub total_funding_usd: Cents,
+    /// For each configured threshold: the first date trailing-12-month revenue reached it.
+    pub ttm_revenue_crossed: Vec<Option<NaiveDate>>,
+    /// For each configured threshold: the first calendar year whose revenue reached it.
+    pub year_revenue_crossed: Vec<Option<i32>>,
+}
+
+/// A short label for a dollar threshold: 1e8 → "100M", 1e9 → "1B", 2.5e5 → "250K".
+pub fn threshold_label(usd: f64) -> String {
+    let (v, unit) = if usd >= 1e9 {
+        (usd / 1e9, "B")
+    } else if usd >= 1e6 {
+        (usd / 1e6, "M")
+    } else if usd >= 1e3 {
+        (usd / 1e3, "K")
+    } else {
+        (usd, "")
+    };
+    let s = format!("{}", round_to(v, 3));
+    format!("{}{unit}", s.replace('.', "p"))
+}
+
+impl SummaryRow {
+    /// Column names, given the thresholds.
+    pub fn header(thresholds: &[f64]) -> Vec<String> {
+        let mut h: Vec<String> = [
+            "run_id", "firm", "kind", "bankrupt", "exit_date", "exit_reason", "break_even_date", "min_cash_usd",
+            "min_cash_date", "end_cash_usd", "peak_users", "peak_users_date", "end_users", "total_revenue_usd",
+            "total_cost_usd", "total_funding_usd",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for t in thresholds {
+            h.push(format!("ttm_revenue_{}_date", threshold_label(*t)));
+        }
+        for t in thresholds {
+            h.push(format!("year_revenue_{}_first_year", threshold_label(*t)));
+        }
+        h
+    }
+
+    /// Field values as text, in header order.
+    pub fn record(&self) -> Vec<String> {
+        let d = |x: Option<NaiveDate>| x.map(|d| d.to_string()).unwrap_or_default();
+        let mut r = vec![
+            self.run_id.to_string(),
+            self.firm.clone(),
+            self.kind.to_string(),
+            self.bankrupt.to_string(),
+            d(self.exit_date),
+            self.exit_reason.unwrap_or("").to_string(),
+            d(self.break_even_date),
+            self.min_cash_usd.to_string(),
+            self.min_cash_date.to_string(),
+            self.end_cash_usd.to_string(),
+            self.peak_users.to_string(),
+            self.peak_users_date.to_string(),
+            self.end_users.to_string(),
+            self.total_revenue_usd.to_string(),
+            self.total_cost_usd.to_string(),
+            self.total_funding_usd.to_string(),
+        ];
+        r.extend(self.ttm_revenue_crossed.iter().map(|x| d(*x)));
+        r.extend(self.year_revenue_crossed.iter().map(|x| x.map(|y| y.to_string()).unwrap_or_default()));
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels() {
+        assert_eq!(threshold_label(1e8), "100M");
+        assert_eq!(threshold_label(2e8), "200M");
+        assert_eq!(threshold_label(1e9), "1B");
+        assert_eq!(threshold_label(1.5e9), "1p5B");
+        assert_eq!(round_to(-0.0001, 2).to_string(), "0");
+    }
+}
