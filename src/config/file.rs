@@ -158,6 +158,8 @@ pub struct AwarenessFile {
     pub word_of_mouth_from: WordOfMouth,
     /// A user who hears of a new chatbot reconsiders its choice at once (trial).
     pub reconsider_on_awareness: bool,
+    /// Extra utility of a chatbot at the moment the user first hears of it (curiosity, hype).
+    pub trial_utility: f64,
 }
 
 impl Default for AwarenessFile {
@@ -169,6 +171,7 @@ impl Default for AwarenessFile {
             word_of_mouth_per_month: 0.8,
             word_of_mouth_from: WordOfMouth::Users,
             reconsider_on_awareness: true,
+            trial_utility: 1.0,
         }
     }
 }

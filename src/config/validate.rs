@@ -87,6 +87,7 @@ pub fn validate(s: &ScenarioFile) -> Result<(MonthDay, MonthDay), Vec<Problem>> 
     c.prob("awareness.launch_p_per_month", a.launch_p_per_month);
     c.positive("awareness.launch_decay_months", a.launch_decay_months);
     c.nonneg("awareness.word_of_mouth_per_month", a.word_of_mouth_per_month);
+    c.finite("awareness.trial_utility", a.trial_utility);
 
     let sub = &s.subscriptions;
     c.prob("subscriptions.conversion_per_month", sub.conversion_per_month);

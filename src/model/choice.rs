@@ -8,17 +8,28 @@ pub const NONE: u8 = u8::MAX;
 
 /// Picks an option by inverse-CDF sampling over `weights` (already `exp(V)`), the outside option
 /// weighted `outside`; `current` (if any) is multiplied by `loyalty_factor = exp(γ)`.
-/// `allowed` is the bitset of options this chooser may pick; `u` is a uniform draw in [0, 1).
+/// `allowed` is the bitset of options this chooser may pick; options in `boosted` (chatbots just heard
+/// of) are multiplied by `boost = exp(trial utility)`; `u` is a uniform draw in [0, 1).
 /// Returns the chosen index or [`NONE`].
 #[inline]
-pub fn choose(weights: &[f32], allowed: u32, current: u8, loyalty_factor: f32, outside: f32, u: f64) -> u8 {
+#[allow(clippy::too_many_arguments)]
+pub fn choose(weights: &[f32], allowed: u32, current: u8, loyalty_factor: f32, outside: f32, boosted: u32, boost: f32, u: f64) -> u8 {
+    let weight = |j: usize| -> f32 {
+        let mut w = weights[j];
+        if j as u8 == current {
+            w *= loyalty_factor;
+        }
+        if (boosted >> j) & 1 == 1 {
+            w *= boost;
+        }
+        w
+    };
     let mut total = outside as f64;
     let mut bits = allowed;
     while bits != 0 {
         let j = bits.trailing_zeros() as usize;
         bits &= bits - 1;
-        let w = if j as u8 == current { weights[j] * loyalty_factor } else { weights[j] };
-        total += w as f64;
+        total += weight(j) as f64;
     }
     let mut target = u * total - outside as f64;
     if target < 0.0 {
@@ -29,8 +40,7 @@ pub fn choose(weights: &[f32], allowed: u32, current: u8, loyalty_factor: f32, o
     while bits != 0 {
         let j = bits.trailing_zeros() as usize;
         bits &= bits - 1;
-        let w = if j as u8 == current { weights[j] * loyalty_factor } else { weights[j] };
-        target -= w as f64;
+        target -= weight(j) as f64;
         last = j as u8;
         if target < 0.0 {
             return last;
@@ -62,7 +72,7 @@ mod tests {
         let n = 200_000;
         let mut counts = [0u32; 4];
         for id in 0..n {
-            let c = choose(&w, 0b111, NONE, 1.0, 1.0, CounterRng::new(key, id).uniform());
+            let c = choose(&w, 0b111, NONE, 1.0, 1.0, 0, 1.0, CounterRng::new(key, id).uniform());
             counts[if c == NONE { 3 } else { c as usize }] += 1;
         }
         for j in 0..3 {
@@ -76,12 +86,14 @@ mod tests {
         let w = [1.0f32, 1.0, 1.0];
         for i in 0..1000 {
             let u = i as f64 / 1000.0;
-            let c = choose(&w, 0b101, NONE, 1.0, 1.0, u);
+            let c = choose(&w, 0b101, NONE, 1.0, 1.0, 0, 1.0, u);
             assert!(c != 1);
         }
         // With the outside option at zero weight and a huge loyalty bonus the current provider wins.
-        assert_eq!(choose(&w, 0b111, 2, 1e9, 0.0, 0.5), 2);
+        assert_eq!(choose(&w, 0b111, 2, 1e9, 0.0, 0, 1.0, 0.5), 2);
+        // A huge trial boost makes the boosted option win.
+        assert_eq!(choose(&w, 0b111, NONE, 1.0, 1.0, 0b010, 1e9, 0.5), 1);
         // Nothing allowed: always the outside option.
-        assert_eq!(choose(&w, 0, NONE, 1.0, 1.0, 0.99), NONE);
+        assert_eq!(choose(&w, 0, NONE, 1.0, 1.0, 0, 1.0, 0.99), NONE);
     }
 }

@@ -48,8 +48,8 @@ pub struct UserState {
     pub aware: u32,
     /// Current provider (a `FirmId`), or [`crate::model::choice::NONE`].
     pub provider: u8,
-    /// Set this tick when the user learnt of a new chatbot (triggers a reconsideration).
-    pub newly_aware: bool,
+    /// Chatbots learnt of this tick (they trigger a reconsideration, with the trial bonus).
+    pub newly_aware: u32,
     /// 0 when on the free tier (or no provider); otherwise 1 + days on the paid plan.
     pub paid_days: u16,
 }

@@ -62,6 +62,7 @@ pub fn publish_offers(
     for (s, seg) in segs.iter().enumerate() {
         o.outside[s] = seg.outside_utility.exp() as f32;
         o.loyalty[s] = seg.loyalty.exp() as f32;
+        o.trial[s] = aw.trial_utility.exp() as f32;
         o.reconsider_thr[s] = prob_threshold(hazard_from_monthly_prob(seg.reconsider_per_month, dt));
     }
     let sub = &p.subscriptions;

@@ -92,7 +92,7 @@ pub fn update_orgs(
         if org.stage == 0 {
             if api_mask != 0 && rng.hit(adopt_thr[v]) {
                 org.stage = 1;
-                org.provider = choose(w, api_mask, NONE, 1.0, 0.0, rng.uniform());
+                org.provider = choose(w, api_mask, NONE, 1.0, 0.0, 0, 1.0, rng.uniform());
             }
         } else {
             if org.stage == 1 && rng.hit(prod_thr) {
@@ -101,7 +101,7 @@ pub fn update_orgs(
             let cur_ok = org.provider != NONE && (api_mask >> org.provider) & 1 == 1;
             if !cur_ok || rng.hit(reconsider_thr) {
                 let keep = if cur_ok { org.provider } else { NONE };
-                org.provider = if api_mask == 0 { NONE } else { choose(w, api_mask, keep, loyalty, 0.0, rng.uniform()) };
+                org.provider = if api_mask == 0 { NONE } else { choose(w, api_mask, keep, loyalty, 0.0, 0, 1.0, rng.uniform()) };
             }
         }
         if org.enterprise != NONE && (seat_mask >> org.enterprise) & 1 == 0 {
@@ -111,13 +111,13 @@ pub fn update_orgs(
             if rng.hit(ban_thr[v]) {
                 org.bans_chat = true;
             } else if org.stage == 2 && org.enterprise == NONE && seat_mask != 0 && rng.hit(enterprise_thr) {
-                org.enterprise = choose(w, seat_mask, org.provider, loyalty, 0.0, rng.uniform());
+                org.enterprise = choose(w, seat_mask, org.provider, loyalty, 0.0, 0, 1.0, rng.uniform());
             }
         } else if seat_mask != 0 && rng.hit(lift_thr) {
             // An enterprise offer with data guarantees lets a banning organisation lift its ban.
             org.bans_chat = false;
             if org.enterprise == NONE {
-                org.enterprise = choose(w, seat_mask, org.provider, loyalty, 0.0, rng.uniform());
+                org.enterprise = choose(w, seat_mask, org.provider, loyalty, 0.0, 0, 1.0, rng.uniform());
             }
         }
         bans.0[org.id.0 as usize] = org.bans_chat;

@@ -82,6 +82,8 @@ pub struct Offers {
     pub outside: [f32; 4],
     /// `exp(γ)` per segment.
     pub loyalty: [f32; 4],
+    /// `exp(trial utility)` per segment: the pull of a chatbot just heard of.
+    pub trial: [f32; 4],
     /// Threshold for reconsidering this tick, per segment.
     pub reconsider_thr: [u64; 4],
     pub reconsider_on_awareness: bool,
@@ -105,6 +107,7 @@ impl Default for Offers {
             weight: [[[0.0; MAX_FIRMS]; TASTE_CLASSES]; 4],
             outside: [1.0; 4],
             loyalty: [1.0; 4],
+            trial: [1.0; 4],
             reconsider_thr: [0; 4],
             reconsider_on_awareness: true,
             sub_price: [0.0; MAX_FIRMS],

@@ -19,6 +19,7 @@ pub fn spread_awareness(offers: Res<Offers>, clock: Res<Clock>, info: Res<RunInf
         let st = st.bypass_change_detection();
         let mut candidates = offers.chat_open & !st.aware;
         if candidates == 0 {
+            st.newly_aware = 0;
             return;
         }
         let thr = &offers.aware_thr[u.segment as usize];
@@ -31,10 +32,8 @@ pub fn spread_awareness(offers: Res<Offers>, clock: Res<Clock>, info: Res<RunInf
                 gained |= 1 << j;
             }
         }
-        if gained != 0 {
-            st.aware |= gained;
-            st.newly_aware = true;
-        }
+        st.aware |= gained;
+        st.newly_aware = gained;
     });
 }
 
@@ -71,14 +70,14 @@ pub fn choose_provider(
         }
         let cur = st.provider;
         let cur_ok = cur == NONE || (allowed >> cur) & 1 == 1;
-        let forced = !cur_ok || (st.newly_aware && offers.reconsider_on_awareness);
-        st.newly_aware = false;
+        let new = std::mem::take(&mut st.newly_aware) & allowed;
+        let forced = !cur_ok || (new != 0 && offers.reconsider_on_awareness);
         let mut rng = CounterRng::new(key, u.id.0 as u64);
         if !forced && !rng.hit(offers.reconsider_thr[s]) {
             return;
         }
         let keep = if cur_ok { cur } else { NONE };
-        let pick = choose(&offers.weight[s][u.taste as usize], allowed, keep, offers.loyalty[s], offers.outside[s], rng.uniform());
+        let pick = choose(&offers.weight[s][u.taste as usize], allowed, keep, offers.loyalty[s], offers.outside[s], new, offers.trial[s], rng.uniform());
         if pick != cur {
             st.provider = pick;
             st.paid_days = if pick != NONE && (offers.paid_only >> pick) & 1 == 1 { 1 } else { 0 };
