@@ -178,7 +178,9 @@ mod tests {
 
     #[test]
     fn cents_are_exact_and_print_two_decimals() {
-        assert_eq!(Cents::from_usd(1.005).0 + Cents::from_usd(-0.004).0, 101);
+        assert_eq!(Cents::from_usd(1.006).0, 101);
+        assert_eq!(Cents::from_usd(-0.004).0, 0);
+        assert_eq!(Cents::from_usd(-2.5).0, -250);
         assert_eq!(Cents(-123405).to_string(), "-1234.05");
         assert_eq!(Cents(7).to_string(), "0.07");
         assert_eq!((Cents(5) - Cents(12)).to_string(), "-0.07");

@@ -119,9 +119,14 @@ pub struct Status {
     pub exit_reason: Option<&'static str>,
 }
 
-/// This tick's demand and money flows of one firm (overwritten every tick).
+/// This tick's demand and money flows of one firm (overwritten every tick). Flows over a tick use the
+/// average of the stocks at its start and end (trapezoid rule), so that results agree across tick lengths.
 #[derive(Component, Clone, Copy, Debug, Default)]
 pub struct TickFlows {
+    /// Queries, visits and million tokens per day at the end of the tick (for the next tick's average).
+    pub queries_per_day: f64,
+    pub visits_per_day: f64,
+    pub mtok_per_day: f64,
     pub users: f64,
     pub paying_users: f64,
     pub api_orgs: f64,

@@ -151,6 +151,7 @@ pub fn account_firms(
     for (id, offer, status, mut flows) in firms.iter_mut() {
         let j = id.0 as usize;
         let f = &info.firms()[j];
+        let prev = *flows;
         *flows = TickFlows::default();
         if !status.alive {
             continue;
@@ -168,16 +169,19 @@ pub fn account_firms(
         }
         flows.users = users * w;
         flows.paying_users = paying * w;
-        flows.queries = queries * w * dt_days;
-        flows.visits = visits * w * dt_days;
-        let mtok = orgs.tokens_m_per_day.get(j).copied().unwrap_or(0.0) * info.org_weight * dt_days;
+        flows.queries_per_day = queries * w;
+        flows.visits_per_day = visits * w;
+        flows.mtok_per_day = orgs.tokens_m_per_day.get(j).copied().unwrap_or(0.0) * info.org_weight;
+        flows.queries = 0.5 * (prev.queries_per_day + flows.queries_per_day) * dt_days;
+        flows.visits = 0.5 * (prev.visits_per_day + flows.visits_per_day) * dt_days;
+        let mtok = 0.5 * (prev.mtok_per_day + flows.mtok_per_day) * dt_days;
         flows.tokens = mtok * 1e6;
         flows.api_orgs = orgs.api_orgs.get(j).copied().unwrap_or(0) as f64 * info.org_weight;
         flows.seats = orgs.seats.get(j).copied().unwrap_or(0.0) * info.org_weight;
         let dt_months = clock.dt_months;
-        let revenue_sub = flows.paying_users * offer.sub_price * dt_months;
+        let revenue_sub = 0.5 * (prev.paying_users + flows.paying_users) * offer.sub_price * dt_months;
         let (revenue_api, api_cost) = if f.api { (mtok * offer.api_price, mtok * f.serving_cost_usd_per_mtok) } else { (0.0, 0.0) };
-        let revenue_seats = flows.seats * offer.seat_price * dt_months;
+        let revenue_seats = 0.5 * (prev.seats + flows.seats) * offer.seat_price * dt_months;
         let cf = cost_factor(f, clock.years);
         let inference = (flows.queries * f.cost_per_query_usd + api_cost) * cf;
         let fixed = f.fixed_cost_usd_per_year * econ::trend(1.0, f.fixed_cost_growth_per_year, clock.years) * dt_days / DAYS_PER_YEAR;
@@ -219,9 +223,11 @@ pub fn ttm_revenue(fin: &Finance) -> Cents {
     fin.revenue_window.iter().map(|(_, c)| *c).sum()
 }
 
-/// Runway in months at the current burn, `None` when not burning cash.
-pub fn runway(fin: &Finance) -> Option<f64> {
-    econ::runway_months(fin.cash, monthly_burn(fin))
+/// Runway in months at the current burn, counting what is left of a parent's budget; `None` when not
+/// burning cash.
+pub fn runway(fin: &Finance, f: &FirmFile) -> Option<f64> {
+    let parent_left = (Cents::from_usd(f.parent_budget_usd) - fin.parent_used).max(Cents::ZERO);
+    econ::runway_months(fin.cash + parent_left, monthly_burn(fin))
 }
 
 /// Phase `Accounting` (after `account_firms`). Reads `Clock`, `RunInfo`; writes each firm's `Finance`,

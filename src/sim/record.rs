@@ -87,7 +87,7 @@ pub fn record_tick(
                     funding_usd: a.funding,
                     profit_usd: a.profit(),
                     cash_usd: fin.cash,
-                    runway_months: if status.alive { runway(fin).map(|r| round_to(r, 2)) } else { None },
+                    runway_months: if status.alive { runway(fin, f).map(|r| round_to(r, 2)) } else { None },
                 },
             ));
             *acc = TickFlows::default();
@@ -138,15 +138,16 @@ fn update_book(
     if clock.tick == 0 {
         return;
     }
-    // Break-even: the first calendar month (after the chat app or API launched) with revenue ≥ costs.
+    // Break-even: the first calendar month (after launch) with some revenue and revenue ≥ costs.
     let month = (date.year(), date.month());
     if month != book.month {
         close_month(book, clock.prev_date);
         book.month = month;
     }
-    if status.alive || flows.revenue() != Cents::ZERO {
+    if status.alive {
         book.month_profit += flows.profit();
-        book.month_active |= status.alive && date >= f.launch.0.min(chat_launch(f));
+        book.month_revenue += flows.revenue();
+        book.month_active |= date >= f.launch.0.min(chat_launch(f));
     }
     let year = date.year();
     if book.years.last().is_none_or(|r| r.year != year) {
@@ -220,10 +221,11 @@ fn update_book(
 }
 
 fn close_month(book: &mut FirmBook, last_day: NaiveDate) {
-    if book.month_active && book.break_even.is_none() && book.month_profit >= Cents::ZERO {
+    if book.month_active && book.break_even.is_none() && book.month_revenue > Cents::ZERO && book.month_profit >= Cents::ZERO {
         book.break_even = Some(last_day);
     }
     book.month_profit = Cents::ZERO;
+    book.month_revenue = Cents::ZERO;
     book.month_active = false;
 }
 

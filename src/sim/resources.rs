@@ -186,6 +186,7 @@ pub struct FirmBook {
     pub days: f64,
     pub month: (i32, u32),
     pub month_profit: Cents,
+    pub month_revenue: Cents,
     pub month_active: bool,
     pub break_even: Option<NaiveDate>,
     pub min_cash: Option<(Cents, NaiveDate)>,
