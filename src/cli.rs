@@ -5,7 +5,11 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "llm-market", version, about = "Agent-based simulator of competition in the 2023 generative-AI market")]
+#[command(
+    name = "llm-market",
+    version,
+    about = "Agent-based simulator of competition in the 2023 generative-AI market"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

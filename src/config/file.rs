@@ -22,7 +22,11 @@ impl Serialize for DateValue {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let d = self.0;
         let dt = toml::value::Datetime {
-            date: Some(toml::value::Date { year: d.year() as u16, month: d.month() as u8, day: d.day() as u8 }),
+            date: Some(toml::value::Date {
+                year: d.year() as u16,
+                month: d.month() as u8,
+                day: d.day() as u8,
+            }),
             time: None,
             offset: None,
         };
@@ -41,7 +45,9 @@ impl<'de> Deserialize<'de> for DateValue {
             toml::Value::String(s) => s.parse::<NaiveDate>().ok(),
             _ => None,
         };
-        parsed.map(DateValue).ok_or_else(|| D::Error::custom(format!("expected a date like 2023-01-23, got {v}")))
+        parsed
+            .map(DateValue)
+            .ok_or_else(|| D::Error::custom(format!("expected a date like 2023-01-23, got {v}")))
     }
 }
 
@@ -143,7 +149,10 @@ pub struct CalendarFile {
 
 impl Default for CalendarFile {
     fn default() -> Self {
-        CalendarFile { summer_start: "06-01".into(), summer_end: "08-31".into() }
+        CalendarFile {
+            summer_start: "06-01".into(),
+            summer_end: "08-31".into(),
+        }
     }
 }
 
@@ -256,7 +265,12 @@ pub struct SegmentsFile {
 
 impl SegmentsFile {
     pub fn as_array(&self) -> [&SegmentFile; 4] {
-        [&self.consumer, &self.student, &self.professional, &self.developer]
+        [
+            &self.consumer,
+            &self.student,
+            &self.professional,
+            &self.developer,
+        ]
     }
 }
 
@@ -272,13 +286,23 @@ pub struct SegmentValues {
 
 impl Default for SegmentValues {
     fn default() -> Self {
-        SegmentValues { consumer: 1.0, student: 1.0, professional: 1.0, developer: 1.0 }
+        SegmentValues {
+            consumer: 1.0,
+            student: 1.0,
+            professional: 1.0,
+            developer: 1.0,
+        }
     }
 }
 
 impl SegmentValues {
     pub fn as_array(&self) -> [f64; 4] {
-        [self.consumer, self.student, self.professional, self.developer]
+        [
+            self.consumer,
+            self.student,
+            self.professional,
+            self.developer,
+        ]
     }
 }
 
@@ -372,7 +396,13 @@ pub struct VerticalsFile {
 
 impl VerticalsFile {
     pub fn as_array(&self) -> [&VerticalFile; 5] {
-        [&self.healthcare, &self.finance, &self.education, &self.tech, &self.other]
+        [
+            &self.healthcare,
+            &self.finance,
+            &self.education,
+            &self.tech,
+            &self.other,
+        ]
     }
 }
 
@@ -386,7 +416,10 @@ pub struct CatchUpFile {
 
 impl Default for CatchUpFile {
     fn default() -> Self {
-        CatchUpFile { gap0_elo: 200.0, tau_months: 15.0 }
+        CatchUpFile {
+            gap0_elo: 200.0,
+            tau_months: 15.0,
+        }
     }
 }
 

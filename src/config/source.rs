@@ -78,7 +78,11 @@ pub fn format_path(segs: &[Seg]) -> String {
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|&b| b == b'\n')
+        .count()
+        + 1
 }
 
 impl Sources {
@@ -91,25 +95,45 @@ impl Sources {
             Some(p) => Some((Some(p.to_path_buf()), String::new())),
         };
         while let Some((p, embedded_text)) = next.take() {
-            let display = p.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| EMBEDDED_NAME.to_string());
+            let display = p
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| EMBEDDED_NAME.to_string());
             if files.len() >= 8 {
-                return Err(vec![Problem::in_file(&display, "`extends` chain is longer than 8 files (a cycle?)")]);
+                return Err(vec![Problem::in_file(
+                    &display,
+                    "`extends` chain is longer than 8 files (a cycle?)",
+                )]);
             }
             let text = match &p {
                 None => embedded_text,
-                Some(p) => std::fs::read_to_string(p).map_err(|e| vec![Problem::in_file(&display, format!("cannot read the file: {e}"))])?,
+                Some(p) => std::fs::read_to_string(p).map_err(|e| {
+                    vec![Problem::in_file(
+                        &display,
+                        format!("cannot read the file: {e}"),
+                    )]
+                })?,
             };
             let mut table: toml::Table = match toml::from_str(&text) {
                 Ok(t) => t,
                 Err(e) => {
                     let line = e.span().map(|s| line_of(&text, s.start));
                     let msg = e.message().trim().to_string();
-                    return Err(vec![Problem { file: Some(display), path: None, line, message: format!("malformed TOML: {msg}") }]);
+                    return Err(vec![Problem {
+                        file: Some(display),
+                        path: None,
+                        line,
+                        message: format!("malformed TOML: {msg}"),
+                    }]);
                 }
             };
             let doc = toml_edit::Document::parse(text.clone()).ok();
             let extends = table.remove("extends");
-            files.push(SourceFile { display: display.clone(), text, doc });
+            files.push(SourceFile {
+                display: display.clone(),
+                text,
+                doc,
+            });
             tables.push(table);
             if let Some(ext) = extends {
                 let Some(ext) = ext.as_str() else {
@@ -117,12 +141,21 @@ impl Sources {
                     pr.path = Some("extends".into());
                     return Err(vec![pr]);
                 };
-                let base_dir = p.as_ref().and_then(|p| p.parent()).map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("configs"));
+                let base_dir = p
+                    .as_ref()
+                    .and_then(|p| p.parent())
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| PathBuf::from("configs"));
                 let target = base_dir.join(ext);
                 if p.is_some() && !target.exists() {
-                    let mut pr = Problem::in_file(&display, format!("`extends` names {} which does not exist", target.display()));
+                    let mut pr = Problem::in_file(
+                        &display,
+                        format!("`extends` names {} which does not exist", target.display()),
+                    );
                     pr.path = Some("extends".into());
-                    pr.line = files.last().and_then(|f: &SourceFile| f.line_of_path(&[Seg::Key("extends".into())], &toml::Table::new()));
+                    pr.line = files.last().and_then(|f: &SourceFile| {
+                        f.line_of_path(&[Seg::Key("extends".into())], &toml::Table::new())
+                    });
                     return Err(vec![pr]);
                 }
                 next = Some((Some(target), String::new()));
@@ -212,9 +245,8 @@ impl<'a> Node<'a> {
         match self {
             Node::Table(t) => t.get(k).map(Node::Item),
             Node::Item(toml_edit::Item::Table(t)) => t.get(k).map(Node::Item),
-            Node::Item(toml_edit::Item::Value(toml_edit::Value::InlineTable(t))) | Node::Value(toml_edit::Value::InlineTable(t)) => {
-                t.get(k).map(Node::Value)
-            }
+            Node::Item(toml_edit::Item::Value(toml_edit::Value::InlineTable(t)))
+            | Node::Value(toml_edit::Value::InlineTable(t)) => t.get(k).map(Node::Value),
             _ => None,
         }
     }
@@ -223,13 +255,22 @@ impl<'a> Node<'a> {
     fn index(self, i: usize, id: Option<&str>) -> Option<Node<'a>> {
         match self {
             Node::Item(toml_edit::Item::ArrayOfTables(a)) => match id {
-                Some(id) => a.iter().find(|t| t.get("id").and_then(|v| v.as_str()) == Some(id)).map(Node::Table),
-                None => a.get(i).map(Node::Table),
-            },
-            Node::Item(toml_edit::Item::Value(toml_edit::Value::Array(a))) | Node::Value(toml_edit::Value::Array(a)) => match id {
                 Some(id) => a
                     .iter()
-                    .find(|v| v.as_inline_table().and_then(|t| t.get("id")).and_then(|v| v.as_str()) == Some(id))
+                    .find(|t| t.get("id").and_then(|v| v.as_str()) == Some(id))
+                    .map(Node::Table),
+                None => a.get(i).map(Node::Table),
+            },
+            Node::Item(toml_edit::Item::Value(toml_edit::Value::Array(a)))
+            | Node::Value(toml_edit::Value::Array(a)) => match id {
+                Some(id) => a
+                    .iter()
+                    .find(|v| {
+                        v.as_inline_table()
+                            .and_then(|t| t.get("id"))
+                            .and_then(|v| v.as_str())
+                            == Some(id)
+                    })
                     .map(Node::Value),
                 None => a.get(i).map(Node::Value),
             },
@@ -256,7 +297,9 @@ pub fn merge_table(base: &mut toml::Table, overlay: toml::Table) {
         match (base.get_mut(&k), v) {
             (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge_table(b, o),
             (Some(toml::Value::Array(b)), toml::Value::Array(o))
-                if !o.is_empty() && o.iter().all(|x| element_id(x).is_some()) && b.iter().all(|x| element_id(x).is_some()) =>
+                if !o.is_empty()
+                    && o.iter().all(|x| element_id(x).is_some())
+                    && b.iter().all(|x| element_id(x).is_some()) =>
             {
                 for item in o {
                     let id = element_id(&item).unwrap().to_string();
@@ -322,13 +365,20 @@ pub fn set_at(root: &mut toml::Value, segs: &[Seg], value: toml::Value) {
 pub fn parse_set_value(raw: &str) -> toml::Value {
     let doc = format!("v = {raw}");
     match toml::from_str::<toml::Table>(&doc) {
-        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.to_string())),
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.to_string())),
         Err(_) => toml::Value::String(raw.to_string()),
     }
 }
 
 /// Keys present in `value` but not in `schema` (a fully populated example), with their paths.
-pub fn unknown_keys(value: &toml::Value, schema: &toml::Value, prefix: &mut Vec<Seg>, out: &mut Vec<Vec<Seg>>) {
+pub fn unknown_keys(
+    value: &toml::Value,
+    schema: &toml::Value,
+    prefix: &mut Vec<Seg>,
+    out: &mut Vec<Vec<Seg>>,
+) {
     match (value, schema) {
         (toml::Value::Table(t), toml::Value::Table(s)) => {
             for (k, v) in t {
@@ -354,7 +404,10 @@ pub fn unknown_keys(value: &toml::Value, schema: &toml::Value, prefix: &mut Vec<
 /// A scenario with every optional part present, used as the schema for unknown-key detection.
 pub fn schema_example() -> toml::Value {
     use super::file::*;
-    let mut s = ScenarioFile { record_every: Some(crate::model::calendar::Period::Day), ..Default::default() };
+    let mut s = ScenarioFile {
+        record_every: Some(crate::model::calendar::Period::Day),
+        ..Default::default()
+    };
     s.firms = vec![FirmFile {
         chat_launch: Some(DateValue::default()),
         catch_up: Some(CatchUpFile::default()),
@@ -407,16 +460,32 @@ mod tests {
     #[test]
     fn paths_parse_both_ways() {
         let segs = parse_path("firms[2].api_price_usd_per_mtok").unwrap();
-        assert_eq!(segs, vec![Seg::Key("firms".into()), Seg::Index(2), Seg::Key("api_price_usd_per_mtok".into())]);
+        assert_eq!(
+            segs,
+            vec![
+                Seg::Key("firms".into()),
+                Seg::Index(2),
+                Seg::Key("api_price_usd_per_mtok".into())
+            ]
+        );
         assert_eq!(format_path(&segs), "firms[2].api_price_usd_per_mtok");
-        assert_eq!(parse_path("firms.2.x").unwrap(), segs[..2].iter().cloned().chain([Seg::Key("x".into())]).collect::<Vec<_>>());
+        assert_eq!(
+            parse_path("firms.2.x").unwrap(),
+            segs[..2]
+                .iter()
+                .cloned()
+                .chain([Seg::Key("x".into())])
+                .collect::<Vec<_>>()
+        );
         assert!(parse_path("a..b").is_none());
     }
 
     #[test]
     fn merge_by_id_and_replace_scalars() {
-        let mut base: toml::Table = toml::from_str("x = 1\n[[firms]]\nid='a'\np=1\n[[firms]]\nid='b'\np=2\n").unwrap();
-        let over: toml::Table = toml::from_str("x = 2\n[[firms]]\nid='b'\np=3\n[[firms]]\nid='c'\np=4\n").unwrap();
+        let mut base: toml::Table =
+            toml::from_str("x = 1\n[[firms]]\nid='a'\np=1\n[[firms]]\nid='b'\np=2\n").unwrap();
+        let over: toml::Table =
+            toml::from_str("x = 2\n[[firms]]\nid='b'\np=3\n[[firms]]\nid='c'\np=4\n").unwrap();
         merge_table(&mut base, over);
         assert_eq!(base["x"].as_integer(), Some(2));
         let firms = base["firms"].as_array().unwrap();
@@ -427,8 +496,12 @@ mod tests {
 
     #[test]
     fn set_paths_resolve_ids() {
-        let v: toml::Value = toml::from_str("[[firms]]\nid='a'\np=1\n[[firms]]\nid='b'\np=2\n").unwrap();
-        assert_eq!(format_path(&resolve_set_path(&v, "firms.b.p").unwrap()), "firms[1].p");
+        let v: toml::Value =
+            toml::from_str("[[firms]]\nid='a'\np=1\n[[firms]]\nid='b'\np=2\n").unwrap();
+        assert_eq!(
+            format_path(&resolve_set_path(&v, "firms.b.p").unwrap()),
+            "firms[1].p"
+        );
         assert!(resolve_set_path(&v, "firms.z.p").is_none());
         assert!(resolve_set_path(&v, "firms[0].q").is_none());
         assert_eq!(parse_set_value("2.5").as_float(), Some(2.5));

@@ -7,7 +7,10 @@ use std::time::SystemTime;
 
 /// The tool's version and the git commit it was built from (when known at build time).
 pub fn tool_version() -> (&'static str, Option<&'static str>) {
-    (env!("CARGO_PKG_VERSION"), option_env!("LLM_MARKET_GIT_COMMIT"))
+    (
+        env!("CARGO_PKG_VERSION"),
+        option_env!("LLM_MARKET_GIT_COMMIT"),
+    )
 }
 
 /// A stable 64-bit FNV-1a hash of text, as 16 hex digits (config hashes).
@@ -25,7 +28,12 @@ fn iso(t: SystemTime) -> String {
 }
 
 /// The manifest of one run.
-pub fn run_manifest(scenario: &Scenario, threads: usize, started: SystemTime, finished: SystemTime) -> serde_json::Value {
+pub fn run_manifest(
+    scenario: &Scenario,
+    threads: usize,
+    started: SystemTime,
+    finished: SystemTime,
+) -> serde_json::Value {
     let (version, commit) = tool_version();
     let resolved = scenario.to_toml();
     let p = scenario.params();

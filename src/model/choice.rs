@@ -13,7 +13,16 @@ pub const NONE: u8 = u8::MAX;
 /// Returns the chosen index or [`NONE`].
 #[inline]
 #[allow(clippy::too_many_arguments)]
-pub fn choose(weights: &[f32], allowed: u32, current: u8, loyalty_factor: f32, outside: f32, boosted: u32, boost: f32, u: f64) -> u8 {
+pub fn choose(
+    weights: &[f32],
+    allowed: u32,
+    current: u8,
+    loyalty_factor: f32,
+    outside: f32,
+    boosted: u32,
+    boost: f32,
+    u: f64,
+) -> u8 {
     let weight = |j: usize| -> f32 {
         let mut w = weights[j];
         if j as u8 == current {
@@ -72,7 +81,16 @@ mod tests {
         let n = 200_000;
         let mut counts = [0u32; 4];
         for id in 0..n {
-            let c = choose(&w, 0b111, NONE, 1.0, 1.0, 0, 1.0, CounterRng::new(key, id).uniform());
+            let c = choose(
+                &w,
+                0b111,
+                NONE,
+                1.0,
+                1.0,
+                0,
+                1.0,
+                CounterRng::new(key, id).uniform(),
+            );
             counts[if c == NONE { 3 } else { c as usize }] += 1;
         }
         for j in 0..3 {

@@ -20,7 +20,12 @@ pub fn trend(x0: f64, factor_per_year: f64, years: f64) -> f64 {
 }
 
 /// Open-model quality closing the gap to the frontier: `Q_frontier − gap0 · exp(−t/τ)` (t, τ in months).
-pub fn catch_up_quality(frontier_elo: f64, gap0_elo: f64, months_since_start: f64, tau_months: f64) -> f64 {
+pub fn catch_up_quality(
+    frontier_elo: f64,
+    gap0_elo: f64,
+    months_since_start: f64,
+    tau_months: f64,
+) -> f64 {
     frontier_elo - gap0_elo * (-months_since_start.max(0.0) / tau_months).exp()
 }
 
@@ -37,14 +42,17 @@ pub fn lognormal_tail(median: f64, sigma: f64, x: f64) -> f64 {
 fn erfc(x: f64) -> f64 {
     let z = x.abs();
     let t = 1.0 / (1.0 + 0.5 * z);
-    let r = t * (-z * z - 1.265_512_23
-        + t * (1.000_023_68
-            + t * (0.374_091_96
-                + t * (0.096_784_18
-                    + t * (-0.186_288_06
-                        + t * (0.278_868_07
-                            + t * (-1.135_203_98 + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
-        .exp();
+    let r = t
+        * (-z * z - 1.265_512_23
+            + t * (1.000_023_68
+                + t * (0.374_091_96
+                    + t * (0.096_784_18
+                        + t * (-0.186_288_06
+                            + t * (0.278_868_07
+                                + t * (-1.135_203_98
+                                    + t * (1.488_515_87
+                                        + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
+            .exp();
     if x >= 0.0 { r } else { 2.0 - r }
 }
 
@@ -165,7 +173,11 @@ mod tests {
         check(trend(1.0, 0.1, 1.0), 0.1, 1e-12);
         check(trend(4.6e6, 2.4, 2.0), 4.6e6 * 5.76, 1e-3);
         check(catch_up_quality(1200.0, 200.0, 0.0, 15.0), 1000.0, 1e-9);
-        check(catch_up_quality(1200.0, 200.0, 15.0, 15.0), 1200.0 - 200.0 / std::f64::consts::E, 1e-9);
+        check(
+            catch_up_quality(1200.0, 200.0, 15.0, 15.0),
+            1200.0 - 200.0 / std::f64::consts::E,
+            1e-9,
+        );
     }
 
     #[test]

@@ -43,7 +43,10 @@ pub fn mix64(mut z: u64) -> u64 {
 /// The key shared by every draw of one stream in one tick; computed once per system run.
 #[inline]
 pub fn tick_key(seed: u64, stream: Stream, tick: u32) -> u64 {
-    mix64(mix64(seed ^ (stream as u64).wrapping_mul(GAMMA)) ^ (tick as u64).wrapping_mul(0xD1B5_4A32_D192_ED03))
+    mix64(
+        mix64(seed ^ (stream as u64).wrapping_mul(GAMMA))
+            ^ (tick as u64).wrapping_mul(0xD1B5_4A32_D192_ED03),
+    )
 }
 
 /// A counter-based generator for one decision of one agent.
@@ -57,7 +60,10 @@ impl CounterRng {
     /// The generator for agent `id` under a tick key from [`tick_key`].
     #[inline(always)]
     pub fn new(tick_key: u64, id: u64) -> Self {
-        CounterRng { key: mix64(tick_key ^ id.wrapping_mul(0x8CB9_2BA7_2F3D_8DD7)), ctr: 0 }
+        CounterRng {
+            key: mix64(tick_key ^ id.wrapping_mul(0x8CB9_2BA7_2F3D_8DD7)),
+            ctr: 0,
+        }
     }
 
     /// Convenience: the generator for (seed, stream, tick, id).
@@ -67,7 +73,7 @@ impl CounterRng {
 
     /// The next raw 64-bit draw.
     #[inline(always)]
-    pub fn next(&mut self) -> u64 {
+    pub fn draw(&mut self) -> u64 {
         self.ctr = self.ctr.wrapping_add(1);
         mix64(self.key.wrapping_add(self.ctr.wrapping_mul(GAMMA)))
     }
@@ -75,13 +81,13 @@ impl CounterRng {
     /// A uniform draw in [0, 1) with 53 bits of precision.
     #[inline(always)]
     pub fn uniform(&mut self) -> f64 {
-        (self.next() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+        (self.draw() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
     /// True with probability `threshold / 2^64` (see [`prob_threshold`]).
     #[inline(always)]
     pub fn hit(&mut self, threshold: u64) -> bool {
-        self.next() < threshold
+        self.draw() < threshold
     }
 }
 
@@ -100,14 +106,14 @@ pub fn prob_threshold(p: f64) -> u64 {
 impl rand_core::TryRng for CounterRng {
     type Error = Infallible;
     fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        Ok((self.next() >> 32) as u32)
+        Ok((self.draw() >> 32) as u32)
     }
     fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        Ok(self.next())
+        Ok(self.draw())
     }
     fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
         for chunk in dst.chunks_mut(8) {
-            let bytes = self.next().to_le_bytes();
+            let bytes = self.draw().to_le_bytes();
             chunk.copy_from_slice(&bytes[..chunk.len()]);
         }
         Ok(())
@@ -123,10 +129,10 @@ mod tests {
         let mut a = CounterRng::for_decision(7, Stream::Choice, 3, 11);
         let mut b = CounterRng::for_decision(7, Stream::Choice, 3, 11);
         for _ in 0..5 {
-            assert_eq!(a.next(), b.next());
+            assert_eq!(a.draw(), b.draw());
         }
         let mut c = CounterRng::for_decision(7, Stream::Choice, 3, 12);
-        assert_ne!(a.next(), c.next());
+        assert_ne!(a.draw(), c.draw());
     }
 
     #[test]

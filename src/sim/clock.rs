@@ -1,6 +1,6 @@
 //! Phase 1, "clock & events": advance the date and apply the dated events that fall in this tick.
 
-use super::components::{FirmId, Finance, Offer, Quality};
+use super::components::{Finance, FirmId, Offer, Quality};
 use super::resources::{Clock, EventQueue, RunInfo};
 use crate::config::file::EventKind;
 use crate::model::calendar::{DAYS_PER_MONTH, DAYS_PER_YEAR, in_window};
@@ -22,7 +22,11 @@ pub fn advance_clock(mut clock: ResMut<Clock>, info: Res<RunInfo>) {
 
 /// Phase `ClockEvents`. Reads `Clock`; writes `EventQueue` and the firms' `Quality`, `Offer`, `Finance`:
 /// funding arrives, releases lift quality, prices change, leaks start ban waves, strategies switch.
-pub fn apply_events(clock: Res<Clock>, mut queue: ResMut<EventQueue>, mut firms: Query<(&FirmId, &mut Quality, &mut Offer, &mut Finance)>) {
+pub fn apply_events(
+    clock: Res<Clock>,
+    mut queue: ResMut<EventQueue>,
+    mut firms: Query<(&FirmId, &mut Quality, &mut Offer, &mut Finance)>,
+) {
     while queue.next < queue.events.len() && queue.events[queue.next].0.date.0 <= clock.date {
         let (e, firm) = queue.events[queue.next].clone();
         queue.next += 1;
@@ -31,9 +35,15 @@ pub fn apply_events(clock: Res<Clock>, mut queue: ResMut<EventQueue>, mut firms:
             continue;
         }
         let Some(firm) = firm else { continue };
-        let Some((_, mut q, mut offer, mut fin)) = firms.iter_mut().find(|(id, ..)| id.0 as usize == firm) else { continue };
+        let Some((_, mut q, mut offer, mut fin)) =
+            firms.iter_mut().find(|(id, ..)| id.0 as usize == firm)
+        else {
+            continue;
+        };
         match e.kind {
-            EventKind::Funding => fin.pending_funding += Cents::from_usd(e.amount_usd.unwrap_or(0.0)),
+            EventKind::Funding => {
+                fin.pending_funding += Cents::from_usd(e.amount_usd.unwrap_or(0.0))
+            }
             EventKind::Release => {
                 q.jumps += e.quality_jump_elo.unwrap_or(0.0);
                 if let Some(sh) = e.self_hostable {

@@ -134,7 +134,12 @@ pub struct UserTally {
 
 impl Default for UserTally {
     fn default() -> Self {
-        UserTally { users: [[0; 4]; MAX_FIRMS], paying: [[0; 4]; MAX_FIRMS], aware: [0; MAX_FIRMS], aware_any: 0 }
+        UserTally {
+            users: [[0; 4]; MAX_FIRMS],
+            paying: [[0; 4]; MAX_FIRMS],
+            aware: [0; MAX_FIRMS],
+            aware_any: 0,
+        }
     }
 }
 

@@ -143,9 +143,22 @@ impl SummaryRow {
     /// Column names, given the thresholds.
     pub fn header(thresholds: &[f64]) -> Vec<String> {
         let mut h: Vec<String> = [
-            "run_id", "firm", "kind", "bankrupt", "exit_date", "exit_reason", "break_even_date", "min_cash_usd",
-            "min_cash_date", "end_cash_usd", "peak_users", "peak_users_date", "end_users", "total_revenue_usd",
-            "total_cost_usd", "total_funding_usd",
+            "run_id",
+            "firm",
+            "kind",
+            "bankrupt",
+            "exit_date",
+            "exit_reason",
+            "break_even_date",
+            "min_cash_usd",
+            "min_cash_date",
+            "end_cash_usd",
+            "peak_users",
+            "peak_users_date",
+            "end_users",
+            "total_revenue_usd",
+            "total_cost_usd",
+            "total_funding_usd",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -181,7 +194,11 @@ impl SummaryRow {
             self.total_funding_usd.to_string(),
         ];
         r.extend(self.ttm_revenue_crossed.iter().map(|x| d(*x)));
-        r.extend(self.year_revenue_crossed.iter().map(|x| x.map(|y| y.to_string()).unwrap_or_default()));
+        r.extend(
+            self.year_revenue_crossed
+                .iter()
+                .map(|x| x.map(|y| y.to_string()).unwrap_or_default()),
+        );
         r
     }
 }

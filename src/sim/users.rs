@@ -12,7 +12,12 @@ use bevy_utils::Parallel;
 
 /// Phase `Awareness`. Reads `Offers`, `Clock`, `RunInfo`, `User`; writes `UserState::aware` and
 /// `newly_aware`: each open chatbot the user does not know yet is learnt with the tick's Bass hazard.
-pub fn spread_awareness(offers: Res<Offers>, clock: Res<Clock>, info: Res<RunInfo>, mut users: Query<(&User, &mut UserState)>) {
+pub fn spread_awareness(
+    offers: Res<Offers>,
+    clock: Res<Clock>,
+    info: Res<RunInfo>,
+    mut users: Query<(&User, &mut UserState)>,
+) {
     let key = tick_key(info.seed, Stream::Awareness, clock.tick);
     let offers = &*offers;
     users.par_iter_mut().for_each(|(u, mut st)| {
@@ -57,7 +62,10 @@ pub fn choose_provider(
         }
         let s = u.segment as usize;
         let mut allowed = st.aware & offers.chat_open;
-        if u.employer != NO_EMPLOYER && !u.shadow && bans.get(u.employer as usize).copied().unwrap_or(false) {
+        if u.employer != NO_EMPLOYER
+            && !u.shadow
+            && bans.get(u.employer as usize).copied().unwrap_or(false)
+        {
             allowed &= !offers.ban_subject;
         }
         let mut paid_only = allowed & offers.paid_only;
@@ -77,10 +85,23 @@ pub fn choose_provider(
             return;
         }
         let keep = if cur_ok { cur } else { NONE };
-        let pick = choose(&offers.weight[s][u.taste as usize], allowed, keep, offers.loyalty[s], offers.outside[s], new, offers.trial[s], rng.uniform());
+        let pick = choose(
+            &offers.weight[s][u.taste as usize],
+            allowed,
+            keep,
+            offers.loyalty[s],
+            offers.outside[s],
+            new,
+            offers.trial[s],
+            rng.uniform(),
+        );
         if pick != cur {
             st.provider = pick;
-            st.paid_days = if pick != NONE && (offers.paid_only >> pick) & 1 == 1 { 1 } else { 0 };
+            st.paid_days = if pick != NONE && (offers.paid_only >> pick) & 1 == 1 {
+                1
+            } else {
+                0
+            };
         }
     });
 }
@@ -88,7 +109,12 @@ pub fn choose_provider(
 /// Phase `Subscriptions`. Reads `Offers`, `Clock`, `RunInfo`, `User`; writes `UserState::paid_days`:
 /// free users whose willingness to pay covers the price convert; paying users churn by tenure (at the
 /// first-month rate when the price rose above what they would pay).
-pub fn update_subscriptions(offers: Res<Offers>, clock: Res<Clock>, info: Res<RunInfo>, mut users: Query<(&User, &mut UserState)>) {
+pub fn update_subscriptions(
+    offers: Res<Offers>,
+    clock: Res<Clock>,
+    info: Res<RunInfo>,
+    mut users: Query<(&User, &mut UserState)>,
+) {
     let key = tick_key(info.seed, Stream::Subscription, clock.tick);
     let offers = &*offers;
     users.par_iter_mut().for_each(|(u, mut st)| {
@@ -131,7 +157,11 @@ pub fn update_subscriptions(offers: Res<Offers>, clock: Res<Clock>, info: Res<Ru
 
 /// Phase `Accounting` (first). Reads `User`, `UserState`; writes `UserTally` (integer counts per firm and
 /// segment, summed from per-thread partial tallies).
-pub fn tally_users(mut partial: Local<Parallel<UserTally>>, mut tally: ResMut<UserTally>, users: Query<(&User, &UserState)>) {
+pub fn tally_users(
+    mut partial: Local<Parallel<UserTally>>,
+    mut tally: ResMut<UserTally>,
+    users: Query<(&User, &UserState)>,
+) {
     users.par_iter().for_each_init(
         || partial.borrow_local_mut(),
         |local, (u, st)| {

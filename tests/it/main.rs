@@ -1,8 +1,9 @@
 //! The one integration-test binary (matklad, "Delete Cargo Integration Tests"). Modules:
-mod support; // helpers: the binary, the tiny scenario, temp dirs
+mod calibration; // the baseline reproduces the 2023 record (DESIGN.md §1.4)
 mod cli; // command-line behaviour: bad input gives exit 2 and nothing written; outputs are atomic
 mod determinism; // same seed → same bytes, for any thread count; another seed → other results
 mod docking; // agent-based awareness matches the closed-form Bass curve
 mod golden; // the tiny scenario's CSVs match the committed golden files
 mod invariants; // accounting and population identities checked every tick
+mod support; // helpers: the binary, the tiny scenario, temp dirs
 mod ticks; // daily and weekly ticks agree in aggregate
