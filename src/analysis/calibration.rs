@@ -304,10 +304,17 @@ pub fn calibrate(scenario: Arc<Scenario>) -> Result<Report, SimError> {
         .iter()
         .filter(|r| r.firm == FOCUS_FIRM)
         .collect();
+    let period = |year: i32| {
+        if year == p.start.0.year() && (p.start.0.month(), p.start.0.day()) != (1, 1) {
+            format!("{year} (from {})", p.start.0)
+        } else {
+            year.to_string()
+        }
+    };
     for r in &annual {
         lines.push(Line {
             metric: "OpenAI revenue (prediction after 2023-08)".into(),
-            period: r.year.to_string(),
+            period: period(r.year),
             model: fmt_big(r.revenue_usd.usd()),
             data: match r.year {
                 2023 => "forecast 200M".into(),
@@ -324,7 +331,7 @@ pub fn calibrate(scenario: Arc<Scenario>) -> Result<Report, SimError> {
         });
         lines.push(Line {
             metric: "OpenAI profit (loss)".into(),
-            period: r.year.to_string(),
+            period: period(r.year),
             model: fmt_big(r.profit_usd.usd()),
             data: if r.year == 2022 {
                 "-540M (2022)".into()
@@ -336,6 +343,51 @@ pub fn calibrate(scenario: Arc<Scenario>) -> Result<Report, SimError> {
             source: "The Information: 2022 loss ≈ 540M".into(),
         });
     }
+    let revenue_in = |year: i32| {
+        annual
+            .iter()
+            .find(|r| r.year == year)
+            .map(|r| r.revenue_usd.usd())
+            .unwrap_or(0.0)
+    };
+    for (label, year, threshold, source) in [
+        (
+            "OpenAI revenue ≥ 200M in 2023 (forecast, F14)",
+            2023,
+            2e8,
+            "Reuters (Dec 2022), judged unlikely by the article",
+        ),
+        (
+            "OpenAI revenue ≥ 1B in 2024 (forecast, F14)",
+            2024,
+            1e9,
+            "Reuters (Dec 2022), judged unlikely by the article",
+        ),
+    ] {
+        lines.push(Line {
+            metric: label.into(),
+            period: year.to_string(),
+            model: (revenue_in(year) >= threshold).to_string(),
+            data: "forecast".into(),
+            ratio: None,
+            ok: None,
+            source: source.into(),
+        });
+    }
+    let ipo_year = annual
+        .iter()
+        .find(|r| r.revenue_usd.usd() >= 1e8)
+        .map(|r| r.year.to_string())
+        .unwrap_or_else(|| "never".into());
+    lines.push(Line {
+        metric: "First year with revenue ≥ 100M (IPO threshold, F13)".into(),
+        period: "run".into(),
+        model: ipo_year,
+        data: "-".into(),
+        ratio: None,
+        ok: None,
+        source: "Investopedia via the source article".into(),
+    });
     if let Some(s) = tables.summary.iter().find(|s| s.firm == FOCUS_FIRM) {
         lines.push(Line {
             metric: "OpenAI bankrupt by end-2024".into(),

@@ -1,8 +1,9 @@
 //! Serde types that mirror a scenario file one to one (`deny_unknown_fields`); defaults are the baseline's.
 //!
 //! These types are plain data: checking that values make sense is `validate.rs`'s job, which turns them
-//! into a [`super::Scenario`]. Every default below is also written, with its source, in
-//! `configs/baseline.toml`.
+//! into a [`super::Scenario`]. Global defaults equal the baseline's; per-segment, per-vertical and per-firm
+//! defaults are generic starting points — `configs/baseline.toml` sets every key explicitly, with its
+//! source, and new scenarios should `extends` it.
 
 use crate::model::calendar::Period;
 use chrono::{Datelike, NaiveDate};
@@ -150,7 +151,7 @@ pub struct CalendarFile {
 impl Default for CalendarFile {
     fn default() -> Self {
         CalendarFile {
-            summer_start: "06-01".into(),
+            summer_start: "06-15".into(),
             summer_end: "08-31".into(),
         }
     }
@@ -177,10 +178,10 @@ impl Default for AwarenessFile {
             p_base_per_month: 0.002,
             launch_p_per_month: 0.04,
             launch_decay_months: 4.0,
-            word_of_mouth_per_month: 0.8,
+            word_of_mouth_per_month: 3.0,
             word_of_mouth_from: WordOfMouth::Users,
             reconsider_on_awareness: true,
-            trial_utility: 1.0,
+            trial_utility: 1.5,
         }
     }
 }
@@ -201,7 +202,7 @@ pub struct SubscriptionsFile {
 impl Default for SubscriptionsFile {
     fn default() -> Self {
         SubscriptionsFile {
-            conversion_per_month: 0.08,
+            conversion_per_month: 0.04,
             uplift_per_100_elo: 0.5,
             churn_month1: 0.15,
             churn_months_2_6: 0.06,
@@ -243,9 +244,9 @@ impl Default for SegmentFile {
             taste_spread: 0.5,
             wtp_median_usd: 5.0,
             wtp_sigma: 0.85,
-            queries_per_active_day: 7.0,
+            queries_per_active_day: 5.5,
             active_days_per_month: 6.0,
-            visits_per_active_day: 1.8,
+            visits_per_active_day: 1.1,
             paid_usage_multiplier: 3.0,
             employed_share: 0.0,
             summer_activity: 1.0,
@@ -341,16 +342,16 @@ impl Default for OrgsFile {
             quality_weight: 1.0,
             log_price_weight: 0.8,
             pilot_to_production_per_month: 0.07,
-            tokens_per_day_pilot_m: 0.3,
-            tokens_per_day_production_m: 3.0,
+            tokens_per_day_pilot_m: 0.5,
+            tokens_per_day_production_m: 5.0,
             token_growth_per_year: 2.0,
             ban_hazard_per_month: 0.05,
             ban_pressure_decay_months: 6.0,
             ban_lift_per_month: 0.10,
             shadow_use: 0.4,
-            enterprise_adoption_per_month: 0.05,
-            seat_take_up: 0.3,
-            self_host_markup: 1.3,
+            enterprise_adoption_per_month: 0.01,
+            seat_take_up: 0.1,
+            self_host_markup: 2.0,
             verticals: VerticalsFile::default(),
         }
     }

@@ -48,6 +48,9 @@ pub struct UserState {
     pub aware: u32,
     /// Current provider (a `FirmId`), or [`crate::model::choice::NONE`].
     pub provider: u8,
+    /// The provider changed this tick: the user was with it for about half the tick, so its conversion
+    /// hazard this tick is the half-tick one (keeps daily and weekly ticks in agreement).
+    pub switched: bool,
     /// Chatbots learnt of this tick (they trigger a reconsideration, with the trial bonus).
     pub newly_aware: u32,
     /// 0 when on the free tier (or no provider); otherwise 1 + days on the paid plan.

@@ -18,8 +18,8 @@ pub fn chat_launch(f: &FirmFile) -> NaiveDate {
     f.chat_launch.map(|d| d.0).unwrap_or(f.launch.0)
 }
 
-/// Phase `Quality`. Reads `Clock`, `RunInfo`; writes each firm's `Quality`: own trend plus release jumps;
-/// open models with `catch_up` close the gap to the best frontier firm.
+/// Phase `Quality`. Reads `Clock`, `RunInfo`; writes each firm's `Quality`: own trend plus release
+/// jumps; open models with `catch_up` close the gap to the best frontier firm (and never pass it).
 pub fn update_quality(
     clock: Res<Clock>,
     info: Res<RunInfo>,
@@ -44,8 +44,9 @@ pub fn update_quality(
     let months = clock.years * DAYS_PER_YEAR / DAYS_PER_MONTH;
     for (id, mut q, _) in firms.iter_mut() {
         if let Some(cu) = &specs[id.0 as usize].catch_up {
-            q.current =
-                econ::catch_up_quality(frontier, cu.gap0_elo, months, cu.tau_months) + q.jumps;
+            // Release jumps narrow the gap, but an open model never passes the frontier it follows.
+            let caught_up = econ::catch_up_quality(frontier, cu.gap0_elo, months, cu.tau_months);
+            q.current = (caught_up + q.jumps).min(frontier);
         }
     }
 }
@@ -104,7 +105,11 @@ pub fn publish_offers(
             WordOfMouth::Users => tally.users[j].iter().sum::<u64>(),
             WordOfMouth::Aware => tally.aware[j],
         } as f64;
-        let wom = aw.word_of_mouth_per_month * talkers / n_users;
+        o.talkers[j] = talkers;
+        // The tally is from the end of the last tick; extrapolate it to the middle of this one
+        // (second-order Adams–Bashforth), so that long ticks do not slow word of mouth down.
+        let mid = (talkers + 0.5 * (talkers - offers.talkers[j])).max(0.0);
+        let wom = aw.word_of_mouth_per_month * mid / n_users;
         for (s, factor) in f.awareness_by_segment.as_array().iter().enumerate() {
             o.aware_thr[s][j] = prob_threshold(hazard(factor * (external + wom), dt));
         }
@@ -125,6 +130,7 @@ pub fn publish_offers(
                 * (1.0 + sub.uplift_per_100_elo * f.paid_quality_uplift_elo / 100.0))
                 .min(1.0);
             o.convert_thr[j] = prob_threshold(hazard_from_monthly_prob(conv, dt));
+            o.convert_half_thr[j] = prob_threshold(hazard_from_monthly_prob(conv, dt / 2.0));
         }
     }
     *offers = o;

@@ -70,7 +70,7 @@ pub struct Offers {
     pub n_firms: usize,
     /// Firms whose chat app is open this tick (alive and launched).
     pub chat_open: u32,
-    /// Firms a consumer-chat ban applies to (all chat apps but self-hostable open models).
+    /// Firms a consumer-chat ban applies to: every chat app except open-source ones.
     pub ban_subject: u32,
     /// Firms with no free tier: choosing one means paying.
     pub paid_only: u32,
@@ -91,9 +91,13 @@ pub struct Offers {
     pub sub_price: [f32; MAX_FIRMS],
     /// Conversion threshold per firm for users whose willingness to pay covers the price.
     pub convert_thr: [u64; MAX_FIRMS],
+    /// The same over half a tick, for users who joined the firm this tick.
+    pub convert_half_thr: [u64; MAX_FIRMS],
     /// Churn thresholds by tenure: month 1, months 2–6, after.
     pub churn_thr: [u64; 3],
     pub tick_days: u16,
+    /// Word-of-mouth sources per firm at the end of the last tick (users or aware people).
+    pub talkers: [f64; MAX_FIRMS],
 }
 
 impl Default for Offers {
@@ -112,8 +116,10 @@ impl Default for Offers {
             reconsider_on_awareness: true,
             sub_price: [0.0; MAX_FIRMS],
             convert_thr: [0; MAX_FIRMS],
+            convert_half_thr: [0; MAX_FIRMS],
             churn_thr: [0; 3],
             tick_days: 1,
+            talkers: [0.0; MAX_FIRMS],
         }
     }
 }

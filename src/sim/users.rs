@@ -60,6 +60,7 @@ pub fn choose_provider(
         if st.aware == 0 {
             return;
         }
+        st.switched = false;
         let s = u.segment as usize;
         let mut allowed = st.aware & offers.chat_open;
         if u.employer != NO_EMPLOYER
@@ -97,6 +98,7 @@ pub fn choose_provider(
         );
         if pick != cur {
             st.provider = pick;
+            st.switched = true;
             st.paid_days = if pick != NONE && (offers.paid_only >> pick) & 1 == 1 {
                 1
             } else {
@@ -148,7 +150,12 @@ pub fn update_subscriptions(
             }
         } else if price > 0.0 && u.wtp >= price {
             let mut rng = CounterRng::new(key, u.id.0 as u64);
-            if rng.hit(offers.convert_thr[j as usize]) {
+            let thr = if st.switched {
+                offers.convert_half_thr[j as usize]
+            } else {
+                offers.convert_thr[j as usize]
+            };
+            if rng.hit(thr) {
                 st.paid_days = 1;
             }
         }
