@@ -1,7 +1,11 @@
 //! Command dispatch: load inputs, run, write outputs, report. Progress bars live here only.
 
-use crate::cli::{Cli, Command, ScenarioArgs};
+use crate::cli::{Cli, Command, ScenarioArgs, SweepArgs};
 use crate::config::{self, Overrides, Scenario};
+use crate::experiment::{
+    self,
+    runner::{Progress, Shard, SweepOptions, TraceMode},
+};
 use crate::io::{manifest, outputs::RunOutput};
 use crate::model::calendar::Period;
 use crate::sim::{self, MemorySink, Simulation};
@@ -16,34 +20,41 @@ use std::time::SystemTime;
 /// Runs a parsed command line; `Err` means bad input or a fatal error (exit code 2).
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Run {
-            scenario,
-            scenario_args,
-            out,
-            threads,
-            record_every,
-        } => cmd_run(
-            scenario.as_deref(),
-            &scenario_args,
-            out,
-            threads,
-            record_every,
-        ),
-        Command::Validate {
-            file,
-            scenario_args,
-        } => {
+        Command::Run { scenario, scenario_args, out, threads, record_every } => {
+            cmd_run(scenario.as_deref(), &scenario_args, out, threads, record_every)
+        }
+        Command::Validate { file, scenario_args } => {
+            if experiment::spec::is_sweep_file(&file) {
+                let o =
+                    Overrides { sets: scenario_args.sets.clone(), agents: scenario_args.agents, ..Default::default() };
+                let sweep = experiment::spec::load(&file, &o)?;
+                print!("{}", toml::to_string(&sweep.file)?);
+                eprintln!(
+                    "{}: ok ({} points × {} replicates = {} runs)",
+                    file.display(),
+                    sweep.n_points(),
+                    sweep.file.replicates,
+                    sweep.n_runs()
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
             let s = load_scenario(Some(&file), &scenario_args, None)?;
             print!("{}", s.to_toml());
             eprintln!("{}: ok", file.display());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Calibration {
-            scenario,
-            scenario_args,
-            threads,
-            format,
-        } => {
+        Command::Sweep { sweep, scenario_args, out, jobs, shard, resume, dry_run, traces } => {
+            cmd_sweep(&sweep, &scenario_args, out, jobs, shard, resume, dry_run, traces)
+        }
+        Command::Merge { dirs, out } => {
+            let n = experiment::merge::merge(&dirs, &out)?;
+            println!("merged {n} runs from {} folders into {}", dirs.len(), out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Slurm { sweep, shards, out, submit, partition, time, cpus_per_task, scenario_args } => {
+            cmd_slurm(&sweep, shards, &out, submit, partition, time, cpus_per_task, &scenario_args)
+        }
+        Command::Calibration { scenario, scenario_args, threads, format } => {
             let s = load_scenario(scenario.as_deref(), &scenario_args, Some(Period::Month))?;
             sim::init_threads(threads.unwrap_or_else(default_threads));
             let report = crate::analysis::calibration::calibrate(Arc::new(s))
@@ -60,31 +71,17 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 
 /// All cores of this machine.
 pub fn default_threads() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
-fn load_scenario(
-    path: Option<&Path>,
-    args: &ScenarioArgs,
-    record_every: Option<Period>,
-) -> Result<Scenario> {
-    let overrides = Overrides {
-        sets: args.sets.clone(),
-        seed: args.seed,
-        agents: args.agents,
-        record_every,
-    };
+fn load_scenario(path: Option<&Path>, args: &ScenarioArgs, record_every: Option<Period>) -> Result<Scenario> {
+    let overrides = Overrides { sets: args.sets.clone(), seed: args.seed, agents: args.agents, record_every };
     Ok(config::load(path, &overrides)?)
 }
 
 fn progress_bar(len: u64) -> ProgressBar {
-    let target = if std::io::stderr().is_terminal() {
-        ProgressDrawTarget::stderr()
-    } else {
-        ProgressDrawTarget::hidden()
-    };
+    let target =
+        if std::io::stderr().is_terminal() { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
     let pb = ProgressBar::with_draw_target(Some(len), target);
     pb.set_style(
         ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ticks, ETA {eta}")
@@ -116,11 +113,7 @@ fn cmd_run(
         Ok(tables) => {
             let manifest = manifest::run_manifest(&scenario, threads, started, SystemTime::now());
             let files = output
-                .finish(
-                    &tables,
-                    &scenario.params().revenue_thresholds_usd,
-                    &manifest,
-                )
+                .finish(&tables, &scenario.params().revenue_thresholds_usd, &manifest)
                 .with_context(|| format!("writing the outputs to {}", dir.display()))?;
             for f in files {
                 println!("wrote {}", f.display());
@@ -137,29 +130,180 @@ fn cmd_run(
 }
 
 fn print_run_summary(tables: &sim::resources::RunTables) {
-    println!(
-        "{:<16} {:>14} {:>10} {:>12} {:>16}",
-        "firm", "peak users", "bankrupt", "break-even", "end cash (USD)"
-    );
+    println!("{:<16} {:>14} {:>10} {:>12} {:>16}", "firm", "peak users", "bankrupt", "break-even", "end cash (USD)");
     for s in &tables.summary {
         println!(
             "{:<16} {:>14} {:>10} {:>12} {:>16}",
             s.firm,
             s.peak_users,
             s.bankrupt,
-            s.break_even_date
-                .map(|d| d.to_string())
-                .unwrap_or_else(|| "-".into()),
+            s.break_even_date.map(|d| d.to_string()).unwrap_or_else(|| "-".into()),
             s.end_cash_usd
         );
     }
 }
 
 /// Runs a scenario in memory (tests, calibration).
-pub fn run_in_memory(
-    scenario: Arc<Scenario>,
-) -> Result<(MemorySink, sim::resources::RunTables), sim::SimError> {
+pub fn run_in_memory(scenario: Arc<Scenario>) -> Result<(MemorySink, sim::resources::RunTables), sim::SimError> {
     let mut sink = MemorySink::default();
     let tables = Simulation::new(scenario, 0).run(&mut sink, &mut |_, _| {})?;
     Ok((sink, tables))
+}
+
+/// The shard from `--shard`, else from Slurm's array variables when both are set.
+fn shard_from_env(cli: Option<Shard>) -> Result<Option<Shard>> {
+    if cli.is_some() {
+        return Ok(cli);
+    }
+    match (std::env::var("SLURM_ARRAY_TASK_ID"), std::env::var("SLURM_ARRAY_TASK_COUNT")) {
+        (Ok(k), Ok(n)) => Ok(Some(
+            format!("{k}/{n}").parse::<Shard>().map_err(|e| anyhow::anyhow!("SLURM_ARRAY_TASK_ID/COUNT: {e}"))?,
+        )),
+        _ => Ok(None),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn cmd_sweep(
+    path: &Path,
+    args: &SweepArgs,
+    out: Option<PathBuf>,
+    jobs: Option<usize>,
+    shard: Option<Shard>,
+    resume: bool,
+    dry_run: bool,
+    traces: TraceMode,
+) -> Result<ExitCode> {
+    let o = Overrides { sets: args.sets.clone(), agents: args.agents, ..Default::default() };
+    let sweep = experiment::spec::load(path, &o)?;
+    let jobs = jobs.unwrap_or_else(default_threads).max(1);
+    // One World per job: runs are parallel, so each run's user loops stay on one thread unless one job.
+    sim::init_threads(if jobs > 1 { 1 } else { default_threads() });
+    let shard = shard_from_env(shard)?;
+    let out = out.unwrap_or_else(|| PathBuf::from("outputs/sweeps").join(&sweep.file.name));
+    let opts = SweepOptions { out: out.clone(), jobs, shard, resume, traces, command_line: std::env::args().collect() };
+    if dry_run {
+        print!("{}", experiment::runner::dry_run(&sweep, &opts)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let pb = progress_bar(0);
+    pb.set_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} runs, ETA {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    pb.set_message(sweep.file.name.clone());
+    let on_progress = |p: Progress| {
+        pb.set_length(p.total);
+        pb.set_position(p.done);
+        if p.failed > 0 {
+            pb.set_message(format!("{} ({} failed)", sweep.file.name, p.failed));
+        }
+    };
+    let report = experiment::runner::run_sweep(&sweep, &opts, &on_progress)?;
+    pb.finish_and_clear();
+    println!(
+        "{}: {} runs ({} run now, {} done before), {} failed; outputs in {}",
+        sweep.file.name,
+        report.total,
+        report.ran,
+        report.resumed,
+        report.failed,
+        out.display()
+    );
+    Ok(if report.failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// Quotes a path or argument for a POSIX shell.
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn cmd_slurm(
+    path: &Path,
+    shards: u64,
+    out: &Path,
+    submit: bool,
+    partition: Option<String>,
+    time: Option<String>,
+    cpus: u32,
+    args: &SweepArgs,
+) -> Result<ExitCode> {
+    if shards == 0 {
+        anyhow::bail!("--shards must be at least 1");
+    }
+    let o = Overrides { sets: args.sets.clone(), agents: args.agents, ..Default::default() };
+    let sweep = experiment::spec::load(path, &o)?;
+    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let q = |p: &Path| shell_quote(&p.display().to_string());
+    let (exe, sweep_path, out) = (abs(&std::env::current_exe()?), abs(path), abs(out));
+    let dir = out.join("slurm");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut extra = String::new();
+    for s in &args.sets {
+        extra.push_str(&format!(" --set {}", shell_quote(s)));
+    }
+    if let Some(a) = args.agents {
+        extra.push_str(&format!(" --agents {a}"));
+    }
+    let mut common = format!("#SBATCH --output={}/%x-%A_%a.out\n", dir.display());
+    if let Some(p) = &partition {
+        common.push_str(&format!("#SBATCH --partition={p}\n"));
+    }
+    if let Some(t) = &time {
+        common.push_str(&format!("#SBATCH --time={t}\n"));
+    }
+    let name = &sweep.file.name;
+    let array = format!(
+        "#!/bin/bash\n\
+         # Array job: one shard of sweep {name} per task (written by `llm-market slurm`).\n\
+         #SBATCH --job-name=llm-{name}\n\
+         #SBATCH --array=0-{last}\n\
+         #SBATCH --cpus-per-task={cpus}\n\
+         {common}\
+         set -euo pipefail\n\
+         exec {exe} sweep {sweep} --shard \"$SLURM_ARRAY_TASK_ID/{shards}\" --jobs \"${{SLURM_CPUS_PER_TASK:-1}}\" --resume \\\n  \
+         --out {out}/shards/\"$SLURM_ARRAY_TASK_ID\"{extra}\n",
+        last = shards - 1,
+        exe = q(&exe),
+        sweep = q(&sweep_path),
+        out = q(&out),
+    );
+    let shard_dirs: Vec<String> = (0..shards).map(|k| q(&out.join("shards").join(k.to_string()))).collect();
+    let merge = format!(
+        "#!/bin/bash\n\
+         # Merge job: runs after every array task succeeded (written by `llm-market slurm`).\n\
+         #SBATCH --job-name=llm-{name}-merge\n\
+         #SBATCH --cpus-per-task=1\n\
+         {common}\
+         set -euo pipefail\n\
+         exec {exe} merge {dirs} --out {out}\n",
+        exe = q(&exe),
+        dirs = shard_dirs.join(" "),
+        out = q(&out),
+    );
+    let (array_path, merge_path) = (dir.join("array.sbatch"), dir.join("merge.sbatch"));
+    crate::io::sweep_out::write_atomic(&array_path, &array)?;
+    crate::io::sweep_out::write_atomic(&merge_path, &merge)?;
+    println!("wrote {}", array_path.display());
+    println!("wrote {}", merge_path.display());
+    if submit {
+        let sbatch = |args: &[&str]| -> Result<String> {
+            let o = std::process::Command::new("sbatch")
+                .args(args)
+                .output()
+                .context("cannot run sbatch (is Slurm installed and on PATH?)")?;
+            if !o.status.success() {
+                anyhow::bail!("sbatch {} failed: {}", args.join(" "), String::from_utf8_lossy(&o.stderr).trim());
+            }
+            Ok(String::from_utf8_lossy(&o.stdout).trim().split(';').next().unwrap_or("").to_string())
+        };
+        let array_id = sbatch(&["--parsable", &array_path.display().to_string()])?;
+        let merge_id =
+            sbatch(&["--parsable", &format!("--dependency=afterok:{array_id}"), &merge_path.display().to_string()])?;
+        println!("array job {array_id}");
+        println!("merge job {merge_id}");
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -29,6 +29,17 @@ pub struct ScenarioArgs {
     pub agents: Option<u64>,
 }
 
+/// Options of commands that run a sweep: applied to every run.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct SweepArgs {
+    /// Override a key of the base scenario for every run (repeatable).
+    #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
+    pub sets: Vec<String>,
+    /// Number of user agents of every run.
+    #[arg(long)]
+    pub agents: Option<u64>,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run one scenario (the embedded baseline when no file is given) and write its outputs.
@@ -52,6 +63,62 @@ pub enum Command {
         file: PathBuf,
         #[command(flatten)]
         scenario_args: ScenarioArgs,
+    },
+    /// Run a sweep: a design of parameter points × replicates, in parallel, resumable, shardable.
+    Sweep {
+        /// Sweep file (TOML with a `[design]` table), e.g. configs/sweeps/smoke.toml.
+        sweep: PathBuf,
+        #[command(flatten)]
+        scenario_args: SweepArgs,
+        /// Output directory (default: `outputs/sweeps/<sweep name>/`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Runs executed at once, one World each (default: all cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Run only the runs with run_id % N == K (also taken from SLURM_ARRAY_TASK_ID/COUNT when set).
+        #[arg(long, value_name = "K/N")]
+        shard: Option<crate::experiment::runner::Shard>,
+        /// Continue an interrupted sweep in the same output directory.
+        #[arg(long)]
+        resume: bool,
+        /// Print the number of runs and estimates of time and disk, run nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Keep full traces of no run, all runs, or N runs spread evenly (under traces/).
+        #[arg(long, default_value = "none", value_name = "none|all|sample:N")]
+        traces: crate::experiment::runner::TraceMode,
+    },
+    /// Merge the output folders of a sharded sweep; refuses missing or duplicated runs.
+    Merge {
+        /// Shard output folders.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Where the merged sweep goes.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Write Slurm batch scripts for a sweep: an array job over shards and a merge job after it.
+    Slurm {
+        sweep: PathBuf,
+        /// Number of array tasks (shards).
+        #[arg(long)]
+        shards: u64,
+        /// Output directory of the sweep (the scripts go to DIR/slurm/).
+        #[arg(long)]
+        out: PathBuf,
+        /// Submit both scripts with sbatch and print the job ids.
+        #[arg(long)]
+        submit: bool,
+        #[arg(long)]
+        partition: Option<String>,
+        /// Time limit per task (Slurm format, e.g. 02:00:00).
+        #[arg(long)]
+        time: Option<String>,
+        #[arg(long, default_value_t = 1)]
+        cpus_per_task: u32,
+        #[command(flatten)]
+        scenario_args: SweepArgs,
     },
     /// Run the baseline and print the table "model vs 2023 data" (DESIGN.md §1.4).
     Calibration {

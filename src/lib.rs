@@ -7,6 +7,7 @@ pub mod analysis;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod experiment;
 pub mod io;
 pub mod model;
 pub mod sim;

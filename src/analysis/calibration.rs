@@ -80,25 +80,15 @@ pub fn calibrate(scenario: Arc<Scenario>) -> Result<Report, SimError> {
     let (sink, tables) = run_in_memory(scenario.clone())?;
     let p = scenario.params();
     let firm_trace: Vec<&TraceRow> = sink.trace.iter().filter(|r| r.firm == FOCUS_FIRM).collect();
-    let month = |y: i32, m: u32| {
-        firm_trace
-            .iter()
-            .find(|r| r.date.year() == y && r.date.month() == m && r.tick > 0)
-            .copied()
-    };
+    let month =
+        |y: i32, m: u32| firm_trace.iter().find(|r| r.date.year() == y && r.date.month() == m && r.tick > 0).copied();
     let d = data();
     let mut lines = Vec::new();
 
     // Monthly visits, the emergent curve of F4.
     let mut visits = Vec::new();
-    for x in d
-        .iter()
-        .filter(|x| x.metric == "web_visits" && x.entity == "ChatGPT")
-    {
-        let (y, m): (i32, u32) = (
-            x.date[..4].parse().unwrap_or(0),
-            x.date[5..7].parse().unwrap_or(0),
-        );
+    for x in d.iter().filter(|x| x.metric == "web_visits" && x.entity == "ChatGPT") {
+        let (y, m): (i32, u32) = (x.date[..4].parse().unwrap_or(0), x.date[5..7].parse().unwrap_or(0));
         let model = month(y, m).map(|r| r.visits as f64).unwrap_or(0.0);
         visits.push(((y, m), model, x.value));
         let ratio = model / x.value;
@@ -157,18 +147,14 @@ pub fn calibrate(scenario: Arc<Scenario>) -> Result<Report, SimError> {
     // Inference spend per day (F1): ChatGPT queries × cost per query at that date.
     if let Some(x) = d.iter().find(|x| x.metric == "inference_cost") {
         if let Some(f) = p.firms.iter().find(|f| f.id == FOCUS_FIRM) {
-            for (label, months) in [
-                ("2023-02", vec![2u32]),
-                ("2023-03..05 (spring)", vec![3, 4, 5]),
-            ] {
+            for (label, months) in [("2023-02", vec![2u32]), ("2023-03..05 (spring)", vec![3, 4, 5])] {
                 let mut spend = 0.0;
                 let mut days = 0.0;
                 for m in &months {
                     if let Some(r) = month(2023, *m) {
                         let years = (r.date - p.start.0).num_days() as f64 / 365.2425;
-                        spend += r.queries as f64
-                            * f.cost_per_query_usd
-                            * econ::trend(1.0, f.cost_decline_per_year, years);
+                        spend +=
+                            r.queries as f64 * f.cost_per_query_usd * econ::trend(1.0, f.cost_decline_per_year, years);
                         days += r.date.day() as f64;
                     }
                 }
@@ -197,25 +183,17 @@ pub fn calibrate(scenario: Arc<Scenario>) -> Result<Report, SimError> {
         source: source.into(),
     };
     let event_date = |firm: &str, pred: &dyn Fn(&crate::config::file::EventFile) -> bool| {
-        p.events
-            .iter()
-            .filter(|e| e.enabled && e.firm.as_deref() == Some(firm) && pred(e))
-            .map(|e| e.date.0)
-            .min()
+        p.events.iter().filter(|e| e.enabled && e.firm.as_deref() == Some(firm) && pred(e)).map(|e| e.date.0).min()
     };
     lines.push(date_line(
         "ChatGPT Plus at $20/month from",
-        event_date(FOCUS_FIRM, &|e| {
-            e.kind == EventKind::Price && e.sub_price_usd_per_month == Some(20.0)
-        }),
+        event_date(FOCUS_FIRM, &|e| e.kind == EventKind::Price && e.sub_price_usd_per_month == Some(20.0)),
         "2023-02-01",
         "OpenAI 'Introducing ChatGPT Plus'",
     ));
     lines.push(date_line(
         "ChatGPT Enterprise seats from",
-        event_date(FOCUS_FIRM, &|e| {
-            e.kind == EventKind::Price && e.seat_price_usd_per_month.is_some_and(|s| s > 0.0)
-        }),
+        event_date(FOCUS_FIRM, &|e| e.kind == EventKind::Price && e.seat_price_usd_per_month.is_some_and(|s| s > 0.0)),
         "2023-08-28",
         "OpenAI",
     ));
@@ -243,18 +221,10 @@ pub fn calibrate(scenario: Arc<Scenario>) -> Result<Report, SimError> {
         model: fmt_big(msft),
         data: "10.00B from 2023-01-23".into(),
         ratio: Some(msft / 1e10),
-        ok: Some(
-            (msft - 1e10).abs() < 1.0
-                && first_msft.map(|d| d.to_string()).as_deref() == Some("2023-01-23"),
-        ),
+        ok: Some((msft - 1e10).abs() < 1.0 && first_msft.map(|d| d.to_string()).as_deref() == Some("2023-01-23")),
         source: "Bloomberg / Semafor".into(),
     });
-    let api = p
-        .firms
-        .iter()
-        .find(|f| f.id == FOCUS_FIRM)
-        .map(|f| f.api_price_usd_per_mtok)
-        .unwrap_or(0.0);
+    let api = p.firms.iter().find(|f| f.id == FOCUS_FIRM).map(|f| f.api_price_usd_per_mtok).unwrap_or(0.0);
     lines.push(Line {
         metric: "gpt-3.5-turbo API price (USD per M tokens)".into(),
         period: "2023-03".into(),
@@ -271,39 +241,28 @@ pub fn calibrate(scenario: Arc<Scenario>) -> Result<Report, SimError> {
         ("bard", "Bard launch", "2023-03-21"),
         ("ernie", "Ernie Bot public", "2023-08-31"),
     ] {
-        let model = p.firms.iter().find(|f| f.id == firm).map(|f| {
-            if firm == "ernie" {
-                crate::sim::firms::chat_launch(f)
-            } else {
-                f.launch.0
-            }
-        });
+        let model = p
+            .firms
+            .iter()
+            .find(|f| f.id == firm)
+            .map(|f| if firm == "ernie" { crate::sim::firms::chat_launch(f) } else { f.launch.0 });
         lines.push(date_line(label, model, data_date, "company announcements"));
     }
     lines.push(date_line(
         "Claude 2 public web app",
-        p.firms
-            .iter()
-            .find(|f| f.id == "claude")
-            .map(crate::sim::firms::chat_launch),
+        p.firms.iter().find(|f| f.id == "claude").map(crate::sim::firms::chat_launch),
         "2023-07-11",
         "Anthropic",
     ));
     lines.push(date_line(
         "Llama 2 (open weights, commercial use)",
-        event_date("llama", &|e| {
-            e.kind == EventKind::Release && e.self_hostable == Some(true)
-        }),
+        event_date("llama", &|e| e.kind == EventKind::Release && e.self_hostable == Some(true)),
         "2023-07-18",
         "Meta",
     ));
 
     // Yearly results and the seed's forecasts (F10, F13, F14, F2).
-    let annual: Vec<_> = tables
-        .annual
-        .iter()
-        .filter(|r| r.firm == FOCUS_FIRM)
-        .collect();
+    let annual: Vec<_> = tables.annual.iter().filter(|r| r.firm == FOCUS_FIRM).collect();
     let period = |year: i32| {
         if year == p.start.0.year() && (p.start.0.month(), p.start.0.day()) != (1, 1) {
             format!("{year} (from {})", p.start.0)
@@ -333,23 +292,13 @@ pub fn calibrate(scenario: Arc<Scenario>) -> Result<Report, SimError> {
             metric: "OpenAI profit (loss)".into(),
             period: period(r.year),
             model: fmt_big(r.profit_usd.usd()),
-            data: if r.year == 2022 {
-                "-540M (2022)".into()
-            } else {
-                "-".into()
-            },
+            data: if r.year == 2022 { "-540M (2022)".into() } else { "-".into() },
             ratio: None,
             ok: None,
             source: "The Information: 2022 loss ≈ 540M".into(),
         });
     }
-    let revenue_in = |year: i32| {
-        annual
-            .iter()
-            .find(|r| r.year == year)
-            .map(|r| r.revenue_usd.usd())
-            .unwrap_or(0.0)
-    };
+    let revenue_in = |year: i32| annual.iter().find(|r| r.year == year).map(|r| r.revenue_usd.usd()).unwrap_or(0.0);
     for (label, year, threshold, source) in [
         (
             "OpenAI revenue ≥ 200M in 2023 (forecast, F14)",
@@ -401,30 +350,20 @@ pub fn calibrate(scenario: Arc<Scenario>) -> Result<Report, SimError> {
         lines.push(Line {
             metric: "OpenAI break-even month".into(),
             period: "run".into(),
-            model: s
-                .break_even_date
-                .map(|d| d.to_string())
-                .unwrap_or_else(|| "never".into()),
+            model: s.break_even_date.map(|d| d.to_string()).unwrap_or_else(|| "never".into()),
             data: "-".into(),
             ratio: None,
             ok: None,
             source: "F17".into(),
         });
     }
-    Ok(Report {
-        scenario: p.name.clone(),
-        seed: p.seed,
-        agents: p.agents,
-        lines,
-    })
+    Ok(Report { scenario: p.name.clone(), seed: p.seed, agents: p.agents, lines })
 }
 
 impl Report {
     pub fn to_markdown(&self) -> String {
-        let mut s = format!(
-            "Calibration of scenario `{}` (seed {}, {} agents)\n\n",
-            self.scenario, self.seed, self.agents
-        );
+        let mut s =
+            format!("Calibration of scenario `{}` (seed {}, {} agents)\n\n", self.scenario, self.seed, self.agents);
         s.push_str("| metric | period | model | data | model/data | check | source |\n|---|---|---|---|---|---|---|\n");
         for l in &self.lines {
             let ratio = l.ratio.map(|r| format!("{r:.2}")).unwrap_or_default();

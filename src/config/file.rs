@@ -23,11 +23,7 @@ impl Serialize for DateValue {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let d = self.0;
         let dt = toml::value::Datetime {
-            date: Some(toml::value::Date {
-                year: d.year() as u16,
-                month: d.month() as u8,
-                day: d.day() as u8,
-            }),
+            date: Some(toml::value::Date { year: d.year() as u16, month: d.month() as u8, day: d.day() as u8 }),
             time: None,
             offset: None,
         };
@@ -40,15 +36,13 @@ impl<'de> Deserialize<'de> for DateValue {
         use serde::de::Error;
         let v = toml::Value::deserialize(d)?;
         let parsed = match &v {
-            toml::Value::Datetime(dt) if dt.time.is_none() && dt.offset.is_none() => dt
-                .date
-                .and_then(|x| NaiveDate::from_ymd_opt(x.year as i32, x.month as u32, x.day as u32)),
+            toml::Value::Datetime(dt) if dt.time.is_none() && dt.offset.is_none() => {
+                dt.date.and_then(|x| NaiveDate::from_ymd_opt(x.year as i32, x.month as u32, x.day as u32))
+            }
             toml::Value::String(s) => s.parse::<NaiveDate>().ok(),
             _ => None,
         };
-        parsed
-            .map(DateValue)
-            .ok_or_else(|| D::Error::custom(format!("expected a date like 2023-01-23, got {v}")))
+        parsed.map(DateValue).ok_or_else(|| D::Error::custom(format!("expected a date like 2023-01-23, got {v}")))
     }
 }
 
@@ -110,6 +104,10 @@ pub struct ScenarioFile {
     pub orgs: OrgsFile,
     pub firms: Vec<FirmFile>,
     pub events: Vec<EventFile>,
+    /// Testing aid (fault injection): a system panics at this tick, to check that a sweep records the
+    /// failed run and goes on. Never set it in a real scenario.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fault_panic_at_tick: Option<u32>,
 }
 
 impl Default for ScenarioFile {
@@ -134,6 +132,7 @@ impl Default for ScenarioFile {
             orgs: OrgsFile::default(),
             firms: Vec::new(),
             events: Vec::new(),
+            fault_panic_at_tick: None,
         }
     }
 }
@@ -150,10 +149,7 @@ pub struct CalendarFile {
 
 impl Default for CalendarFile {
     fn default() -> Self {
-        CalendarFile {
-            summer_start: "06-15".into(),
-            summer_end: "08-31".into(),
-        }
+        CalendarFile { summer_start: "06-15".into(), summer_end: "08-31".into() }
     }
 }
 
@@ -266,12 +262,7 @@ pub struct SegmentsFile {
 
 impl SegmentsFile {
     pub fn as_array(&self) -> [&SegmentFile; 4] {
-        [
-            &self.consumer,
-            &self.student,
-            &self.professional,
-            &self.developer,
-        ]
+        [&self.consumer, &self.student, &self.professional, &self.developer]
     }
 }
 
@@ -287,23 +278,13 @@ pub struct SegmentValues {
 
 impl Default for SegmentValues {
     fn default() -> Self {
-        SegmentValues {
-            consumer: 1.0,
-            student: 1.0,
-            professional: 1.0,
-            developer: 1.0,
-        }
+        SegmentValues { consumer: 1.0, student: 1.0, professional: 1.0, developer: 1.0 }
     }
 }
 
 impl SegmentValues {
     pub fn as_array(&self) -> [f64; 4] {
-        [
-            self.consumer,
-            self.student,
-            self.professional,
-            self.developer,
-        ]
+        [self.consumer, self.student, self.professional, self.developer]
     }
 }
 
@@ -397,13 +378,7 @@ pub struct VerticalsFile {
 
 impl VerticalsFile {
     pub fn as_array(&self) -> [&VerticalFile; 5] {
-        [
-            &self.healthcare,
-            &self.finance,
-            &self.education,
-            &self.tech,
-            &self.other,
-        ]
+        [&self.healthcare, &self.finance, &self.education, &self.tech, &self.other]
     }
 }
 
@@ -417,10 +392,7 @@ pub struct CatchUpFile {
 
 impl Default for CatchUpFile {
     fn default() -> Self {
-        CatchUpFile {
-            gap0_elo: 200.0,
-            tau_months: 15.0,
-        }
+        CatchUpFile { gap0_elo: 200.0, tau_months: 15.0 }
     }
 }
 

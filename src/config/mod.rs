@@ -24,12 +24,7 @@ pub struct Problem {
 
 impl Problem {
     pub fn in_file(file: &str, message: impl Into<String>) -> Problem {
-        Problem {
-            file: Some(file.to_string()),
-            path: None,
-            line: None,
-            message: message.into(),
-        }
+        Problem { file: Some(file.to_string()), path: None, line: None, message: message.into() }
     }
 }
 
@@ -56,11 +51,7 @@ pub struct ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.problems.len();
-        writeln!(
-            f,
-            "{n} problem{} in the input:",
-            if n == 1 { "" } else { "s" }
-        )?;
+        writeln!(f, "{n} problem{} in the input:", if n == 1 { "" } else { "s" })?;
         for p in &self.problems {
             writeln!(f, "  {p}")?;
         }
@@ -91,11 +82,7 @@ impl Scenario {
     /// Validates an in-memory scenario (used by sweeps and tests).
     pub fn from_file(params: ScenarioFile, source: &str) -> Result<Scenario, ConfigError> {
         let summer = validate::validate(&params).map_err(|problems| ConfigError { problems })?;
-        Ok(Scenario {
-            params,
-            summer,
-            source: source.to_string(),
-        })
+        Ok(Scenario { params, summer, source: source.to_string() })
     }
     /// The resolved parameters (every default filled in).
     pub fn params(&self) -> &ScenarioFile {
@@ -116,21 +103,12 @@ impl Scenario {
 /// Loads, merges, overrides and validates a scenario; `None` means the embedded baseline.
 pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Scenario, ConfigError> {
     let sources = Sources::load(path).map_err(|problems| ConfigError { problems })?;
-    let source_name = sources
-        .files
-        .first()
-        .map(|f| f.display.clone())
-        .unwrap_or_default();
+    let source_name = sources.files.first().map(|f| f.display.clone()).unwrap_or_default();
     let merged = toml::Value::Table(sources.merged.clone());
 
     // Unknown keys first, all of them at once.
     let mut unknown = Vec::new();
-    source::unknown_keys(
-        &merged,
-        &source::schema_example(),
-        &mut Vec::new(),
-        &mut unknown,
-    );
+    source::unknown_keys(&merged, &source::schema_example(), &mut Vec::new(), &mut unknown);
     if !unknown.is_empty() {
         let mut problems: Vec<Problem> = unknown
             .iter()
@@ -145,12 +123,7 @@ pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Scenario, Conf
         return Err(ConfigError { problems });
     }
     let file = source::deserialize(merged).map_err(|(segs, msg)| {
-        let mut problems = vec![Problem {
-            file: None,
-            path: Some(format_path(&segs)),
-            line: None,
-            message: msg,
-        }];
+        let mut problems = vec![Problem { file: None, path: Some(format_path(&segs)), line: None, message: msg }];
         sources.annotate(&mut problems);
         ConfigError { problems }
     })?;
@@ -159,16 +132,22 @@ pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Scenario, Conf
         sources.annotate(&mut problems);
         ConfigError { problems }
     })?;
-    Ok(Scenario {
-        params: file,
-        summer,
-        source: source_name,
-    })
+    Ok(Scenario { params: file, summer, source: source_name })
 }
 
 /// Applies `--seed`, `--agents`, `--record-every` and every `--set` to a deserialised scenario.
 pub fn apply_overrides(mut file: ScenarioFile, o: &Overrides) -> Result<ScenarioFile, ConfigError> {
     if let Some(seed) = o.seed {
+        if seed > i64::MAX as u64 {
+            return Err(ConfigError {
+                problems: vec![Problem {
+                    file: Some("--seed".into()),
+                    path: Some("seed".into()),
+                    line: None,
+                    message: format!("must be at most {} (a TOML integer), got {seed}", i64::MAX),
+                }],
+            });
+        }
         file.seed = seed;
     }
     if let Some(a) = o.agents {
@@ -195,13 +174,9 @@ pub fn apply_overrides(mut file: ScenarioFile, o: &Overrides) -> Result<Scenario
         };
         let key = key.trim();
         match source::resolve_set_path(&full, key) {
-            Some(segs) if !segs.is_empty() => {
-                source::set_at(&mut full, &segs, source::parse_set_value(value.trim()))
-            }
-            _ => problems.push(set_problem(
-                key,
-                "no such key in the scenario (see `llm-market validate` for every key)".into(),
-            )),
+            Some(segs) if !segs.is_empty() => source::set_at(&mut full, &segs, source::parse_set_value(value.trim())),
+            _ => problems
+                .push(set_problem(key, "no such key in the scenario (see `llm-market validate` for every key)".into())),
         }
     }
     if !problems.is_empty() {

@@ -78,11 +78,7 @@ pub fn format_path(segs: &[Seg]) -> String {
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())]
-        .bytes()
-        .filter(|&b| b == b'\n')
-        .count()
-        + 1
+    text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
 }
 
 impl Sources {
@@ -95,24 +91,14 @@ impl Sources {
             Some(p) => Some((Some(p.to_path_buf()), String::new())),
         };
         while let Some((p, embedded_text)) = next.take() {
-            let display = p
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_else(|| EMBEDDED_NAME.to_string());
+            let display = p.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| EMBEDDED_NAME.to_string());
             if files.len() >= 8 {
-                return Err(vec![Problem::in_file(
-                    &display,
-                    "`extends` chain is longer than 8 files (a cycle?)",
-                )]);
+                return Err(vec![Problem::in_file(&display, "`extends` chain is longer than 8 files (a cycle?)")]);
             }
             let text = match &p {
                 None => embedded_text,
-                Some(p) => std::fs::read_to_string(p).map_err(|e| {
-                    vec![Problem::in_file(
-                        &display,
-                        format!("cannot read the file: {e}"),
-                    )]
-                })?,
+                Some(p) => std::fs::read_to_string(p)
+                    .map_err(|e| vec![Problem::in_file(&display, format!("cannot read the file: {e}"))])?,
             };
             let mut table: toml::Table = match toml::from_str(&text) {
                 Ok(t) => t,
@@ -129,11 +115,7 @@ impl Sources {
             };
             let doc = toml_edit::Document::parse(text.clone()).ok();
             let extends = table.remove("extends");
-            files.push(SourceFile {
-                display: display.clone(),
-                text,
-                doc,
-            });
+            files.push(SourceFile { display: display.clone(), text, doc });
             tables.push(table);
             if let Some(ext) = extends {
                 let Some(ext) = ext.as_str() else {
@@ -153,9 +135,9 @@ impl Sources {
                         format!("`extends` names {} which does not exist", target.display()),
                     );
                     pr.path = Some("extends".into());
-                    pr.line = files.last().and_then(|f: &SourceFile| {
-                        f.line_of_path(&[Seg::Key("extends".into())], &toml::Table::new())
-                    });
+                    pr.line = files
+                        .last()
+                        .and_then(|f: &SourceFile| f.line_of_path(&[Seg::Key("extends".into())], &toml::Table::new()));
                     return Err(vec![pr]);
                 }
                 next = Some((Some(target), String::new()));
@@ -255,22 +237,14 @@ impl<'a> Node<'a> {
     fn index(self, i: usize, id: Option<&str>) -> Option<Node<'a>> {
         match self {
             Node::Item(toml_edit::Item::ArrayOfTables(a)) => match id {
-                Some(id) => a
-                    .iter()
-                    .find(|t| t.get("id").and_then(|v| v.as_str()) == Some(id))
-                    .map(Node::Table),
+                Some(id) => a.iter().find(|t| t.get("id").and_then(|v| v.as_str()) == Some(id)).map(Node::Table),
                 None => a.get(i).map(Node::Table),
             },
             Node::Item(toml_edit::Item::Value(toml_edit::Value::Array(a)))
             | Node::Value(toml_edit::Value::Array(a)) => match id {
                 Some(id) => a
                     .iter()
-                    .find(|v| {
-                        v.as_inline_table()
-                            .and_then(|t| t.get("id"))
-                            .and_then(|v| v.as_str())
-                            == Some(id)
-                    })
+                    .find(|v| v.as_inline_table().and_then(|t| t.get("id")).and_then(|v| v.as_str()) == Some(id))
                     .map(Node::Value),
                 None => a.get(i).map(Node::Value),
             },
@@ -321,24 +295,28 @@ pub fn merge_table(base: &mut toml::Table, overlay: toml::Table) {
 }
 
 /// Resolves a `--set` path against a fully populated value: array elements may be named by index
-/// (`firms[0]`, `firms.0`) or by id (`firms.openai`). Returns the canonical segments, or `None`.
+/// (`firms[0]`, `firms.0`) or by id (`firms.openai`). A key absent from `root` is accepted when the schema
+/// has it (an optional key such as `firms[1].chat_launch`). Returns the canonical segments, or `None`.
 pub fn resolve_set_path(root: &toml::Value, raw: &str) -> Option<Vec<Seg>> {
+    let schema = schema_example();
     let segs = parse_path(raw)?;
     let mut out = Vec::new();
-    let mut node = root;
+    let (mut node, mut shape) = (Some(root), &schema);
     for seg in segs {
-        match (node, seg) {
-            (toml::Value::Table(t), Seg::Key(k)) => {
-                node = t.get(&k)?;
+        match (shape, seg) {
+            (toml::Value::Table(st), Seg::Key(k)) => {
+                shape = st.get(&k)?;
+                node = node.and_then(|n| n.get(&k));
                 out.push(Seg::Key(k));
             }
-            (toml::Value::Array(a), Seg::Index(i)) => {
-                node = a.get(i)?;
-                out.push(Seg::Index(i));
-            }
-            (toml::Value::Array(a), Seg::Key(id)) => {
-                let i = a.iter().position(|x| element_id(x) == Some(id.as_str()))?;
-                node = &a[i];
+            (toml::Value::Array(sa), seg) => {
+                shape = sa.first()?;
+                let a = node?.as_array()?;
+                let i = match seg {
+                    Seg::Index(i) => i,
+                    Seg::Key(id) => a.iter().position(|x| element_id(x) == Some(id.as_str()))?,
+                };
+                node = Some(a.get(i)?);
                 out.push(Seg::Index(i));
             }
             _ => return None,
@@ -347,12 +325,14 @@ pub fn resolve_set_path(root: &toml::Value, raw: &str) -> Option<Vec<Seg>> {
     Some(out)
 }
 
-/// Sets the value at canonical `segs` (which must exist).
+/// Sets the value at canonical `segs` (from [`resolve_set_path`]), creating absent optional tables.
 pub fn set_at(root: &mut toml::Value, segs: &[Seg], value: toml::Value) {
     let mut node = root;
     for seg in segs {
         node = match (node, seg) {
-            (toml::Value::Table(t), Seg::Key(k)) => t.get_mut(k).expect("resolved path"),
+            (toml::Value::Table(t), Seg::Key(k)) => {
+                t.entry(k.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            }
             (toml::Value::Array(a), Seg::Index(i)) => &mut a[*i],
             _ => unreachable!("set_at follows a path resolved by resolve_set_path"),
         };
@@ -365,20 +345,13 @@ pub fn set_at(root: &mut toml::Value, segs: &[Seg], value: toml::Value) {
 pub fn parse_set_value(raw: &str) -> toml::Value {
     let doc = format!("v = {raw}");
     match toml::from_str::<toml::Table>(&doc) {
-        Ok(mut t) => t
-            .remove("v")
-            .unwrap_or_else(|| toml::Value::String(raw.to_string())),
+        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.to_string())),
         Err(_) => toml::Value::String(raw.to_string()),
     }
 }
 
 /// Keys present in `value` but not in `schema` (a fully populated example), with their paths.
-pub fn unknown_keys(
-    value: &toml::Value,
-    schema: &toml::Value,
-    prefix: &mut Vec<Seg>,
-    out: &mut Vec<Vec<Seg>>,
-) {
+pub fn unknown_keys(value: &toml::Value, schema: &toml::Value, prefix: &mut Vec<Seg>, out: &mut Vec<Vec<Seg>>) {
     match (value, schema) {
         (toml::Value::Table(t), toml::Value::Table(s)) => {
             for (k, v) in t {
@@ -406,6 +379,7 @@ pub fn schema_example() -> toml::Value {
     use super::file::*;
     let mut s = ScenarioFile {
         record_every: Some(crate::model::calendar::Period::Day),
+        fault_panic_at_tick: Some(0),
         ..Default::default()
     };
     s.firms = vec![FirmFile {
@@ -460,32 +434,19 @@ mod tests {
     #[test]
     fn paths_parse_both_ways() {
         let segs = parse_path("firms[2].api_price_usd_per_mtok").unwrap();
-        assert_eq!(
-            segs,
-            vec![
-                Seg::Key("firms".into()),
-                Seg::Index(2),
-                Seg::Key("api_price_usd_per_mtok".into())
-            ]
-        );
+        assert_eq!(segs, vec![Seg::Key("firms".into()), Seg::Index(2), Seg::Key("api_price_usd_per_mtok".into())]);
         assert_eq!(format_path(&segs), "firms[2].api_price_usd_per_mtok");
         assert_eq!(
             parse_path("firms.2.x").unwrap(),
-            segs[..2]
-                .iter()
-                .cloned()
-                .chain([Seg::Key("x".into())])
-                .collect::<Vec<_>>()
+            segs[..2].iter().cloned().chain([Seg::Key("x".into())]).collect::<Vec<_>>()
         );
         assert!(parse_path("a..b").is_none());
     }
 
     #[test]
     fn merge_by_id_and_replace_scalars() {
-        let mut base: toml::Table =
-            toml::from_str("x = 1\n[[firms]]\nid='a'\np=1\n[[firms]]\nid='b'\np=2\n").unwrap();
-        let over: toml::Table =
-            toml::from_str("x = 2\n[[firms]]\nid='b'\np=3\n[[firms]]\nid='c'\np=4\n").unwrap();
+        let mut base: toml::Table = toml::from_str("x = 1\n[[firms]]\nid='a'\np=1\n[[firms]]\nid='b'\np=2\n").unwrap();
+        let over: toml::Table = toml::from_str("x = 2\n[[firms]]\nid='b'\np=3\n[[firms]]\nid='c'\np=4\n").unwrap();
         merge_table(&mut base, over);
         assert_eq!(base["x"].as_integer(), Some(2));
         let firms = base["firms"].as_array().unwrap();
@@ -496,14 +457,18 @@ mod tests {
 
     #[test]
     fn set_paths_resolve_ids() {
-        let v: toml::Value =
-            toml::from_str("[[firms]]\nid='a'\np=1\n[[firms]]\nid='b'\np=2\n").unwrap();
-        assert_eq!(
-            format_path(&resolve_set_path(&v, "firms.b.p").unwrap()),
-            "firms[1].p"
-        );
-        assert!(resolve_set_path(&v, "firms.z.p").is_none());
+        let v: toml::Value = toml::from_str("[[firms]]\nid='a'\nbrand=1.0\n[[firms]]\nid='b'\nbrand=2.0\n").unwrap();
+        assert_eq!(format_path(&resolve_set_path(&v, "firms.b.brand").unwrap()), "firms[1].brand");
+        assert!(resolve_set_path(&v, "firms.z.brand").is_none());
         assert!(resolve_set_path(&v, "firms[0].q").is_none());
+        // Optional keys absent from the value exist in the schema.
+        assert_eq!(
+            format_path(&resolve_set_path(&v, "firms.a.catch_up.tau_months").unwrap()),
+            "firms[0].catch_up.tau_months"
+        );
+        let mut w = v.clone();
+        set_at(&mut w, &resolve_set_path(&v, "firms.a.catch_up.tau_months").unwrap(), toml::Value::Float(3.0));
+        assert_eq!(w["firms"][0]["catch_up"]["tau_months"].as_float(), Some(3.0));
         assert_eq!(parse_set_value("2.5").as_float(), Some(2.5));
         assert_eq!(parse_set_value("true").as_bool(), Some(true));
         assert_eq!(parse_set_value("week").as_str(), Some("week"));

@@ -16,12 +16,7 @@ struct Checker {
 
 impl Checker {
     fn fail(&mut self, path: impl Into<String>, msg: impl Into<String>) {
-        self.problems.push(Problem {
-            file: None,
-            path: Some(path.into()),
-            line: None,
-            message: msg.into(),
-        });
+        self.problems.push(Problem { file: None, path: Some(path.into()), line: None, message: msg.into() });
     }
     fn finite(&mut self, path: &str, v: f64) -> bool {
         if !v.is_finite() {
@@ -42,10 +37,7 @@ impl Checker {
     }
     fn prob(&mut self, path: &str, v: f64) {
         if self.finite(path, v) && !(0.0..=1.0).contains(&v) {
-            self.fail(
-                path,
-                format!("is a probability and must lie in [0, 1], got {v}"),
-            );
+            self.fail(path, format!("is a probability and must lie in [0, 1], got {v}"));
         }
     }
     fn sums_to_one(&mut self, path: &str, total: f64) {
@@ -57,17 +49,12 @@ impl Checker {
 
 /// Validates the scenario; `Ok` carries the academic-summer window.
 pub fn validate(s: &ScenarioFile) -> Result<(MonthDay, MonthDay), Vec<Problem>> {
-    let mut c = Checker {
-        problems: Vec::new(),
-    };
+    let mut c = Checker { problems: Vec::new() };
     if s.name.trim().is_empty() {
         c.fail("name", "must not be empty");
     }
     if s.end.0 <= s.start.0 {
-        c.fail(
-            "end",
-            format!("must be after start ({}), got {}", s.start.0, s.end.0),
-        );
+        c.fail("end", format!("must be after start ({}), got {}", s.start.0, s.end.0));
     } else if (s.end.0 - s.start.0).num_days() > 366 * 50 {
         c.fail("end", "a run may cover at most 50 years");
     }
@@ -83,14 +70,7 @@ pub fn validate(s: &ScenarioFile) -> Result<(MonthDay, MonthDay), Vec<Problem>> 
     }
     if let Some(r) = s.record_every {
         if r < s.tick {
-            c.fail(
-                "record_every",
-                format!(
-                    "cannot be shorter than the tick ({} < {})",
-                    r.as_str(),
-                    s.tick.as_str()
-                ),
-            );
+            c.fail("record_every", format!("cannot be shorter than the tick ({} < {})", r.as_str(), s.tick.as_str()));
         }
     }
     let summer_start = MonthDay::parse(&s.calendar.summer_start);
@@ -98,19 +78,13 @@ pub fn validate(s: &ScenarioFile) -> Result<(MonthDay, MonthDay), Vec<Problem>> 
     if summer_start.is_none() {
         c.fail(
             "calendar.summer_start",
-            format!(
-                "expected a day of the year as \"MM-DD\", got {:?}",
-                s.calendar.summer_start
-            ),
+            format!("expected a day of the year as \"MM-DD\", got {:?}", s.calendar.summer_start),
         );
     }
     if summer_end.is_none() {
         c.fail(
             "calendar.summer_end",
-            format!(
-                "expected a day of the year as \"MM-DD\", got {:?}",
-                s.calendar.summer_end
-            ),
+            format!("expected a day of the year as \"MM-DD\", got {:?}", s.calendar.summer_end),
         );
     }
 
@@ -118,17 +92,11 @@ pub fn validate(s: &ScenarioFile) -> Result<(MonthDay, MonthDay), Vec<Problem>> 
     c.prob("awareness.p_base_per_month", a.p_base_per_month);
     c.prob("awareness.launch_p_per_month", a.launch_p_per_month);
     c.positive("awareness.launch_decay_months", a.launch_decay_months);
-    c.nonneg(
-        "awareness.word_of_mouth_per_month",
-        a.word_of_mouth_per_month,
-    );
+    c.nonneg("awareness.word_of_mouth_per_month", a.word_of_mouth_per_month);
     c.finite("awareness.trial_utility", a.trial_utility);
 
     let sub = &s.subscriptions;
-    c.prob(
-        "subscriptions.conversion_per_month",
-        sub.conversion_per_month,
-    );
+    c.prob("subscriptions.conversion_per_month", sub.conversion_per_month);
     c.nonneg("subscriptions.uplift_per_100_elo", sub.uplift_per_100_elo);
     c.prob("subscriptions.churn_month1", sub.churn_month1);
     c.prob("subscriptions.churn_months_2_6", sub.churn_months_2_6);
@@ -153,10 +121,7 @@ pub fn validate(s: &ScenarioFile) -> Result<(MonthDay, MonthDay), Vec<Problem>> 
         if seg.active_days_per_month > 31.0 {
             c.fail(
                 p("active_days_per_month"),
-                format!(
-                    "a month has at most 31 days, got {}",
-                    seg.active_days_per_month
-                ),
+                format!("a month has at most 31 days, got {}", seg.active_days_per_month),
             );
         }
         c.nonneg(&p("visits_per_active_day"), seg.visits_per_active_day);
@@ -177,27 +142,15 @@ pub fn validate(s: &ScenarioFile) -> Result<(MonthDay, MonthDay), Vec<Problem>> 
     c.finite("orgs.loyalty", o.loyalty);
     c.nonneg("orgs.quality_weight", o.quality_weight);
     c.nonneg("orgs.log_price_weight", o.log_price_weight);
-    c.prob(
-        "orgs.pilot_to_production_per_month",
-        o.pilot_to_production_per_month,
-    );
+    c.prob("orgs.pilot_to_production_per_month", o.pilot_to_production_per_month);
     c.nonneg("orgs.tokens_per_day_pilot_m", o.tokens_per_day_pilot_m);
-    c.nonneg(
-        "orgs.tokens_per_day_production_m",
-        o.tokens_per_day_production_m,
-    );
+    c.nonneg("orgs.tokens_per_day_production_m", o.tokens_per_day_production_m);
     c.positive("orgs.token_growth_per_year", o.token_growth_per_year);
     c.prob("orgs.ban_hazard_per_month", o.ban_hazard_per_month);
-    c.positive(
-        "orgs.ban_pressure_decay_months",
-        o.ban_pressure_decay_months,
-    );
+    c.positive("orgs.ban_pressure_decay_months", o.ban_pressure_decay_months);
     c.prob("orgs.ban_lift_per_month", o.ban_lift_per_month);
     c.prob("orgs.shadow_use", o.shadow_use);
-    c.prob(
-        "orgs.enterprise_adoption_per_month",
-        o.enterprise_adoption_per_month,
-    );
+    c.prob("orgs.enterprise_adoption_per_month", o.enterprise_adoption_per_month);
     c.prob("orgs.seat_take_up", o.seat_take_up);
     c.nonneg("orgs.self_host_markup", o.self_host_markup);
     let vnames = ["healthcare", "finance", "education", "tech", "other"];
@@ -218,10 +171,7 @@ pub fn validate(s: &ScenarioFile) -> Result<(MonthDay, MonthDay), Vec<Problem>> 
     if s.firms.is_empty() {
         c.fail("firms", "a scenario needs at least one firm");
     } else if s.firms.len() > MAX_FIRMS {
-        c.fail(
-            "firms",
-            format!("at most {MAX_FIRMS} firms, got {}", s.firms.len()),
-        );
+        c.fail("firms", format!("at most {MAX_FIRMS} firms, got {}", s.firms.len()));
     }
     let mut ids = BTreeSet::new();
     for (i, f) in s.firms.iter().enumerate() {
@@ -233,17 +183,11 @@ pub fn validate(s: &ScenarioFile) -> Result<(MonthDay, MonthDay), Vec<Problem>> 
         }
         if let Some(cl) = f.chat_launch {
             if cl.0 < f.launch.0 {
-                c.fail(
-                    p("chat_launch"),
-                    format!("cannot be before the firm's launch ({})", f.launch.0),
-                );
+                c.fail(p("chat_launch"), format!("cannot be before the firm's launch ({})", f.launch.0));
             }
         }
         c.finite(&p("quality_elo"), f.quality_elo);
-        c.finite(
-            &p("quality_growth_elo_per_year"),
-            f.quality_growth_elo_per_year,
-        );
+        c.finite(&p("quality_growth_elo_per_year"), f.quality_growth_elo_per_year);
         if let Some(cu) = &f.catch_up {
             c.nonneg(&p("catch_up.gap0_elo"), cu.gap0_elo);
             c.positive(&p("catch_up.tau_months"), cu.tau_months);
@@ -262,47 +206,29 @@ pub fn validate(s: &ScenarioFile) -> Result<(MonthDay, MonthDay), Vec<Problem>> 
         c.finite(&p("org_trust"), f.org_trust);
         c.nonneg(&p("cash_usd"), f.cash_usd);
         c.nonneg(&p("fixed_cost_usd_per_year"), f.fixed_cost_usd_per_year);
-        c.positive(
-            &p("fixed_cost_growth_per_year"),
-            f.fixed_cost_growth_per_year,
-        );
+        c.positive(&p("fixed_cost_growth_per_year"), f.fixed_cost_growth_per_year);
         c.nonneg(&p("cost_per_query_usd"), f.cost_per_query_usd);
         c.nonneg(&p("serving_cost_usd_per_mtok"), f.serving_cost_usd_per_mtok);
         c.positive(&p("cost_decline_per_year"), f.cost_decline_per_year);
         c.prob(&p("revenue_share"), f.revenue_share);
         c.nonneg(&p("parent_budget_usd"), f.parent_budget_usd);
-        c.positive(
-            &p("raise.trigger_runway_months"),
-            f.raise.trigger_runway_months,
-        );
+        c.positive(&p("raise.trigger_runway_months"), f.raise.trigger_runway_months);
         c.positive(&p("raise.size_months"), f.raise.size_months);
         c.prob(&p("raise.success_base"), f.raise.success_base);
         c.nonneg(&p("raise.success_per_growth"), f.raise.success_per_growth);
         c.nonneg(&p("raise.cooldown_months"), f.raise.cooldown_months);
-        c.prob(
-            &p("raise.acquihire_probability"),
-            f.raise.acquihire_probability,
-        );
+        c.prob(&p("raise.acquihire_probability"), f.raise.acquihire_probability);
         c.nonneg(&p("pricing.markup"), f.pricing.markup);
         c.positive(&p("pricing.lag_months"), f.pricing.lag_months);
-        c.nonneg(
-            &p("pricing.floor_usd_per_mtok"),
-            f.pricing.floor_usd_per_mtok,
-        );
-        c.prob(
-            &p("pricing.match_undercut_per_month"),
-            f.pricing.match_undercut_per_month,
-        );
+        c.nonneg(&p("pricing.floor_usd_per_mtok"), f.pricing.floor_usd_per_mtok);
+        c.prob(&p("pricing.match_undercut_per_month"), f.pricing.match_undercut_per_month);
         for (j, t) in f.training.iter().enumerate() {
             c.positive(&p(&format!("training[{j}].months")), t.months);
             c.nonneg(&p(&format!("training[{j}].cost_usd")), t.cost_usd);
         }
     }
     if !s.firms.is_empty() && s.firms.iter().all(|f| f.catch_up.is_some()) {
-        c.fail(
-            "firms",
-            "open models catch up with a frontier: at least one firm must have no `catch_up`",
-        );
+        c.fail("firms", "open models catch up with a frontier: at least one firm must have no `catch_up`");
     }
 
     let mut event_ids = BTreeSet::new();
@@ -314,26 +240,15 @@ pub fn validate(s: &ScenarioFile) -> Result<(MonthDay, MonthDay), Vec<Problem>> 
             c.fail(p("id"), format!("duplicate event id {:?}", e.id));
         }
         if e.date.0 < s.start.0 {
-            c.fail(
-                p("date"),
-                format!(
-                    "{} is before the start of the run ({})",
-                    e.date.0, s.start.0
-                ),
-            );
+            c.fail(p("date"), format!("{} is before the start of the run ({})", e.date.0, s.start.0));
         }
         let needs_firm = e.kind != EventKind::Leak;
         match &e.firm {
             Some(f) if !ids.contains(f.as_str()) => {
                 let known: Vec<&str> = ids.iter().copied().collect();
-                c.fail(
-                    p("firm"),
-                    format!("unknown firm {f:?} (known: {})", known.join(", ")),
-                );
+                c.fail(p("firm"), format!("unknown firm {f:?} (known: {})", known.join(", ")));
             }
-            None if needs_firm => {
-                c.fail(p("firm"), format!("a {:?} event must name a firm", e.kind))
-            }
+            None if needs_firm => c.fail(p("firm"), format!("a {:?} event must name a firm", e.kind)),
             _ => {}
         }
         let opt = |c: &mut Checker, k: &str, v: Option<f64>| {
@@ -344,11 +259,7 @@ pub fn validate(s: &ScenarioFile) -> Result<(MonthDay, MonthDay), Vec<Problem>> 
         opt(&mut c, "amount_usd", e.amount_usd);
         opt(&mut c, "sub_price_usd_per_month", e.sub_price_usd_per_month);
         opt(&mut c, "api_price_usd_per_mtok", e.api_price_usd_per_mtok);
-        opt(
-            &mut c,
-            "seat_price_usd_per_month",
-            e.seat_price_usd_per_month,
-        );
+        opt(&mut c, "seat_price_usd_per_month", e.seat_price_usd_per_month);
         opt(&mut c, "strength", e.strength);
         if let Some(v) = e.quality_jump_elo {
             c.finite(&p("quality_jump_elo"), v);
@@ -375,11 +286,7 @@ pub fn validate(s: &ScenarioFile) -> Result<(MonthDay, MonthDay), Vec<Problem>> 
             _ => {}
         }
     }
-    if c.problems.is_empty() {
-        Ok((summer_start.unwrap(), summer_end.unwrap()))
-    } else {
-        Err(c.problems)
-    }
+    if c.problems.is_empty() { Ok((summer_start.unwrap(), summer_end.unwrap())) } else { Err(c.problems) }
 }
 
 /// The recording interval in effect: the file's, or the tick length.

@@ -7,10 +7,7 @@ use std::time::SystemTime;
 
 /// The tool's version and the git commit it was built from (when known at build time).
 pub fn tool_version() -> (&'static str, Option<&'static str>) {
-    (
-        env!("CARGO_PKG_VERSION"),
-        option_env!("LLM_MARKET_GIT_COMMIT"),
-    )
+    (env!("CARGO_PKG_VERSION"), option_env!("LLM_MARKET_GIT_COMMIT"))
 }
 
 /// A stable 64-bit FNV-1a hash of text, as 16 hex digits (config hashes).

@@ -2,3 +2,4 @@
 
 pub mod manifest;
 pub mod outputs;
+pub mod sweep_out;

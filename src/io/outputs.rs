@@ -11,13 +11,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 /// The files of a run, in the order they are moved into place.
-pub const RUN_FILES: [&str; 5] = [
-    "trace.csv",
-    "market.csv",
-    "annual.csv",
-    "summary.csv",
-    "manifest.json",
-];
+pub const RUN_FILES: [&str; 5] = ["trace.csv", "market.csv", "annual.csv", "summary.csv", "manifest.json"];
 const STAGING_PREFIX: &str = ".llm-market-staging-";
 
 type CsvOut = csv::Writer<BufWriter<File>>;
@@ -32,9 +26,7 @@ pub struct RunOutput {
 
 fn csv_writer(path: &Path) -> Result<CsvOut> {
     let f = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    Ok(csv::WriterBuilder::new()
-        .has_headers(true)
-        .from_writer(BufWriter::with_capacity(1 << 20, f)))
+    Ok(csv::WriterBuilder::new().has_headers(true).from_writer(BufWriter::with_capacity(1 << 20, f)))
 }
 
 /// Removes staging folders left by processes that no longer run (a crash or kill -9).
@@ -44,10 +36,7 @@ fn remove_stale_staging(dir: &Path) {
     };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().to_string();
-        if let Some(pid) = name
-            .strip_prefix(STAGING_PREFIX)
-            .and_then(|p| p.parse::<u32>().ok())
-        {
+        if let Some(pid) = name.strip_prefix(STAGING_PREFIX).and_then(|p| p.parse::<u32>().ok()) {
             let alive = Path::new(&format!("/proc/{pid}")).exists() && pid != std::process::id();
             if !alive {
                 let _ = fs::remove_dir_all(e.path());
@@ -59,23 +48,16 @@ fn remove_stale_staging(dir: &Path) {
 impl RunOutput {
     /// Creates `dir` if needed and a fresh staging folder inside it.
     pub fn create(dir: &Path) -> Result<RunOutput> {
-        fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create the output directory {}", dir.display()))?;
+        fs::create_dir_all(dir).with_context(|| format!("cannot create the output directory {}", dir.display()))?;
         remove_stale_staging(dir);
         let staging = dir.join(format!("{STAGING_PREFIX}{}", std::process::id()));
         if staging.exists() {
-            fs::remove_dir_all(&staging)
-                .with_context(|| format!("cannot clear {}", staging.display()))?;
+            fs::remove_dir_all(&staging).with_context(|| format!("cannot clear {}", staging.display()))?;
         }
         fs::create_dir(&staging).with_context(|| format!("cannot create {}", staging.display()))?;
         let trace = csv_writer(&staging.join("trace.csv"))?;
         let market = csv_writer(&staging.join("market.csv"))?;
-        Ok(RunOutput {
-            dir: dir.to_path_buf(),
-            staging,
-            trace,
-            market,
-        })
+        Ok(RunOutput { dir: dir.to_path_buf(), staging, trace, market })
     }
 
     /// Writes the final tables and the manifest, then moves every file into place.
@@ -92,11 +74,7 @@ impl RunOutput {
             annual.serialize(r)?;
         }
         annual.flush()?;
-        write_summary(
-            &self.staging.join("summary.csv"),
-            &tables.summary,
-            thresholds,
-        )?;
+        write_summary(&self.staging.join("summary.csv"), &tables.summary, thresholds)?;
         let mut m = File::create(self.staging.join("manifest.json"))?;
         m.write_all(serde_json::to_string_pretty(manifest)?.as_bytes())?;
         m.write_all(b"\n")?;
@@ -106,8 +84,7 @@ impl RunOutput {
             let from = self.staging.join(name);
             File::open(&from)?.sync_all()?;
             let to = self.dir.join(name);
-            fs::rename(&from, &to)
-                .with_context(|| format!("cannot move {} into place", to.display()))?;
+            fs::rename(&from, &to).with_context(|| format!("cannot move {} into place", to.display()))?;
             done.push(to);
         }
         fs::remove_dir(&self.staging).ok();

@@ -133,11 +133,7 @@ impl MonthDay {
 /// Whether `date` lies in the window [from, to] of the year (a window may wrap around New Year).
 pub fn in_window(date: NaiveDate, from: MonthDay, to: MonthDay) -> bool {
     let md = MonthDay::of(date);
-    if from <= to {
-        from <= md && md <= to
-    } else {
-        md >= from || md <= to
-    }
+    if from <= to { from <= md && md <= to } else { md >= from || md <= to }
 }
 
 #[cfg(test)]
@@ -163,19 +159,9 @@ mod tests {
     #[test]
     fn monthly_recording_ends_each_month() {
         let c = TickCalendar::new(d("2023-01-01"), d("2023-03-10"), Period::Day);
-        let rec: Vec<_> = (0..=c.n_ticks())
-            .filter(|&k| c.is_recorded(k, Period::Month))
-            .map(|k| c.dates[k as usize])
-            .collect();
-        assert_eq!(
-            rec,
-            vec![
-                d("2023-01-01"),
-                d("2023-01-31"),
-                d("2023-02-28"),
-                d("2023-03-10")
-            ]
-        );
+        let rec: Vec<_> =
+            (0..=c.n_ticks()).filter(|&k| c.is_recorded(k, Period::Month)).map(|k| c.dates[k as usize]).collect();
+        assert_eq!(rec, vec![d("2023-01-01"), d("2023-01-31"), d("2023-02-28"), d("2023-03-10")]);
     }
 
     #[test]
@@ -191,11 +177,7 @@ mod tests {
     #[test]
     fn windows_wrap() {
         assert!(in_window(d("2023-07-01"), MonthDay(6, 10), MonthDay(8, 31)));
-        assert!(!in_window(
-            d("2023-09-01"),
-            MonthDay(6, 10),
-            MonthDay(8, 31)
-        ));
+        assert!(!in_window(d("2023-09-01"), MonthDay(6, 10), MonthDay(8, 31)));
         assert!(in_window(d("2023-01-02"), MonthDay(12, 20), MonthDay(1, 5)));
     }
 }

@@ -81,16 +81,7 @@ mod tests {
         let n = 200_000;
         let mut counts = [0u32; 4];
         for id in 0..n {
-            let c = choose(
-                &w,
-                0b111,
-                NONE,
-                1.0,
-                1.0,
-                0,
-                1.0,
-                CounterRng::new(key, id).uniform(),
-            );
+            let c = choose(&w, 0b111, NONE, 1.0, 1.0, 0, 1.0, CounterRng::new(key, id).uniform());
             counts[if c == NONE { 3 } else { c as usize }] += 1;
         }
         for j in 0..3 {

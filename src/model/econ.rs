@@ -20,12 +20,7 @@ pub fn trend(x0: f64, factor_per_year: f64, years: f64) -> f64 {
 }
 
 /// Open-model quality closing the gap to the frontier: `Q_frontier − gap0 · exp(−t/τ)` (t, τ in months).
-pub fn catch_up_quality(
-    frontier_elo: f64,
-    gap0_elo: f64,
-    months_since_start: f64,
-    tau_months: f64,
-) -> f64 {
+pub fn catch_up_quality(frontier_elo: f64, gap0_elo: f64, months_since_start: f64, tau_months: f64) -> f64 {
     frontier_elo - gap0_elo * (-months_since_start.max(0.0) / tau_months).exp()
 }
 
@@ -50,8 +45,7 @@ fn erfc(x: f64) -> f64 {
                         + t * (-0.186_288_06
                             + t * (0.278_868_07
                                 + t * (-1.135_203_98
-                                    + t * (1.488_515_87
-                                        + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
+                                    + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
             .exp();
     if x >= 0.0 { r } else { 2.0 - r }
 }
@@ -72,27 +66,29 @@ impl Cents {
     }
 }
 
+// Saturating: amounts are bounded far below i64 by the accounts' plausibility check, so saturation
+// never happens in a valid run; it only keeps a broken one from panicking before the check reports it.
 impl std::ops::Add for Cents {
     type Output = Cents;
     fn add(self, o: Cents) -> Cents {
-        Cents(self.0 + o.0)
+        Cents(self.0.saturating_add(o.0))
     }
 }
 impl std::ops::Sub for Cents {
     type Output = Cents;
     fn sub(self, o: Cents) -> Cents {
-        Cents(self.0 - o.0)
+        Cents(self.0.saturating_sub(o.0))
     }
 }
 impl std::ops::AddAssign for Cents {
     fn add_assign(&mut self, o: Cents) {
-        self.0 += o.0
+        self.0 = self.0.saturating_add(o.0)
     }
 }
 impl std::ops::Neg for Cents {
     type Output = Cents;
     fn neg(self) -> Cents {
-        Cents(-self.0)
+        Cents(self.0.saturating_neg())
     }
 }
 impl std::iter::Sum for Cents {
@@ -112,11 +108,7 @@ impl std::fmt::Display for Cents {
 
 /// Months of runway: cash divided by the monthly net burn; `None` when the firm is not burning cash.
 pub fn runway_months(cash: Cents, monthly_burn_usd: f64) -> Option<f64> {
-    if monthly_burn_usd <= 0.0 {
-        None
-    } else {
-        Some((cash.usd() / monthly_burn_usd).max(0.0))
-    }
+    if monthly_burn_usd <= 0.0 { None } else { Some((cash.usd() / monthly_burn_usd).max(0.0)) }
 }
 
 /// Probability that a runway-triggered raise succeeds: a base rate plus a bonus for revenue growth
@@ -173,11 +165,7 @@ mod tests {
         check(trend(1.0, 0.1, 1.0), 0.1, 1e-12);
         check(trend(4.6e6, 2.4, 2.0), 4.6e6 * 5.76, 1e-3);
         check(catch_up_quality(1200.0, 200.0, 0.0, 15.0), 1000.0, 1e-9);
-        check(
-            catch_up_quality(1200.0, 200.0, 15.0, 15.0),
-            1200.0 - 200.0 / std::f64::consts::E,
-            1e-9,
-        );
+        check(catch_up_quality(1200.0, 200.0, 15.0, 15.0), 1200.0 - 200.0 / std::f64::consts::E, 1e-9);
     }
 
     #[test]

@@ -43,10 +43,7 @@ pub fn mix64(mut z: u64) -> u64 {
 /// The key shared by every draw of one stream in one tick; computed once per system run.
 #[inline]
 pub fn tick_key(seed: u64, stream: Stream, tick: u32) -> u64 {
-    mix64(
-        mix64(seed ^ (stream as u64).wrapping_mul(GAMMA))
-            ^ (tick as u64).wrapping_mul(0xD1B5_4A32_D192_ED03),
-    )
+    mix64(mix64(seed ^ (stream as u64).wrapping_mul(GAMMA)) ^ (tick as u64).wrapping_mul(0xD1B5_4A32_D192_ED03))
 }
 
 /// A counter-based generator for one decision of one agent.
@@ -60,10 +57,7 @@ impl CounterRng {
     /// The generator for agent `id` under a tick key from [`tick_key`].
     #[inline(always)]
     pub fn new(tick_key: u64, id: u64) -> Self {
-        CounterRng {
-            key: mix64(tick_key ^ id.wrapping_mul(0x8CB9_2BA7_2F3D_8DD7)),
-            ctr: 0,
-        }
+        CounterRng { key: mix64(tick_key ^ id.wrapping_mul(0x8CB9_2BA7_2F3D_8DD7)), ctr: 0 }
     }
 
     /// Convenience: the generator for (seed, stream, tick, id).

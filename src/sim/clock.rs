@@ -18,6 +18,9 @@ pub fn advance_clock(mut clock: ResMut<Clock>, info: Res<RunInfo>) {
     clock.dt_months = clock.dt_days / DAYS_PER_MONTH;
     clock.years = (clock.date - info.calendar.start).num_days() as f64 / DAYS_PER_YEAR;
     clock.summer = in_window(clock.date, info.summer.0, info.summer.1);
+    if info.scenario.params().fault_panic_at_tick == Some(k) {
+        panic!("fault injected by `fault_panic_at_tick = {k}`");
+    }
 }
 
 /// Phase `ClockEvents`. Reads `Clock`; writes `EventQueue` and the firms' `Quality`, `Offer`, `Finance`:
@@ -35,15 +38,11 @@ pub fn apply_events(
             continue;
         }
         let Some(firm) = firm else { continue };
-        let Some((_, mut q, mut offer, mut fin)) =
-            firms.iter_mut().find(|(id, ..)| id.0 as usize == firm)
-        else {
+        let Some((_, mut q, mut offer, mut fin)) = firms.iter_mut().find(|(id, ..)| id.0 as usize == firm) else {
             continue;
         };
         match e.kind {
-            EventKind::Funding => {
-                fin.pending_funding += Cents::from_usd(e.amount_usd.unwrap_or(0.0))
-            }
+            EventKind::Funding => fin.pending_funding += Cents::from_usd(e.amount_usd.unwrap_or(0.0)),
             EventKind::Release => {
                 q.jumps += e.quality_jump_elo.unwrap_or(0.0);
                 if let Some(sh) = e.self_hostable {

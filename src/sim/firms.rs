@@ -20,11 +20,7 @@ pub fn chat_launch(f: &FirmFile) -> NaiveDate {
 
 /// Phase `Quality`. Reads `Clock`, `RunInfo`; writes each firm's `Quality`: own trend plus release
 /// jumps; open models with `catch_up` close the gap to the best frontier firm (and never pass it).
-pub fn update_quality(
-    clock: Res<Clock>,
-    info: Res<RunInfo>,
-    mut firms: Query<(&FirmId, &mut Quality, &Status)>,
-) {
+pub fn update_quality(clock: Res<Clock>, info: Res<RunInfo>, mut firms: Query<(&FirmId, &mut Quality, &Status)>) {
     let specs = info.firms();
     let mut frontier = f64::NEG_INFINITY;
     let mut frontier_any = f64::NEG_INFINITY;
@@ -73,8 +69,7 @@ pub fn publish_offers(
         o.outside[s] = seg.outside_utility.exp() as f32;
         o.loyalty[s] = seg.loyalty.exp() as f32;
         o.trial[s] = aw.trial_utility.exp() as f32;
-        o.reconsider_thr[s] =
-            prob_threshold(hazard_from_monthly_prob(seg.reconsider_per_month, dt));
+        o.reconsider_thr[s] = prob_threshold(hazard_from_monthly_prob(seg.reconsider_per_month, dt));
     }
     let sub = &p.subscriptions;
     o.churn_thr = [sub.churn_month1, sub.churn_months_2_6, sub.churn_after]
@@ -126,8 +121,7 @@ pub fn publish_offers(
         }
         if offer.sub_price > 0.0 {
             o.sub_price[j] = offer.sub_price as f32;
-            let conv = (sub.conversion_per_month
-                * (1.0 + sub.uplift_per_100_elo * f.paid_quality_uplift_elo / 100.0))
+            let conv = (sub.conversion_per_month * (1.0 + sub.uplift_per_100_elo * f.paid_quality_uplift_elo / 100.0))
                 .min(1.0);
             o.convert_thr[j] = prob_threshold(hazard_from_monthly_prob(conv, dt));
             o.convert_half_thr[j] = prob_threshold(hazard_from_monthly_prob(conv, dt / 2.0));
@@ -181,17 +175,11 @@ pub fn account_firms(
         for (s, seg) in segs.iter().enumerate() {
             let n = tally.users[j][s] as f64;
             let paid = tally.paying[j][s] as f64;
-            let activity = if clock.summer {
-                seg.summer_activity
-            } else {
-                1.0
-            };
+            let activity = if clock.summer { seg.summer_activity } else { 1.0 };
             let per_day = seg.active_days_per_month / DAYS_PER_MONTH * activity;
             users += n;
             paying += paid;
-            queries += ((n - paid) + paid * seg.paid_usage_multiplier)
-                * seg.queries_per_active_day
-                * per_day;
+            queries += ((n - paid) + paid * seg.paid_usage_multiplier) * seg.queries_per_active_day * per_day;
             visits += n * seg.visits_per_active_day * per_day;
         }
         flows.users = users * w;
@@ -206,19 +194,13 @@ pub fn account_firms(
         flows.api_orgs = orgs.api_orgs.get(j).copied().unwrap_or(0) as f64 * info.org_weight;
         flows.seats = orgs.seats.get(j).copied().unwrap_or(0.0) * info.org_weight;
         let dt_months = clock.dt_months;
-        let revenue_sub =
-            0.5 * (prev.paying_users + flows.paying_users) * offer.sub_price * dt_months;
-        let (revenue_api, api_cost) = if f.api {
-            (mtok * offer.api_price, mtok * f.serving_cost_usd_per_mtok)
-        } else {
-            (0.0, 0.0)
-        };
+        let revenue_sub = 0.5 * (prev.paying_users + flows.paying_users) * offer.sub_price * dt_months;
+        let (revenue_api, api_cost) =
+            if f.api { (mtok * offer.api_price, mtok * f.serving_cost_usd_per_mtok) } else { (0.0, 0.0) };
         let revenue_seats = 0.5 * (prev.seats + flows.seats) * offer.seat_price * dt_months;
         let cf = cost_factor(f, clock.years);
         let inference = (flows.queries * f.cost_per_query_usd + api_cost) * cf;
-        let fixed = f.fixed_cost_usd_per_year
-            * econ::trend(1.0, f.fixed_cost_growth_per_year, clock.years)
-            * dt_days
+        let fixed = f.fixed_cost_usd_per_year * econ::trend(1.0, f.fixed_cost_growth_per_year, clock.years) * dt_days
             / DAYS_PER_YEAR;
         let training = training_cost(f, clock.prev_date, clock.date);
         for (what, v) in [
@@ -282,47 +264,24 @@ pub fn fund_firms(
             continue;
         }
         let profit = flows.profit();
-        fin.burn_window
-            .push_back((clock.dt_days, flows.cost() - flows.revenue()));
-        while fin.burn_window.len() > 1
-            && fin.burn_window.iter().skip(1).map(|(d, _)| d).sum::<f64>() >= 90.0
-        {
+        fin.burn_window.push_back((clock.dt_days, flows.cost() - flows.revenue()));
+        while fin.burn_window.len() > 1 && fin.burn_window.iter().skip(1).map(|(d, _)| d).sum::<f64>() >= 90.0 {
             fin.burn_window.pop_front();
         }
         fin.revenue_window.push_back((clock.date, flows.revenue()));
-        while fin
-            .revenue_window
-            .front()
-            .is_some_and(|(d, _)| (clock.date - *d).num_days() >= 365)
-        {
+        while fin.revenue_window.front().is_some_and(|(d, _)| (clock.date - *d).num_days() >= 365) {
             fin.revenue_window.pop_front();
         }
         let burn = monthly_burn(&fin);
         let mut rng = CounterRng::new(key, id.0 as u64);
         let ttm = ttm_revenue(&fin).usd();
-        let recent: f64 = fin
-            .revenue_window
-            .iter()
-            .filter(|(d, _)| (clock.date - *d).num_days() < 91)
-            .map(|(_, c)| c.usd())
-            .sum();
-        let growth = if ttm > 0.0 {
-            recent * 365.0 / 91.0 / ttm - 1.0
-        } else {
-            0.0
-        };
+        let recent: f64 =
+            fin.revenue_window.iter().filter(|(d, _)| (clock.date - *d).num_days() < 91).map(|(_, c)| c.usd()).sum();
+        let growth = if ttm > 0.0 { recent * 365.0 / 91.0 / ttm - 1.0 } else { 0.0 };
         let try_raise = |fin: &mut Finance, rng: &mut CounterRng| -> Cents {
             fin.last_raise_tick = Some(clock.tick);
-            let pr = econ::raise_success_probability(
-                f.raise.success_base,
-                f.raise.success_per_growth,
-                growth,
-            );
-            if rng.uniform() < pr {
-                Cents::from_usd(f.raise.size_months * burn.max(0.0))
-            } else {
-                Cents::ZERO
-            }
+            let pr = econ::raise_success_probability(f.raise.success_base, f.raise.success_per_growth, growth);
+            if rng.uniform() < pr { Cents::from_usd(f.raise.size_months * burn.max(0.0)) } else { Cents::ZERO }
         };
         let provisional = fin.cash + profit + funding;
         if f.raise.enabled {
@@ -330,8 +289,7 @@ pub fn fund_firms(
                 (clock.date - info.calendar.dates[t as usize]).num_days() as f64
                     >= f.raise.cooldown_months * DAYS_PER_MONTH
             });
-            let low = econ::runway_months(provisional, burn)
-                .is_some_and(|r| r < f.raise.trigger_runway_months);
+            let low = econ::runway_months(provisional, burn).is_some_and(|r| r < f.raise.trigger_runway_months);
             if cooled && low {
                 funding += try_raise(&mut fin, &mut rng);
             }
@@ -343,10 +301,7 @@ pub fn fund_firms(
             fin.parent_used += give;
             funding += give;
         }
-        if fin.cash + profit + funding < Cents::ZERO
-            && f.raise.enabled
-            && fin.last_raise_tick != Some(clock.tick)
-        {
+        if fin.cash + profit + funding < Cents::ZERO && f.raise.enabled && fin.last_raise_tick != Some(clock.tick) {
             let raised = try_raise(&mut fin, &mut rng);
             if raised > Cents::ZERO {
                 funding += raised.max(-(fin.cash + profit + funding));
@@ -370,22 +325,13 @@ pub fn fund_firms(
 
 /// Phase `Strategy`. Reads `Clock`, `RunInfo`, `Quality`; writes each firm's `Offer`: API prices that
 /// track serving cost with a lag, and matching of a cheaper rival of similar quality.
-pub fn set_prices(
-    clock: Res<Clock>,
-    info: Res<RunInfo>,
-    mut firms: Query<(&FirmId, &Quality, &mut Offer, &Status)>,
-) {
+pub fn set_prices(clock: Res<Clock>, info: Res<RunInfo>, mut firms: Query<(&FirmId, &Quality, &mut Offer, &Status)>) {
     let key = tick_key(info.seed, Stream::Firm, clock.tick);
     let snapshot: Vec<(usize, f64, f64, bool)> = firms
         .iter()
         .map(|(id, q, o, s)| {
             let f = &info.firms()[id.0 as usize];
-            (
-                id.0 as usize,
-                q.current,
-                o.api_price,
-                s.alive && f.api && clock.date >= f.launch.0,
-            )
+            (id.0 as usize, q.current, o.api_price, s.alive && f.api && clock.date >= f.launch.0)
         })
         .collect();
     for (id, q, mut offer, status) in firms.iter_mut() {
@@ -395,26 +341,19 @@ pub fn set_prices(
         }
         let pr = &f.pricing;
         if pr.api_tracks_cost {
-            let target =
-                (f.serving_cost_usd_per_mtok * cost_factor(f, clock.years) * (1.0 + pr.markup))
-                    .max(pr.floor_usd_per_mtok);
-            offer.api_price +=
-                (target - offer.api_price) * (1.0 - (-clock.dt_months / pr.lag_months).exp());
+            let target = (f.serving_cost_usd_per_mtok * cost_factor(f, clock.years) * (1.0 + pr.markup))
+                .max(pr.floor_usd_per_mtok);
+            offer.api_price += (target - offer.api_price) * (1.0 - (-clock.dt_months / pr.lag_months).exp());
         }
         if pr.match_undercut_per_month > 0.0 {
             let cheapest = snapshot
                 .iter()
-                .filter(|(k, quality, _, open)| {
-                    *k != id.0 as usize && *open && *quality >= q.current - 50.0
-                })
+                .filter(|(k, quality, _, open)| *k != id.0 as usize && *open && *quality >= q.current - 50.0)
                 .map(|(_, _, price, _)| *price)
                 .fold(f64::INFINITY, f64::min);
             let mut rng = CounterRng::new(key, 1_000_000 + id.0 as u64);
             if cheapest < offer.api_price
-                && rng.hit(prob_threshold(hazard_from_monthly_prob(
-                    pr.match_undercut_per_month,
-                    clock.dt_months,
-                )))
+                && rng.hit(prob_threshold(hazard_from_monthly_prob(pr.match_undercut_per_month, clock.dt_months)))
             {
                 offer.api_price = cheapest.max(pr.floor_usd_per_mtok);
             }
@@ -437,10 +376,7 @@ pub fn api_option(
     if f.api {
         Some((offer.api_price, false))
     } else if offer.self_hostable {
-        Some((
-            f.serving_cost_usd_per_mtok * cost_factor(f, years) * markup,
-            true,
-        ))
+        Some((f.serving_cost_usd_per_mtok * cost_factor(f, years) * markup, true))
     } else {
         None
     }

@@ -35,11 +35,7 @@ pub enum Phase {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SimError {
     #[error("tick {tick} ({date}): {message}")]
-    NonFinite {
-        tick: u32,
-        date: chrono::NaiveDate,
-        message: String,
-    },
+    NonFinite { tick: u32, date: chrono::NaiveDate, message: String },
     #[error("writing the outputs failed: {0}")]
     Sink(String),
 }
@@ -73,11 +69,7 @@ pub struct Simulation {
 
 /// Makes sure bevy's compute pool exists; the first call in a process fixes its thread count.
 pub fn init_threads(threads: usize) {
-    bevy_tasks::ComputeTaskPool::get_or_init(|| {
-        bevy_tasks::TaskPoolBuilder::new()
-            .num_threads(threads.max(1))
-            .build()
-    });
+    bevy_tasks::ComputeTaskPool::get_or_init(|| bevy_tasks::TaskPoolBuilder::new().num_threads(threads.max(1)).build());
 }
 
 impl Simulation {
@@ -89,10 +81,8 @@ impl Simulation {
         let n_ticks = world.resource::<resources::RunInfo>().calendar.n_ticks();
         let mut schedule = Schedule::default();
         schedule.set_executor(SingleThreadedExecutor::new());
-        schedule.set_build_settings(ScheduleBuildSettings {
-            ambiguity_detection: LogLevel::Error,
-            ..Default::default()
-        });
+        schedule
+            .set_build_settings(ScheduleBuildSettings { ambiguity_detection: LogLevel::Error, ..Default::default() });
         schedule.configure_sets(
             (
                 Phase::ClockEvents,
@@ -107,24 +97,14 @@ impl Simulation {
             )
                 .chain(),
         );
-        schedule.add_systems(
-            (clock::advance_clock, clock::apply_events)
-                .chain()
-                .in_set(Phase::ClockEvents),
-        );
-        schedule.add_systems(
-            (firms::update_quality, firms::publish_offers)
-                .chain()
-                .in_set(Phase::Quality),
-        );
+        schedule.add_systems((clock::advance_clock, clock::apply_events).chain().in_set(Phase::ClockEvents));
+        schedule.add_systems((firms::update_quality, firms::publish_offers).chain().in_set(Phase::Quality));
         schedule.add_systems(users::spread_awareness.in_set(Phase::Awareness));
         schedule.add_systems(users::choose_provider.in_set(Phase::Choice));
         schedule.add_systems(users::update_subscriptions.in_set(Phase::Subscriptions));
         schedule.add_systems(orgs::update_orgs.in_set(Phase::Orgs));
         schedule.add_systems(
-            (users::tally_users, firms::account_firms, firms::fund_firms)
-                .chain()
-                .in_set(Phase::Accounting),
+            (users::tally_users, firms::account_firms, firms::fund_firms).chain().in_set(Phase::Accounting),
         );
         schedule.add_systems(firms::set_prices.in_set(Phase::Strategy));
         schedule.add_systems(record::record_tick.in_set(Phase::Record));
@@ -134,11 +114,7 @@ impl Simulation {
         initial.set_executor(SingleThreadedExecutor::new());
         initial.add_systems(record::record_tick);
         initial.run(&mut world);
-        Simulation {
-            world,
-            schedule,
-            n_ticks,
-        }
+        Simulation { world, schedule, n_ticks }
     }
 
     pub fn n_ticks(&self) -> u32 {
@@ -162,11 +138,7 @@ impl Simulation {
         self.schedule.run(&mut self.world);
         if let Some(message) = self.world.resource_mut::<Health>().error.take() {
             let clock = self.world.resource::<Clock>();
-            return Err(SimError::NonFinite {
-                tick: clock.tick,
-                date: clock.date,
-                message,
-            });
+            return Err(SimError::NonFinite { tick: clock.tick, date: clock.date, message });
         }
         Ok(())
     }
@@ -182,20 +154,14 @@ impl Simulation {
     }
 
     /// Runs every tick, streaming rows to `sink` and reporting progress as (tick, n_ticks).
-    pub fn run(
-        mut self,
-        sink: &mut dyn RowSink,
-        progress: &mut dyn FnMut(u32, u32),
-    ) -> Result<RunTables, SimError> {
+    pub fn run(mut self, sink: &mut dyn RowSink, progress: &mut dyn FnMut(u32, u32)) -> Result<RunTables, SimError> {
         let rows = self.take_rows();
-        sink.rows(&rows.rows, &rows.market)
-            .map_err(SimError::Sink)?;
+        sink.rows(&rows.rows, &rows.market).map_err(SimError::Sink)?;
         while self.tick() < self.n_ticks {
             self.step()?;
             let rows = self.take_rows();
             if !rows.rows.is_empty() || !rows.market.is_empty() {
-                sink.rows(&rows.rows, &rows.market)
-                    .map_err(SimError::Sink)?;
+                sink.rows(&rows.rows, &rows.market).map_err(SimError::Sink)?;
             }
             progress(self.tick(), self.n_ticks);
         }

@@ -35,14 +35,7 @@ pub fn update_orgs(
     for (id, q, offer, status) in firms.iter() {
         let j = id.0 as usize;
         let f = &info.firms()[j];
-        if let Some((price, self_host)) = api_option(
-            f,
-            offer,
-            status,
-            clock.date,
-            clock.years,
-            o.self_host_markup,
-        ) {
+        if let Some((price, self_host)) = api_option(f, offer, status, clock.date, clock.years, o.self_host_markup) {
             api_mask |= 1 << j;
             if self_host {
                 self_hosted |= 1 << j;
@@ -52,11 +45,7 @@ pub fn update_orgs(
                     - o.log_price_weight * price.max(0.01).ln()
                     + f.org_trust
                     + offer.org_trust_add
-                    + if self_host {
-                        vert.self_host_affinity
-                    } else {
-                        0.0
-                    };
+                    + if self_host { vert.self_host_affinity } else { 0.0 };
                 weights[v][j] = u.exp() as f32;
             }
         }
@@ -78,50 +67,31 @@ pub fn update_orgs(
         .iter()
         .enumerate()
         .map(|(v, vert)| {
-            prob_threshold(hazard(
-                vert.adoption_p_per_month + vert.adoption_q_per_month * adopted_share[v],
-                dt,
-            ))
+            prob_threshold(hazard(vert.adoption_p_per_month + vert.adoption_q_per_month * adopted_share[v], dt))
         })
         .collect();
     let pressure: f64 = queue
         .leaks
         .iter()
-        .map(|(d, s)| {
-            s * (-((clock.date - *d).num_days() as f64 / DAYS_PER_MONTH)
-                / o.ban_pressure_decay_months)
-                .exp()
-        })
+        .map(|(d, s)| s * (-((clock.date - *d).num_days() as f64 / DAYS_PER_MONTH) / o.ban_pressure_decay_months).exp())
         .sum();
     let ban_thr: Vec<u64> = verticals
         .iter()
         .map(|vert| {
-            prob_threshold(hazard_from_monthly_prob(
-                (o.ban_hazard_per_month * pressure * vert.ban_factor).min(1.0),
-                dt,
-            ))
+            prob_threshold(hazard_from_monthly_prob((o.ban_hazard_per_month * pressure * vert.ban_factor).min(1.0), dt))
         })
         .collect();
     let lift_thr = prob_threshold(hazard_from_monthly_prob(o.ban_lift_per_month, dt));
-    let prod_thr = prob_threshold(hazard_from_monthly_prob(
-        o.pilot_to_production_per_month,
-        dt,
-    ));
+    let prod_thr = prob_threshold(hazard_from_monthly_prob(o.pilot_to_production_per_month, dt));
     let reconsider_thr = prob_threshold(hazard_from_monthly_prob(o.reconsider_per_month, dt));
-    let enterprise_thr = prob_threshold(hazard_from_monthly_prob(
-        o.enterprise_adoption_per_month,
-        dt,
-    ));
+    let enterprise_thr = prob_threshold(hazard_from_monthly_prob(o.enterprise_adoption_per_month, dt));
     let loyalty = o.loyalty.exp() as f32;
     let key = tick_key(info.seed, Stream::Org, clock.tick);
 
     // Integer counts per (firm, vertical, stage), turned into tokens and seats after the loop.
     let mut by_stage = vec![[[0u64; 3]; 5]; n_firms];
     let mut seat_orgs = vec![[0u64; 5]; n_firms];
-    let mut new = OrgTally {
-        api_orgs: vec![0; n_firms],
-        ..Default::default()
-    };
+    let mut new = OrgTally { api_orgs: vec![0; n_firms], ..Default::default() };
     if bans.0.len() != info.n_orgs as usize {
         bans.0 = vec![false; info.n_orgs as usize];
     }
@@ -142,11 +112,8 @@ pub fn update_orgs(
             let cur_ok = org.provider != NONE && (api_mask >> org.provider) & 1 == 1;
             if !cur_ok || rng.hit(reconsider_thr) {
                 let keep = if cur_ok { org.provider } else { NONE };
-                org.provider = if api_mask == 0 {
-                    NONE
-                } else {
-                    choose(w, api_mask, keep, loyalty, 0.0, 0, 1.0, rng.uniform())
-                };
+                org.provider =
+                    if api_mask == 0 { NONE } else { choose(w, api_mask, keep, loyalty, 0.0, 0, 1.0, rng.uniform()) };
             }
         }
         if org.enterprise != NONE && (seat_mask >> org.enterprise) & 1 == 0 {
@@ -155,36 +122,14 @@ pub fn update_orgs(
         if !org.bans_chat {
             if rng.hit(ban_thr[v]) {
                 org.bans_chat = true;
-            } else if org.stage == 2
-                && org.enterprise == NONE
-                && seat_mask != 0
-                && rng.hit(enterprise_thr)
-            {
-                org.enterprise = choose(
-                    w,
-                    seat_mask,
-                    org.provider,
-                    loyalty,
-                    0.0,
-                    0,
-                    1.0,
-                    rng.uniform(),
-                );
+            } else if org.stage == 2 && org.enterprise == NONE && seat_mask != 0 && rng.hit(enterprise_thr) {
+                org.enterprise = choose(w, seat_mask, org.provider, loyalty, 0.0, 0, 1.0, rng.uniform());
             }
         } else if seat_mask != 0 && rng.hit(lift_thr) {
             // An enterprise offer with data guarantees lets a banning organisation lift its ban.
             org.bans_chat = false;
             if org.enterprise == NONE {
-                org.enterprise = choose(
-                    w,
-                    seat_mask,
-                    org.provider,
-                    loyalty,
-                    0.0,
-                    0,
-                    1.0,
-                    rng.uniform(),
-                );
+                org.enterprise = choose(w, seat_mask, org.provider, loyalty, 0.0, 0, 1.0, rng.uniform());
             }
         }
         bans.0[org.id.0 as usize] = org.bans_chat;
@@ -208,8 +153,7 @@ pub fn update_orgs(
         for (v, vert) in verticals.iter().enumerate() {
             let per_org = [0.0, o.tokens_per_day_pilot_m, o.tokens_per_day_production_m];
             for stage in 1..3 {
-                new.tokens_m_per_day[j] +=
-                    by_stage[j][v][stage] as f64 * per_org[stage] * vert.tokens_factor * growth;
+                new.tokens_m_per_day[j] += by_stage[j][v][stage] as f64 * per_org[stage] * vert.tokens_factor * growth;
             }
             new.seats[j] += seat_orgs[j][v] as f64 * vert.seats * o.seat_take_up;
         }

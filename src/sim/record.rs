@@ -22,15 +22,7 @@ pub fn record_tick(
     orgs: Res<OrgTally>,
     mut trace: ResMut<Trace>,
     mut books: ResMut<Books>,
-    mut firms: Query<(
-        &FirmId,
-        &Quality,
-        &Offer,
-        &Finance,
-        &Status,
-        &TickFlows,
-        &mut IntervalFlows,
-    )>,
+    mut firms: Query<(&FirmId, &Quality, &Offer, &Finance, &Status, &TickFlows, &mut IntervalFlows)>,
 ) {
     let recorded = info.calendar.is_recorded(clock.tick, info.record_every);
     let mut rows: Vec<(FirmId, TraceRow)> = Vec::new();
@@ -60,17 +52,7 @@ pub fn record_tick(
         acc.cost_fixed += flows.cost_fixed;
         acc.cost_revenue_share += flows.cost_revenue_share;
         acc.funding += flows.funding;
-        update_book(
-            &mut books.firms[j],
-            &clock,
-            f,
-            fin,
-            status,
-            flows,
-            thresholds,
-            ttm_revenue(fin),
-            info.run_id,
-        );
+        update_book(&mut books.firms[j], &clock, f, fin, status, flows, thresholds, ttm_revenue(fin), info.run_id);
         if recorded {
             let a = *acc;
             rows.push((
@@ -105,11 +87,7 @@ pub fn record_tick(
                     funding_usd: a.funding,
                     profit_usd: a.profit(),
                     cash_usd: fin.cash,
-                    runway_months: if status.alive {
-                        runway(fin, f).map(|r| round_to(r, 2))
-                    } else {
-                        None
-                    },
+                    runway_months: if status.alive { runway(fin, f).map(|r| round_to(r, 2)) } else { None },
                 },
             ));
             *acc = TickFlows::default();
@@ -131,9 +109,7 @@ pub fn record_tick(
             active_users: count(active as f64 * w),
             paying_users: count(paying as f64 * w),
             non_users: count((info.n_users as u64 - active) as f64 * w),
-            orgs_adopted: count(
-                orgs.adopted_by_vertical.iter().sum::<u64>() as f64 * info.org_weight,
-            ),
+            orgs_adopted: count(orgs.adopted_by_vertical.iter().sum::<u64>() as f64 * info.org_weight),
             orgs_banning_chat: count(orgs.banning as f64 * info.org_weight),
             hhi: round_to(hhi(&user_counts), 2),
             open_source_share: if total_tokens > 0.0 {
@@ -209,11 +185,7 @@ fn update_book(
     }
     book.user_days += flows.users * clock.dt_days;
     book.days += clock.dt_days;
-    let avg = if book.days > 0.0 {
-        book.user_days / book.days
-    } else {
-        0.0
-    };
+    let avg = if book.days > 0.0 { book.user_days / book.days } else { 0.0 };
     let r = book.years.last_mut().expect("pushed above");
     r.revenue_sub_usd += flows.revenue_sub;
     r.revenue_api_usd += flows.revenue_api;
@@ -232,11 +204,7 @@ fn update_book(
     r.end_paying_users = count(flows.paying_users);
     r.queries += count(flows.queries);
     r.visits += count(flows.visits);
-    r.revenue_cost_ratio = if r.cost_usd.0 > 0 {
-        round_to(r.revenue_usd.usd() / r.cost_usd.usd(), 4)
-    } else {
-        0.0
-    };
+    r.revenue_cost_ratio = if r.cost_usd.0 > 0 { round_to(r.revenue_usd.usd() / r.cost_usd.usd(), 4) } else { 0.0 };
     r.alive_at_year_end = status.alive;
 
     book.total_revenue += flows.revenue();
@@ -275,10 +243,8 @@ pub fn final_tables(world: &mut World) -> RunTables {
     let end = *info.calendar.dates.last().expect("a calendar has dates");
     let thresholds = info.scenario.params().revenue_thresholds_usd.clone();
     let mut q = world.query::<(&FirmId, &Finance, &Status, &TickFlows)>();
-    let mut state: Vec<(FirmId, Cents, Status, u64)> = q
-        .iter(world)
-        .map(|(id, fin, st, fl)| (*id, fin.cash, st.clone(), count(fl.users)))
-        .collect();
+    let mut state: Vec<(FirmId, Cents, Status, u64)> =
+        q.iter(world).map(|(id, fin, st, fl)| (*id, fin.cash, st.clone(), count(fl.users))).collect();
     state.sort_by_key(|s| s.0);
     let mut books = world.resource_mut::<Books>();
     let mut tables = RunTables::default();
@@ -308,27 +274,17 @@ pub fn final_tables(world: &mut World) -> RunTables {
             ttm_revenue_crossed: book.ttm_crossed.clone(),
             year_revenue_crossed: thresholds
                 .iter()
-                .map(|t| {
-                    book.years
-                        .iter()
-                        .find(|r| r.revenue_usd.usd() >= *t)
-                        .map(|r| r.year)
-                })
+                .map(|t| book.years.iter().find(|r| r.revenue_usd.usd() >= *t).map(|r| r.year))
                 .collect(),
         });
         tables.annual.extend(book.years.iter().cloned());
     }
-    tables.annual.sort_by(|a, b| {
-        a.year
-            .cmp(&b.year)
-            .then_with(|| firm_index(&info, &a.firm).cmp(&firm_index(&info, &b.firm)))
-    });
+    tables
+        .annual
+        .sort_by(|a, b| a.year.cmp(&b.year).then_with(|| firm_index(&info, &a.firm).cmp(&firm_index(&info, &b.firm))));
     tables
 }
 
 fn firm_index(info: &RunInfo, id: &str) -> usize {
-    info.firms()
-        .iter()
-        .position(|f| f.id == id)
-        .unwrap_or(usize::MAX)
+    info.firms().iter().position(|f| f.id == id).unwrap_or(usize::MAX)
 }

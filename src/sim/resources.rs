@@ -140,12 +140,7 @@ pub struct UserTally {
 
 impl Default for UserTally {
     fn default() -> Self {
-        UserTally {
-            users: [[0; 4]; MAX_FIRMS],
-            paying: [[0; 4]; MAX_FIRMS],
-            aware: [0; MAX_FIRMS],
-            aware_any: 0,
-        }
+        UserTally { users: [[0; 4]; MAX_FIRMS], paying: [[0; 4]; MAX_FIRMS], aware: [0; MAX_FIRMS], aware_any: 0 }
     }
 }
 
@@ -228,9 +223,19 @@ pub struct Health {
 }
 
 impl Health {
+    /// Flags a non-finite value, or one beyond [`Health::LIMIT`] (which integer cents could not hold).
     pub fn check(&mut self, what: &str, firm: &str, v: f64) {
-        if !v.is_finite() && self.error.is_none() {
+        if self.error.is_some() {
+            return;
+        }
+        if !v.is_finite() {
             self.error = Some(format!("{what} of {firm} is not a finite number ({v})"));
+        } else if v.abs() > Self::LIMIT {
+            self.error =
+                Some(format!("{what} of {firm} is {v:e}, beyond 1e14 per tick (not a finite amount of money)"));
         }
     }
+
+    /// The largest flow per tick the accounts accept, in USD or units (cash is kept in i64 cents).
+    pub const LIMIT: f64 = 1e14;
 }

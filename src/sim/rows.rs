@@ -194,11 +194,7 @@ impl SummaryRow {
             self.total_funding_usd.to_string(),
         ];
         r.extend(self.ttm_revenue_crossed.iter().map(|x| d(*x)));
-        r.extend(
-            self.year_revenue_crossed
-                .iter()
-                .map(|x| x.map(|y| y.to_string()).unwrap_or_default()),
-        );
+        r.extend(self.year_revenue_crossed.iter().map(|x| x.map(|y| y.to_string()).unwrap_or_default()));
         r
     }
 }

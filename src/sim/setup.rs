@@ -45,21 +45,10 @@ pub fn populate(world: &mut World, scenario: Arc<Scenario>, run_id: u64) {
         .events
         .iter()
         .filter(|e| e.enabled)
-        .map(|e| {
-            (
-                e.clone(),
-                e.firm
-                    .as_ref()
-                    .and_then(|id| p.firms.iter().position(|f| &f.id == id)),
-            )
-        })
+        .map(|e| (e.clone(), e.firm.as_ref().and_then(|id| p.firms.iter().position(|f| &f.id == id))))
         .collect();
     events.sort_by_key(|(e, _)| e.date);
-    world.insert_resource(EventQueue {
-        events,
-        next: 0,
-        leaks: Vec::new(),
-    });
+    world.insert_resource(EventQueue { events, next: 0, leaks: Vec::new() });
     world.insert_resource(Clock {
         tick: 0,
         date: p.start.0,
@@ -85,10 +74,7 @@ pub fn populate(world: &mut World, scenario: Arc<Scenario>, run_id: u64) {
     for (j, f) in p.firms.iter().enumerate() {
         world.spawn((
             FirmId(j as u16),
-            Quality {
-                current: f.quality_elo,
-                jumps: 0.0,
-            },
+            Quality { current: f.quality_elo, jumps: 0.0 },
             Offer {
                 free_tier: f.free_tier,
                 sub_price: f.sub_price_usd_per_month,
@@ -97,15 +83,8 @@ pub fn populate(world: &mut World, scenario: Arc<Scenario>, run_id: u64) {
                 self_hostable: f.self_hostable,
                 org_trust_add: 0.0,
             },
-            Finance {
-                cash: Cents::from_usd(f.cash_usd),
-                ..Default::default()
-            },
-            Status {
-                alive: true,
-                exit_date: None,
-                exit_reason: None,
-            },
+            Finance { cash: Cents::from_usd(f.cash_usd), ..Default::default() },
+            Status { alive: true, exit_date: None, exit_reason: None },
             TickFlows::default(),
             IntervalFlows::default(),
         ));
@@ -113,10 +92,8 @@ pub fn populate(world: &mut World, scenario: Arc<Scenario>, run_id: u64) {
 
     let segs = p.segments.as_array();
     let seg_shares: Vec<f64> = segs.iter().map(|s| s.share).collect();
-    let wtp: Vec<LogNormal<f64>> = segs
-        .iter()
-        .map(|s| LogNormal::new(s.wtp_median_usd.ln(), s.wtp_sigma).expect("validated"))
-        .collect();
+    let wtp: Vec<LogNormal<f64>> =
+        segs.iter().map(|s| LogNormal::new(s.wtp_median_usd.ln(), s.wtp_sigma).expect("validated")).collect();
     let shadow_thr = prob_threshold(p.orgs.shadow_use);
     let seed = p.seed;
     world.spawn_batch((0..n_users).map(move |i| {
@@ -131,28 +108,12 @@ pub fn populate(world: &mut World, scenario: Arc<Scenario>, run_id: u64) {
         let wtp = wtp[segment].sample(&mut rng) as f32;
         let shadow = CounterRng::for_decision(seed, Stream::Shadow, 0, i as u64).hit(shadow_thr);
         (
-            User {
-                id: UserId(i),
-                segment: segment as u8,
-                taste,
-                shadow,
-                employer,
-                wtp,
-            },
-            UserState {
-                provider: NONE,
-                ..Default::default()
-            },
+            User { id: UserId(i), segment: segment as u8, taste, shadow, employer, wtp },
+            UserState { provider: NONE, ..Default::default() },
         )
     }));
 
-    let vert_shares: Vec<f64> = p
-        .orgs
-        .verticals
-        .as_array()
-        .iter()
-        .map(|v| v.share)
-        .collect();
+    let vert_shares: Vec<f64> = p.orgs.verticals.as_array().iter().map(|v| v.share).collect();
     world.spawn_batch((0..n_orgs).map(move |i| {
         let mut rng = CounterRng::for_decision(seed, Stream::OrgSetup, 0, i as u64);
         Org {

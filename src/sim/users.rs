@@ -63,10 +63,7 @@ pub fn choose_provider(
         st.switched = false;
         let s = u.segment as usize;
         let mut allowed = st.aware & offers.chat_open;
-        if u.employer != NO_EMPLOYER
-            && !u.shadow
-            && bans.get(u.employer as usize).copied().unwrap_or(false)
-        {
+        if u.employer != NO_EMPLOYER && !u.shadow && bans.get(u.employer as usize).copied().unwrap_or(false) {
             allowed &= !offers.ban_subject;
         }
         let mut paid_only = allowed & offers.paid_only;
@@ -99,11 +96,7 @@ pub fn choose_provider(
         if pick != cur {
             st.provider = pick;
             st.switched = true;
-            st.paid_days = if pick != NONE && (offers.paid_only >> pick) & 1 == 1 {
-                1
-            } else {
-                0
-            };
+            st.paid_days = if pick != NONE && (offers.paid_only >> pick) & 1 == 1 { 1 } else { 0 };
         }
     });
 }
@@ -150,11 +143,7 @@ pub fn update_subscriptions(
             }
         } else if price > 0.0 && u.wtp >= price {
             let mut rng = CounterRng::new(key, u.id.0 as u64);
-            let thr = if st.switched {
-                offers.convert_half_thr[j as usize]
-            } else {
-                offers.convert_thr[j as usize]
-            };
+            let thr = if st.switched { offers.convert_half_thr[j as usize] } else { offers.convert_thr[j as usize] };
             if rng.hit(thr) {
                 st.paid_days = 1;
             }

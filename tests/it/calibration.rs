@@ -10,16 +10,8 @@ use std::sync::Arc;
 
 #[test]
 fn baseline_meets_every_calibration_criterion() {
-    let agents = if std::env::var_os("LLM_MARKET_SLOW_TESTS").is_some() {
-        None
-    } else {
-        Some(100_000)
-    };
-    let o = Overrides {
-        agents,
-        record_every: Some(Period::Month),
-        ..Default::default()
-    };
+    let agents = if std::env::var_os("LLM_MARKET_SLOW_TESTS").is_some() { None } else { Some(100_000) };
+    let o = Overrides { agents, record_every: Some(Period::Month), ..Default::default() };
     let s = config::load(None, &o).unwrap();
     let report = calibrate(Arc::new(s)).unwrap();
     let failed: Vec<_> = report
@@ -28,10 +20,6 @@ fn baseline_meets_every_calibration_criterion() {
         .filter(|l| l.ok == Some(false))
         .map(|l| format!("{} {}: {} vs {}", l.metric, l.period, l.model, l.data))
         .collect();
-    assert!(
-        failed.is_empty(),
-        "calibration criteria not met:\n{}",
-        failed.join("\n")
-    );
+    assert!(failed.is_empty(), "calibration criteria not met:\n{}", failed.join("\n"));
     assert!(report.lines.iter().filter(|l| l.ok == Some(true)).count() >= 14);
 }

@@ -11,24 +11,11 @@ fn bad(text: &str) -> String {
     let body = format!("extends = {:?}\n{text}", tiny().to_str().unwrap());
     fs::write(&path, body).unwrap();
     let out = dir.path().join("out");
-    let o = llm(&[
-        "run",
-        path.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = llm(&["run", path.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     let err = stderr(&o);
-    assert_eq!(
-        o.status.code(),
-        Some(2),
-        "expected exit 2, got {:?}: {err}",
-        o.status.code()
-    );
+    assert_eq!(o.status.code(), Some(2), "expected exit 2, got {:?}: {err}", o.status.code());
     assert!(!err.contains("panicked"), "{err}");
-    assert!(
-        !out.exists(),
-        "bad input must not create the output directory"
-    );
+    assert!(!out.exists(), "bad input must not create the output directory");
     let v = llm(&["validate", path.to_str().unwrap()]);
     assert_eq!(v.status.code(), Some(2));
     assert_eq!(stderr(&v), err, "validate and run report the same problems");
@@ -39,20 +26,14 @@ fn bad(text: &str) -> String {
 fn unknown_keys_are_all_reported_with_lines() {
     let err = bad("colour = 1\n[awareness]\nspeed = 2\n");
     assert!(err.contains("bad.toml:2: colour: unknown key"), "{err}");
-    assert!(
-        err.contains("bad.toml:4: awareness.speed: unknown key"),
-        "{err}"
-    );
+    assert!(err.contains("bad.toml:4: awareness.speed: unknown key"), "{err}");
     assert!(err.contains("2 problems"), "{err}");
 }
 
 #[test]
 fn wrong_types_name_the_key() {
     let err = bad("[awareness]\np_base_per_month = \"high\"\n");
-    assert!(
-        err.contains("bad.toml:3: awareness.p_base_per_month: invalid type"),
-        "{err}"
-    );
+    assert!(err.contains("bad.toml:3: awareness.p_base_per_month: invalid type"), "{err}");
 }
 
 #[test]
@@ -66,74 +47,36 @@ fn negative_prices_and_costs_and_bad_probabilities_are_all_listed() {
     let err = bad(
         "[awareness]\np_base_per_month = 1.5\n[[firms]]\nid = \"lab\"\napi_price_usd_per_mtok = -2.0\nfixed_cost_usd_per_year = -1.0\n[orgs]\nshadow_use = -0.1\n",
     );
-    assert!(
-        err.contains("bad.toml:3: awareness.p_base_per_month: is a probability"),
-        "{err}"
-    );
-    assert!(
-        err.contains("bad.toml:6: firms[0].api_price_usd_per_mtok: must not be negative"),
-        "{err}"
-    );
-    assert!(
-        err.contains("bad.toml:7: firms[0].fixed_cost_usd_per_year: must not be negative"),
-        "{err}"
-    );
-    assert!(
-        err.contains("bad.toml:9: orgs.shadow_use: is a probability"),
-        "{err}"
-    );
+    assert!(err.contains("bad.toml:3: awareness.p_base_per_month: is a probability"), "{err}");
+    assert!(err.contains("bad.toml:6: firms[0].api_price_usd_per_mtok: must not be negative"), "{err}");
+    assert!(err.contains("bad.toml:7: firms[0].fixed_cost_usd_per_year: must not be negative"), "{err}");
+    assert!(err.contains("bad.toml:9: orgs.shadow_use: is a probability"), "{err}");
     assert!(err.contains("4 problems"), "{err}");
 }
 
 #[test]
 fn inverted_and_impossible_dates() {
-    let err =
-        bad("end = 2020-01-01\n[[events]]\nid = \"early\"\ndate = 2021-01-01\nkind = \"leak\"\n");
-    assert!(
-        err.contains("bad.toml:2: end: must be after start"),
-        "{err}"
-    );
-    assert!(
-        err.contains("events[7].date: 2021-01-01 is before the start"),
-        "{err}"
-    );
+    let err = bad("end = 2020-01-01\n[[events]]\nid = \"early\"\ndate = 2021-01-01\nkind = \"leak\"\n");
+    assert!(err.contains("bad.toml:2: end: must be after start"), "{err}");
+    assert!(err.contains("events[7].date: 2021-01-01 is before the start"), "{err}");
     let err = bad("start = 2023-02-30\n");
     assert!(err.contains("bad.toml:2: malformed TOML"), "{err}");
     let err = bad("[[firms]]\nid = \"giant\"\nchat_launch = 2023-01-01\n");
-    assert!(
-        err.contains("firms[1].chat_launch: cannot be before the firm's launch"),
-        "{err}"
-    );
+    assert!(err.contains("firms[1].chat_launch: cannot be before the firm's launch"), "{err}");
 }
 
 #[test]
 fn events_naming_unknown_firms() {
-    let err = bad(
-        "[[events]]\nid = \"x\"\ndate = 2023-05-01\nkind = \"funding\"\nfirm = \"nobody\"\namount_usd = 1.0\n",
-    );
-    assert!(
-        err.contains(
-            "bad.toml:6: events[7].firm: unknown firm \"nobody\" (known: giant, lab, open)"
-        ),
-        "{err}"
-    );
+    let err =
+        bad("[[events]]\nid = \"x\"\ndate = 2023-05-01\nkind = \"funding\"\nfirm = \"nobody\"\namount_usd = 1.0\n");
+    assert!(err.contains("bad.toml:6: events[7].firm: unknown firm \"nobody\" (known: giant, lab, open)"), "{err}");
 }
 
 #[test]
 fn zero_agents() {
     let err = bad("agents = 0\n");
-    assert!(
-        err.contains("bad.toml:2: agents: must be at least 1"),
-        "{err}"
-    );
-    let o = llm(&[
-        "run",
-        tiny().to_str().unwrap(),
-        "--agents",
-        "0",
-        "--out",
-        "/nonexistent/never",
-    ]);
+    assert!(err.contains("bad.toml:2: agents: must be at least 1"), "{err}");
+    let o = llm(&["run", tiny().to_str().unwrap(), "--agents", "0", "--out", "/nonexistent/never"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("agents: must be at least 1"));
 }
@@ -154,10 +97,7 @@ fn set_paths_that_do_not_exist_and_bad_set_values() {
     ]);
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
-    assert!(
-        err.contains("--set: firms.nobody.brand: no such key"),
-        "{err}"
-    );
+    assert!(err.contains("--set: firms.nobody.brand: no such key"), "{err}");
     assert!(err.contains("--set: awareness.nope: no such key"), "{err}");
     let o = llm(&[
         "run",
@@ -169,20 +109,10 @@ fn set_paths_that_do_not_exist_and_bad_set_values() {
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--set: awareness.p_base_per_month: invalid type"));
-    let o = llm(&[
-        "run",
-        tiny().to_str().unwrap(),
-        "--set",
-        "firms.lab.revenue_share=2",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o =
+        llm(&["run", tiny().to_str().unwrap(), "--set", "firms.lab.revenue_share=2", "--out", out.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("firms[0].revenue_share: is a probability"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("firms[0].revenue_share: is a probability"), "{}", stderr(&o));
     assert!(!out.exists());
 }
 
@@ -190,21 +120,13 @@ fn set_paths_that_do_not_exist_and_bad_set_values() {
 fn unreadable_files() {
     let o = llm(&["validate", "no/such/file.toml"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("no/such/file.toml: cannot read the file"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("no/such/file.toml: cannot read the file"), "{}", stderr(&o));
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("x.toml");
     fs::write(&p, "extends = \"missing.toml\"\n").unwrap();
     let o = llm(&["validate", p.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("x.toml:1: extends: `extends` names"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("x.toml:1: extends: `extends` names"), "{}", stderr(&o));
 }
 
 #[test]
@@ -216,13 +138,7 @@ fn validate_prints_the_resolved_scenario() {
     assert!(text.contains("id = \"msft_2023_tranche_1\""));
     // The resolved form is itself a valid scenario with every key present.
     let resolved: llm_market::config::file::ScenarioFile = toml::from_str(&text).unwrap();
-    assert!(
-        resolved
-            .events
-            .iter()
-            .filter(|e| e.id.starts_with("msft"))
-            .all(|e| !e.enabled)
-    );
+    assert!(resolved.events.iter().filter(|e| e.id.starts_with("msft")).all(|e| !e.enabled));
 }
 
 #[test]
@@ -253,22 +169,12 @@ fn outputs_replace_previous_results_and_keep_foreign_files() {
     fs::write(out.join("trace.csv"), "old").unwrap();
     let o = run_tiny(&out, &["--set", "end=2023-03-31"]);
     let stdout = String::from_utf8_lossy(&o.stdout);
-    for f in [
-        "trace.csv",
-        "market.csv",
-        "annual.csv",
-        "summary.csv",
-        "manifest.json",
-    ] {
+    for f in ["trace.csv", "market.csv", "annual.csv", "summary.csv", "manifest.json"] {
         assert!(out.join(f).exists(), "{f} missing");
         assert!(stdout.contains(f));
     }
     assert_eq!(fs::read_to_string(out.join("notes.txt")).unwrap(), "mine");
-    assert!(
-        fs::read_to_string(out.join("trace.csv"))
-            .unwrap()
-            .starts_with("run_id,tick,date,firm")
-    );
+    assert!(fs::read_to_string(out.join("trace.csv")).unwrap().starts_with("run_id,tick,date,firm"));
     let leftovers: Vec<_> = fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
@@ -278,22 +184,10 @@ fn outputs_replace_previous_results_and_keep_foreign_files() {
     let manifest: serde_json::Value = serde_json::from_slice(&read(&out, "manifest.json")).unwrap();
     assert_eq!(manifest["scenario"], "tiny");
     assert_eq!(manifest["seed"], 7);
-    assert!(
-        manifest["resolved_scenario"]
-            .as_str()
-            .unwrap()
-            .contains("end = 2023-03-31")
-    );
+    assert!(manifest["resolved_scenario"].as_str().unwrap().contains("end = 2023-03-31"));
     // A run that fails on bad input leaves the previous results alone.
     let before = read(&out, "trace.csv");
-    let o = llm(&[
-        "run",
-        tiny().to_str().unwrap(),
-        "--set",
-        "agents=0",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = llm(&["run", tiny().to_str().unwrap(), "--set", "agents=0", "--out", out.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(read(&out, "trace.csv"), before);
 }
@@ -347,17 +241,9 @@ fn trace_columns_and_cash_identity() {
         let firm = rec[idx("firm")].to_string();
         let cash = cents(&rec[idx("cash_usd")]);
         let flows = cents(&rec[idx("profit_usd")]) + cents(&rec[idx("funding_usd")]);
-        assert_eq!(
-            cents(&rec[idx("revenue_usd")]) - cents(&rec[idx("cost_usd")]),
-            cents(&rec[idx("profit_usd")])
-        );
+        assert_eq!(cents(&rec[idx("revenue_usd")]) - cents(&rec[idx("cost_usd")]), cents(&rec[idx("profit_usd")]));
         if let Some(prev) = last.insert(firm.clone(), cash) {
-            assert_eq!(
-                cash - prev,
-                flows,
-                "cash identity broken for {firm} at tick {}",
-                &rec[idx("tick")]
-            );
+            assert_eq!(cash - prev, flows, "cash identity broken for {firm} at tick {}", &rec[idx("tick")]);
         }
         rows += 1;
     }

@@ -12,16 +12,8 @@ fn same_seed_same_bytes_for_one_and_two_threads() {
     run_tiny(b.path(), &["--threads", "2"]);
     run_tiny(c.path(), &["--threads", "2"]);
     for f in CSVS {
-        assert_eq!(
-            read(a.path(), f),
-            read(b.path(), f),
-            "{f} differs between 1 and 2 threads"
-        );
-        assert_eq!(
-            read(b.path(), f),
-            read(c.path(), f),
-            "{f} differs between two identical runs"
-        );
+        assert_eq!(read(a.path(), f), read(b.path(), f), "{f} differs between 1 and 2 threads");
+        assert_eq!(read(b.path(), f), read(c.path(), f), "{f} differs between two identical runs");
     }
 }
 

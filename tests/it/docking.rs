@@ -36,11 +36,7 @@ fn agent_awareness_matches_the_bass_curve() {
         let (sink, _) = run_in_memory(s).unwrap();
         assert!(sink.market.len() >= 24);
         if mean.is_empty() {
-            mean = sink
-                .market
-                .iter()
-                .map(|r| ((r.date - start).num_days() as f64 / DAYS_PER_MONTH, 0.0))
-                .collect();
+            mean = sink.market.iter().map(|r| ((r.date - start).num_days() as f64 / DAYS_PER_MONTH, 0.0)).collect();
         }
         for (m, row) in mean.iter_mut().zip(&sink.market) {
             m.1 += row.aware_users as f64 / row.population as f64 / seeds.len() as f64;
@@ -50,8 +46,5 @@ fn agent_awareness_matches_the_bass_curve() {
     for (t, agent) in &mean {
         worst = worst.max((agent - bass_share(p, q, *t)).abs());
     }
-    assert!(
-        worst < 0.01,
-        "largest gap between agent and closed-form Bass curves: {worst}"
-    );
+    assert!(worst < 0.01, "largest gap between agent and closed-form Bass curves: {worst}");
 }

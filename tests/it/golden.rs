@@ -14,24 +14,14 @@ fn tiny_scenario_matches_golden_files() {
         for f in CSVS {
             std::fs::write(golden.join(f), read(dir.path(), f)).unwrap();
         }
-        panic!(
-            "golden files updated in {}; rerun without UPDATE_GOLDEN",
-            golden.display()
-        );
+        panic!("golden files updated in {}; rerun without UPDATE_GOLDEN", golden.display());
     }
     for f in CSVS {
         let want = read(&golden, f);
         let got = read(dir.path(), f);
         if want != got {
-            let (w, g) = (
-                String::from_utf8_lossy(&want),
-                String::from_utf8_lossy(&got),
-            );
-            let first = w
-                .lines()
-                .zip(g.lines())
-                .position(|(a, b)| a != b)
-                .unwrap_or(0);
+            let (w, g) = (String::from_utf8_lossy(&want), String::from_utf8_lossy(&got));
+            let first = w.lines().zip(g.lines()).position(|(a, b)| a != b).unwrap_or(0);
             panic!(
                 "{f} differs from the golden file (first at line {}):\n  want: {}\n  got:  {}",
                 first + 1,

@@ -12,12 +12,7 @@ fn invariants_hold_every_tick() {
     let s = load(&tiny(), &["agents=2000", "end=2023-09-30"]);
     let n_firms = s.params().firms.len();
     let mut sim = Simulation::new(s.clone(), 0);
-    let mut prev_cash: Vec<i64> = s
-        .params()
-        .firms
-        .iter()
-        .map(|f| (f.cash_usd * 100.0).round() as i64)
-        .collect();
+    let mut prev_cash: Vec<i64> = s.params().firms.iter().map(|f| (f.cash_usd * 100.0).round() as i64).collect();
     let mut saw_users = false;
     let mut saw_paying = false;
     while sim.tick() < sim.n_ticks() {
@@ -34,29 +29,16 @@ fn invariants_hold_every_tick() {
             } else {
                 let j = st.provider as usize;
                 assert!(j < n_firms);
-                assert_eq!(
-                    (st.aware >> j) & 1,
-                    1,
-                    "user {:?} uses a chatbot it never heard of",
-                    u.id
-                );
+                assert_eq!((st.aware >> j) & 1, 1, "user {:?} uses a chatbot it never heard of", u.id);
                 per_firm[j] += 1;
                 saw_paying |= st.paid_days > 0;
             }
         }
         saw_users |= none < 2000;
-        assert_eq!(
-            per_firm.iter().sum::<u64>() + none,
-            2000,
-            "tick {tick}: users + non-users ≠ population"
-        );
+        assert_eq!(per_firm.iter().sum::<u64>() + none, 2000, "tick {tick}: users + non-users ≠ population");
         let tally = world.resource::<UserTally>().clone();
         for (j, n) in per_firm.iter().enumerate() {
-            assert_eq!(
-                tally.users[j].iter().sum::<u64>(),
-                *n,
-                "tick {tick}: tally of firm {j}"
-            );
+            assert_eq!(tally.users[j].iter().sum::<u64>(), *n, "tick {tick}: tally of firm {j}");
         }
         let mut fq = world.query::<(&FirmId, &Finance, &TickFlows, &Quality)>();
         for (id, fin, flows, quality) in fq.iter(world) {
@@ -77,16 +59,10 @@ fn invariants_hold_every_tick() {
                 flows.visits,
                 quality.current,
             ] {
-                assert!(
-                    v.is_finite() && v >= -1e9,
-                    "tick {tick}: firm {j} has a non-finite value"
-                );
+                assert!(v.is_finite() && v >= -1e9, "tick {tick}: firm {j} has a non-finite value");
             }
             assert!(flows.paying_users <= flows.users);
         }
     }
-    assert!(
-        saw_users && saw_paying,
-        "the scenario should exercise users and subscriptions"
-    );
+    assert!(saw_users && saw_paying, "the scenario should exercise users and subscriptions");
 }

@@ -6,4 +6,5 @@ mod docking; // agent-based awareness matches the closed-form Bass curve
 mod golden; // the tiny scenario's CSVs match the committed golden files
 mod invariants; // accounting and population identities checked every tick
 mod support; // helpers: the binary, the tiny scenario, temp dirs
+mod sweep; // sweeps: jobs, resume after SIGKILL, shards and merge, failures, traces
 mod ticks; // daily and weekly ticks agree in aggregate

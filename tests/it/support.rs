@@ -15,11 +15,7 @@ pub fn tiny() -> PathBuf {
 
 /// Runs the `llm-market` binary with `args`.
 pub fn llm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_llm-market"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("the binary runs")
+    Command::new(env!("CARGO_BIN_EXE_llm-market")).args(args).current_dir(root()).output().expect("the binary runs")
 }
 
 pub fn stderr(o: &Output) -> String {
@@ -28,22 +24,14 @@ pub fn stderr(o: &Output) -> String {
 
 /// Loads a scenario with `--set`-style overrides.
 pub fn load(path: &Path, sets: &[&str]) -> Arc<Scenario> {
-    let o = Overrides {
-        sets: sets.iter().map(|s| s.to_string()).collect(),
-        ..Default::default()
-    };
+    let o = Overrides { sets: sets.iter().map(|s| s.to_string()).collect(), ..Default::default() };
     Arc::new(config::load(Some(path), &o).unwrap_or_else(|e| panic!("{e}")))
 }
 
 /// Runs the tiny scenario through the CLI into `dir` with extra arguments.
 pub fn run_tiny(dir: &Path, extra: &[&str]) -> Output {
     let scenario = tiny();
-    let mut args = vec![
-        "run",
-        scenario.to_str().unwrap(),
-        "--out",
-        dir.to_str().unwrap(),
-    ];
+    let mut args = vec!["run", scenario.to_str().unwrap(), "--out", dir.to_str().unwrap()];
     args.extend_from_slice(extra);
     let o = llm(&args);
     assert!(o.status.success(), "run failed: {}", stderr(&o));

@@ -11,16 +11,8 @@ use std::sync::Arc;
 #[test]
 fn day_and_week_ticks_agree_in_aggregate() {
     let run = |tick: &str| {
-        let sets = vec![
-            format!("tick={tick}"),
-            "record_every=month".into(),
-            "end=2024-12-31".into(),
-        ];
-        let o = Overrides {
-            sets,
-            agents: Some(100_000),
-            ..Default::default()
-        };
+        let sets = vec![format!("tick={tick}"), "record_every=month".into(), "end=2024-12-31".into()];
+        let o = Overrides { sets, agents: Some(100_000), ..Default::default() };
         run_in_memory(Arc::new(config::load(None, &o).unwrap())).unwrap()
     };
     let (day_rows, day) = run("day");
@@ -28,15 +20,10 @@ fn day_and_week_ticks_agree_in_aggregate() {
     let rel = |a: f64, b: f64| (a - b).abs() / a.abs().max(b.abs()).max(1.0);
     for year in [2023, 2024] {
         let rows = |t: &llm_market::sim::resources::RunTables| {
-            t.annual
-                .iter()
-                .filter(|r| r.year == year)
-                .cloned()
-                .collect::<Vec<_>>()
+            t.annual.iter().filter(|r| r.year == year).cloned().collect::<Vec<_>>()
         };
         let (d_rows, w_rows) = (rows(&day), rows(&week));
-        let total =
-            |rows: &[AnnualRow], f: &dyn Fn(&AnnualRow) -> f64| rows.iter().map(f).sum::<f64>();
+        let total = |rows: &[AnnualRow], f: &dyn Fn(&AnnualRow) -> f64| rows.iter().map(f).sum::<f64>();
         // The market as a whole.
         type Metric = dyn Fn(&AnnualRow) -> f64;
         let metrics: [(&str, f64, &Metric); 3] = [
@@ -46,10 +33,7 @@ fn day_and_week_ticks_agree_in_aggregate() {
         ];
         for (what, tolerance, f) in metrics {
             let (a, b) = (total(&d_rows, f), total(&w_rows, f));
-            assert!(
-                rel(a, b) < tolerance,
-                "{year} market {what}: {a} (day) vs {b} (week)"
-            );
+            assert!(rel(a, b) < tolerance, "{year} market {what}: {a} (day) vs {b} (week)");
         }
         // The leading firm.
         let (d, w) = (&d_rows[0], &w_rows[0]);
@@ -60,12 +44,7 @@ fn day_and_week_ticks_agree_in_aggregate() {
             d.revenue_usd,
             w.revenue_usd
         );
-        assert!(
-            rel(d.cost_usd.usd(), w.cost_usd.usd()) < 0.05,
-            "{year} openai cost: {} vs {}",
-            d.cost_usd,
-            w.cost_usd
-        );
+        assert!(rel(d.cost_usd.usd(), w.cost_usd.usd()) < 0.05, "{year} openai cost: {} vs {}", d.cost_usd, w.cost_usd);
         assert!(
             rel(d.avg_users as f64, w.avg_users as f64) < 0.05,
             "{year} openai users: {} vs {}",
@@ -73,10 +52,7 @@ fn day_and_week_ticks_agree_in_aggregate() {
             w.avg_users
         );
     }
-    let (d_end, w_end) = (
-        day_rows.market.last().unwrap(),
-        week_rows.market.last().unwrap(),
-    );
+    let (d_end, w_end) = (day_rows.market.last().unwrap(), week_rows.market.last().unwrap());
     assert!(rel(d_end.aware_users as f64, w_end.aware_users as f64) < 0.03);
     assert!(
         rel(d_end.active_users as f64, w_end.active_users as f64) < 0.05,

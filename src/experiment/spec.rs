@@ -1,0 +1,345 @@
+//! Sweep files: a base scenario, fixed overrides, the parameters to vary and a design, replicates and a
+//! sweep seed. Loading validates everything (same error contract as scenarios) and expands the runs.
+
+use super::design::{self, DesignKind};
+use crate::config::file::ScenarioFile;
+use crate::config::source::{self, Sources, format_path};
+use crate::config::{self, ConfigError, Overrides, Problem, Scenario};
+use crate::model::rng::mix64;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// How a sampled parameter maps the unit interval onto [min, max].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scale {
+    #[default]
+    Linear,
+    Log,
+}
+
+/// `[design]` of a sweep file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DesignFile {
+    pub kind: DesignKind,
+    /// Number of points for random, lhs and sobol designs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<u64>,
+}
+
+/// One `[[parameters]]` entry.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParameterFile {
+    /// A scenario key path, as for `--set` (`firms.openai.brand`, `segments.student.summer_activity`).
+    pub path: String,
+    /// Listed values (grid and zip designs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<toml::Value>>,
+    /// Range (random, lhs and sobol designs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    #[serde(default)]
+    pub scale: Scale,
+    /// Round sampled values to whole numbers.
+    #[serde(default)]
+    pub integer: bool,
+}
+
+fn one() -> u64 {
+    1
+}
+
+/// A sweep file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepFile {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Base scenario, relative to the sweep file; `"embedded:baseline"` for the built-in baseline.
+    pub scenario: String,
+    /// Sweep seed: run seeds derive from it and the replicate number.
+    #[serde(default = "one")]
+    pub seed: u64,
+    #[serde(default = "one")]
+    pub replicates: u64,
+    /// Fixed overrides applied to every run, as `key.path=value` strings.
+    #[serde(default)]
+    pub set: Vec<String>,
+    pub design: DesignFile,
+    #[serde(default)]
+    pub parameters: Vec<ParameterFile>,
+}
+
+/// One run of a sweep.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunSpec {
+    pub run_id: u64,
+    pub point_id: u64,
+    pub replicate: u64,
+    pub seed: u64,
+}
+
+/// A validated sweep: the resolved base scenario and every point's parameter values.
+#[derive(Clone, Debug)]
+pub struct Sweep {
+    pub file: SweepFile,
+    pub source: String,
+    /// The base scenario with the sweep's `set` and the command line's overrides applied.
+    pub base: ScenarioFile,
+    /// `points[p][k]` is the value of parameter k at point p.
+    pub points: Vec<Vec<toml::Value>>,
+}
+
+/// The maximum number of runs in one sweep.
+pub const MAX_RUNS: u64 = 100_000_000;
+
+/// Seed of replicate `r`: the same for every point (common random numbers), so differences between
+/// points are paired. `seed = splitmix64(sweep_seed XOR splitmix64(r + 1)) >> 1` (63 bits, so that it is
+/// a valid TOML integer in the run's resolved scenario).
+pub fn replicate_seed(sweep_seed: u64, replicate: u64) -> u64 {
+    mix64(sweep_seed ^ mix64(replicate + 1)) >> 1
+}
+
+impl Sweep {
+    pub fn n_points(&self) -> u64 {
+        self.points.len() as u64
+    }
+    pub fn n_runs(&self) -> u64 {
+        self.n_points() * self.file.replicates
+    }
+    /// Run `run_id` = point × replicates + replicate.
+    pub fn run(&self, run_id: u64) -> RunSpec {
+        let r = self.file.replicates;
+        RunSpec {
+            run_id,
+            point_id: run_id / r,
+            replicate: run_id % r,
+            seed: replicate_seed(self.file.seed, run_id % r),
+        }
+    }
+    /// Parameter paths, in file order (the varied columns of runs.csv).
+    pub fn parameter_paths(&self) -> Vec<String> {
+        self.file.parameters.iter().map(|p| p.path.clone()).collect()
+    }
+    /// The validated scenario of one run, or the problems of its point.
+    pub fn scenario(&self, run: &RunSpec) -> Result<Scenario, ConfigError> {
+        let sets = self
+            .file
+            .parameters
+            .iter()
+            .zip(&self.points[run.point_id as usize])
+            .map(|(p, v)| format!("{}={}", p.path, v))
+            .collect();
+        let file = config::apply_overrides(
+            self.base.clone(),
+            &Overrides { sets, seed: Some(run.seed), ..Default::default() },
+        )?;
+        Scenario::from_file(file, &self.source)
+    }
+    /// A stable hash of everything that determines the sweep's results.
+    pub fn spec_hash(&self) -> String {
+        let text = format!(
+            "{}\n{}",
+            toml::to_string(&self.file).unwrap_or_default(),
+            toml::to_string(&self.base).unwrap_or_default()
+        );
+        crate::io::manifest::fnv1a_hex(&text)
+    }
+}
+
+/// Text of a value for runs.csv (strings without quotes).
+pub fn value_text(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Whether a TOML file is a sweep (it has a `[design]` table) rather than a scenario.
+pub fn is_sweep_file(path: &Path) -> bool {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| toml::from_str::<toml::Table>(&t).ok())
+        .is_some_and(|t| t.contains_key("design"))
+}
+
+/// Loads and validates a sweep file; `overrides` (command-line `--set`, `--agents`) apply to every run.
+pub fn load(path: &Path, overrides: &Overrides) -> Result<Sweep, ConfigError> {
+    let sources = Sources::load(Some(path)).map_err(|problems| ConfigError { problems })?;
+    let display = path.display().to_string();
+    let fail = |problems: Vec<Problem>| {
+        let mut problems = problems;
+        sources.annotate(&mut problems);
+        ConfigError { problems }
+    };
+    let file: SweepFile =
+        serde_path_to_error::deserialize(toml::Value::Table(sources.merged.clone())).map_err(|e| {
+            let segs = source::serde_path_segments(e.path());
+            let msg = e.into_inner().message().trim().to_string();
+            fail(vec![Problem { file: None, path: Some(format_path(&segs)), line: None, message: msg }])
+        })?;
+    let mut problems = Vec::new();
+    let mut problem =
+        |path: String, message: String| problems.push(Problem { file: None, path: Some(path), line: None, message });
+    if file.name.trim().is_empty() {
+        problem("name".into(), "must not be empty".into());
+    }
+    if file.replicates == 0 {
+        problem("replicates".into(), "must be at least 1".into());
+    }
+
+    // The base scenario, with the sweep's fixed overrides and then the command line's.
+    let scenario_path: Option<PathBuf> = if file.scenario == "embedded:baseline" {
+        None
+    } else {
+        Some(path.parent().unwrap_or(Path::new(".")).join(&file.scenario))
+    };
+    let mut sets = file.set.clone();
+    sets.extend(overrides.sets.iter().cloned());
+    let base_overrides = Overrides { sets, seed: None, agents: overrides.agents, record_every: overrides.record_every };
+    let base = match config::load(scenario_path.as_deref(), &base_overrides) {
+        Ok(s) => s.params().clone(),
+        Err(e) => {
+            let mut ps = e.problems;
+            for p in ps.iter_mut() {
+                if p.file.as_deref() == Some("--set")
+                    && file.set.iter().any(|s| s.split('=').next().map(str::trim) == p.path.as_deref())
+                {
+                    p.file = Some(display.clone());
+                    p.message = format!("in `set`: {}", p.message);
+                }
+            }
+            if !file.scenario.is_empty() && ps.iter().any(|p| p.message.starts_with("cannot read")) {
+                let mut pr = Problem::in_file(&display, format!("`scenario` {:?} cannot be read", file.scenario));
+                pr.path = Some("scenario".into());
+                let mut v = vec![pr];
+                sources.annotate(&mut v);
+                return Err(ConfigError { problems: v });
+            }
+            return Err(ConfigError { problems: ps });
+        }
+    };
+    let full = toml::Value::try_from(&base).expect("a scenario serialises");
+
+    let kind = file.design.kind;
+    let listed = matches!(kind, DesignKind::Grid | DesignKind::Zip);
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, p) in file.parameters.iter().enumerate() {
+        let at = |k: &str| format!("parameters[{i}].{k}");
+        match source::resolve_set_path(&full, &p.path) {
+            None => problem(at("path"), format!("no such key in the scenario: {:?}", p.path)),
+            Some(segs) => {
+                let canonical = format_path(&segs);
+                if canonical.starts_with("revenue_thresholds_usd") || canonical == "name" || canonical == "seed" {
+                    problem(at("path"), format!("{canonical} cannot be varied in a sweep"));
+                }
+                if !seen.insert(canonical.clone()) {
+                    problem(at("path"), format!("{canonical} is varied twice"));
+                }
+            }
+        }
+        if listed {
+            match &p.values {
+                None => problem(at("values"), format!("a {kind:?} design needs a list of values")),
+                Some(v) if v.is_empty() => problem(at("values"), "must not be empty".into()),
+                _ => {}
+            }
+            if p.min.is_some() || p.max.is_some() {
+                problem(at("min"), format!("a {kind:?} design takes `values`, not a range"));
+            }
+        } else {
+            if p.values.is_some() {
+                problem(at("values"), format!("a {kind:?} design samples a range: give `min` and `max`, not `values`"));
+            }
+            match (p.min, p.max) {
+                (Some(lo), Some(hi)) if lo.is_finite() && hi.is_finite() && lo < hi => {
+                    if p.scale == Scale::Log && lo <= 0.0 {
+                        problem(at("min"), "a log scale needs min > 0".into());
+                    }
+                }
+                (Some(lo), Some(hi)) => problem(at("max"), format!("needs finite min < max, got [{lo}, {hi}]")),
+                _ => problem(at("min"), format!("a {kind:?} design needs `min` and `max`")),
+            }
+        }
+    }
+    if file.parameters.is_empty() {
+        problem("parameters".into(), "a sweep varies at least one parameter".into());
+    }
+    if kind == DesignKind::Zip {
+        let lens: Vec<usize> = file.parameters.iter().filter_map(|p| p.values.as_ref().map(Vec::len)).collect();
+        if lens.windows(2).any(|w| w[0] != w[1]) {
+            problem("parameters".into(), format!("a zip design needs lists of equal length, got {lens:?}"));
+        }
+    }
+    match (listed, file.design.samples) {
+        (true, Some(_)) => problem(
+            "design.samples".into(),
+            format!("a {kind:?} design takes its points from the lists; remove `samples`"),
+        ),
+        (false, None) | (false, Some(0)) => problem("design.samples".into(), "must be at least 1".into()),
+        _ => {}
+    }
+    if kind == DesignKind::Sobol && file.parameters.len() > 256 {
+        problem("parameters".into(), "a Sobol design supports at most 256 parameters".into());
+    }
+    if !problems.is_empty() {
+        return Err(fail(problems));
+    }
+
+    let points = expand(&file);
+    let n_runs = points.len() as u64 * file.replicates;
+    if n_runs > MAX_RUNS {
+        return Err(fail(vec![Problem {
+            file: None,
+            path: Some("design".into()),
+            line: None,
+            message: format!("{n_runs} runs is more than {MAX_RUNS}"),
+        }]));
+    }
+    Ok(Sweep { file, source: display, base, points })
+}
+
+/// Expands a (validated) design into points.
+fn expand(file: &SweepFile) -> Vec<Vec<toml::Value>> {
+    let params = &file.parameters;
+    let lists = || params.iter().map(|p| p.values.clone().unwrap_or_default()).collect::<Vec<_>>();
+    match file.design.kind {
+        DesignKind::Grid => {
+            let lists = lists();
+            let lens: Vec<usize> = lists.iter().map(Vec::len).collect();
+            design::grid_indices(&lens)
+                .into_iter()
+                .map(|idx| idx.iter().enumerate().map(|(k, &i)| lists[k][i].clone()).collect())
+                .collect()
+        }
+        DesignKind::Zip => {
+            let lists = lists();
+            let n = lists.first().map(Vec::len).unwrap_or(0);
+            (0..n).map(|i| lists.iter().map(|l| l[i].clone()).collect()).collect()
+        }
+        kind => {
+            let n = file.design.samples.unwrap_or(0) as usize;
+            let unit = match kind {
+                DesignKind::Random => design::random_unit(n, params.len(), file.seed),
+                DesignKind::Lhs => design::latin_hypercube(n, params.len(), file.seed),
+                _ => design::sobol(n, params.len(), file.seed),
+            };
+            unit.into_iter().map(|u| u.iter().zip(params).map(|(x, p)| scale_value(p, *x)).collect()).collect()
+        }
+    }
+}
+
+/// Maps a unit-interval draw onto a parameter's range.
+pub fn scale_value(p: &ParameterFile, u: f64) -> toml::Value {
+    let (lo, hi) = (p.min.unwrap_or(0.0), p.max.unwrap_or(1.0));
+    let x = match p.scale {
+        Scale::Linear => lo + u * (hi - lo),
+        Scale::Log => (lo.ln() + u * (hi.ln() - lo.ln())).exp(),
+    };
+    if p.integer { toml::Value::Integer(x.round() as i64) } else { toml::Value::Float(x) }
+}
