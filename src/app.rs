@@ -247,7 +247,7 @@ fn cmd_slurm(
     if let Some(a) = args.agents {
         extra.push_str(&format!(" --agents {a}"));
     }
-    let mut common = format!("#SBATCH --output={}/%x-%A_%a.out\n", dir.display());
+    let mut common = String::new();
     if let Some(p) = &partition {
         common.push_str(&format!("#SBATCH --partition={p}\n"));
     }
@@ -261,11 +261,13 @@ fn cmd_slurm(
          #SBATCH --job-name=llm-{name}\n\
          #SBATCH --array=0-{last}\n\
          #SBATCH --cpus-per-task={cpus}\n\
+         #SBATCH --output={logs}/%x-%A_%a.out\n\
          {common}\
          set -euo pipefail\n\
          exec {exe} sweep {sweep} --shard \"$SLURM_ARRAY_TASK_ID/{shards}\" --jobs \"${{SLURM_CPUS_PER_TASK:-1}}\" --resume \\\n  \
          --out {out}/shards/\"$SLURM_ARRAY_TASK_ID\"{extra}\n",
         last = shards - 1,
+        logs = dir.display(),
         exe = q(&exe),
         sweep = q(&sweep_path),
         out = q(&out),
@@ -276,9 +278,11 @@ fn cmd_slurm(
          # Merge job: runs after every array task succeeded (written by `llm-market slurm`).\n\
          #SBATCH --job-name=llm-{name}-merge\n\
          #SBATCH --cpus-per-task=1\n\
+         #SBATCH --output={logs}/%x-%j.out\n\
          {common}\
          set -euo pipefail\n\
          exec {exe} merge {dirs} --out {out}\n",
+        logs = dir.display(),
         exe = q(&exe),
         dirs = shard_dirs.join(" "),
         out = q(&out),

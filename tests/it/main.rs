@@ -5,6 +5,7 @@ mod determinism; // same seed → same bytes, for any thread count; another seed
 mod docking; // agent-based awareness matches the closed-form Bass curve
 mod golden; // the tiny scenario's CSVs match the committed golden files
 mod invariants; // accounting and population identities checked every tick
+mod slurm; // a real Slurm cluster (when LLM_MARKET_SLURM_TESTS is set)
 mod support; // helpers: the binary, the tiny scenario, temp dirs
 mod sweep; // sweeps: jobs, resume after SIGKILL, shards and merge, failures, traces
 mod ticks; // daily and weekly ticks agree in aggregate
