@@ -43,8 +43,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             eprintln!("{}: ok", file.display());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Sweep { sweep, scenario_args, out, jobs, shard, resume, dry_run, traces } => {
-            cmd_sweep(&sweep, &scenario_args, out, jobs, shard, resume, dry_run, traces)
+        Command::Sweep { sweep, scenario_args, out, jobs, threads, shard, resume, dry_run, traces } => {
+            cmd_sweep(&sweep, &scenario_args, out, (jobs, threads), shard, resume, dry_run, traces)
         }
         Command::Merge { dirs, out } => {
             let n = experiment::merge::merge(&dirs, &out)?;
@@ -168,7 +168,7 @@ fn cmd_sweep(
     path: &Path,
     args: &SweepArgs,
     out: Option<PathBuf>,
-    jobs: Option<usize>,
+    (jobs, threads): (Option<usize>, Option<usize>),
     shard: Option<Shard>,
     resume: bool,
     dry_run: bool,
@@ -177,8 +177,8 @@ fn cmd_sweep(
     let o = Overrides { sets: args.sets.clone(), agents: args.agents, ..Default::default() };
     let sweep = experiment::spec::load(path, &o)?;
     let jobs = jobs.unwrap_or_else(default_threads).max(1);
-    // One World per job: runs are parallel, so each run's user loops stay on one thread unless one job.
-    sim::init_threads(if jobs > 1 { 1 } else { default_threads() });
+    // One World per job; jobs × threads stays within the cores unless asked otherwise.
+    sim::init_threads(threads.unwrap_or((default_threads() / jobs).max(1)));
     let shard = shard_from_env(shard)?;
     let out = out.unwrap_or_else(|| PathBuf::from("outputs/sweeps").join(&sweep.file.name));
     let opts = SweepOptions { out: out.clone(), jobs, shard, resume, traces, command_line: std::env::args().collect() };

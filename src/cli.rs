@@ -76,6 +76,9 @@ pub enum Command {
         /// Runs executed at once, one World each (default: all cores).
         #[arg(long)]
         jobs: Option<usize>,
+        /// Threads for the user loops of each run (default: cores ÷ jobs, at least 1).
+        #[arg(long)]
+        threads: Option<usize>,
         /// Run only the runs with run_id % N == K (also taken from SLURM_ARRAY_TASK_ID/COUNT when set).
         #[arg(long, value_name = "K/N")]
         shard: Option<crate::experiment::runner::Shard>,

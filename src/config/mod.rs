@@ -135,8 +135,10 @@ pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Scenario, Conf
     Ok(Scenario { params: file, summer, source: source_name })
 }
 
-/// Applies `--seed`, `--agents`, `--record-every` and every `--set` to a deserialised scenario.
-pub fn apply_overrides(mut file: ScenarioFile, o: &Overrides) -> Result<ScenarioFile, ConfigError> {
+/// Applies every `--set` (in order), then `--seed`, `--agents` and `--record-every` (the dedicated flags
+/// win over a `--set` of the same key), to a deserialised scenario.
+pub fn apply_overrides(file: ScenarioFile, o: &Overrides) -> Result<ScenarioFile, ConfigError> {
+    let mut file = apply_sets(file, &o.sets)?;
     if let Some(seed) = o.seed {
         if seed > i64::MAX as u64 {
             return Err(ConfigError {
@@ -156,7 +158,12 @@ pub fn apply_overrides(mut file: ScenarioFile, o: &Overrides) -> Result<Scenario
     if let Some(r) = o.record_every {
         file.record_every = Some(r);
     }
-    if o.sets.is_empty() {
+    Ok(file)
+}
+
+/// Applies `key.path=value` overrides.
+fn apply_sets(file: ScenarioFile, sets: &[String]) -> Result<ScenarioFile, ConfigError> {
+    if sets.is_empty() {
         return Ok(file);
     }
     let set_problem = |raw: &str, msg: String| Problem {
@@ -167,7 +174,7 @@ pub fn apply_overrides(mut file: ScenarioFile, o: &Overrides) -> Result<Scenario
     };
     let mut full = toml::Value::try_from(&file).expect("a scenario serialises");
     let mut problems = Vec::new();
-    for set in &o.sets {
+    for set in sets {
         let Some((key, value)) = set.split_once('=') else {
             problems.push(set_problem(set, "expected key.path=value".into()));
             continue;

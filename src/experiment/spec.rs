@@ -343,3 +343,84 @@ pub fn scale_value(p: &ParameterFile, u: f64) -> toml::Value {
     };
     if p.integer { toml::Value::Integer(x.round() as i64) } else { toml::Value::Float(x) }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn param(path: &str, values: Option<Vec<f64>>, range: Option<(f64, f64)>, scale: Scale) -> ParameterFile {
+        ParameterFile {
+            path: path.into(),
+            values: values.map(|v| v.into_iter().map(toml::Value::Float).collect()),
+            min: range.map(|r| r.0),
+            max: range.map(|r| r.1),
+            scale,
+            integer: false,
+        }
+    }
+
+    fn sweep(kind: DesignKind, samples: Option<u64>, parameters: Vec<ParameterFile>) -> SweepFile {
+        SweepFile {
+            name: "t".into(),
+            description: String::new(),
+            scenario: "embedded:baseline".into(),
+            seed: 3,
+            replicates: 2,
+            set: vec![],
+            design: DesignFile { kind, samples },
+            parameters,
+        }
+    }
+
+    fn floats(points: &[Vec<toml::Value>]) -> Vec<Vec<f64>> {
+        points.iter().map(|p| p.iter().map(|v| v.as_float().unwrap()).collect()).collect()
+    }
+
+    #[test]
+    fn grid_and_zip_expand_as_documented() {
+        let a = param("a", Some(vec![1.0, 2.0]), None, Scale::Linear);
+        let b = param("b", Some(vec![10.0, 20.0, 30.0]), None, Scale::Linear);
+        let g = expand(&sweep(DesignKind::Grid, None, vec![a.clone(), b.clone()]));
+        assert_eq!(
+            floats(&g),
+            vec![vec![1.0, 10.0], vec![1.0, 20.0], vec![1.0, 30.0], vec![2.0, 10.0], vec![2.0, 20.0], vec![2.0, 30.0]]
+        );
+        let c = param("c", Some(vec![5.0, 6.0]), None, Scale::Linear);
+        let z = expand(&sweep(DesignKind::Zip, None, vec![a, c]));
+        assert_eq!(floats(&z), vec![vec![1.0, 5.0], vec![2.0, 6.0]]);
+    }
+
+    #[test]
+    fn sampled_designs_respect_ranges_and_scales() {
+        for kind in [DesignKind::Random, DesignKind::Lhs, DesignKind::Sobol] {
+            let lin = param("x", None, Some((2.0, 4.0)), Scale::Linear);
+            let log = param("y", None, Some((0.01, 100.0)), Scale::Log);
+            let pts = floats(&expand(&sweep(kind, Some(64), vec![lin, log])));
+            assert_eq!(pts.len(), 64);
+            assert!(pts.iter().all(|p| (2.0..=4.0).contains(&p[0]) && (0.01..=100.0).contains(&p[1])));
+            // On a log scale half of the points fall below the geometric midpoint (1.0).
+            let below = pts.iter().filter(|p| p[1] < 1.0).count();
+            assert!((24..=40).contains(&below), "{kind:?}: {below} of 64 below 1.0");
+        }
+        let mut int = param("n", None, Some((1.0, 5.0)), Scale::Linear);
+        int.integer = true;
+        assert!(matches!(scale_value(&int, 0.5), toml::Value::Integer(3)));
+    }
+
+    #[test]
+    fn replicates_share_seeds_across_points() {
+        let s = Sweep {
+            file: sweep(DesignKind::Grid, None, vec![]),
+            source: String::new(),
+            base: ScenarioFile::default(),
+            points: vec![vec![]; 3],
+        };
+        assert_eq!(s.n_runs(), 6);
+        let r: Vec<RunSpec> = (0..6).map(|i| s.run(i)).collect();
+        assert_eq!((r[3].point_id, r[3].replicate), (1, 1));
+        assert_eq!(r[0].seed, r[2].seed);
+        assert_eq!(r[1].seed, r[5].seed);
+        assert_ne!(r[0].seed, r[1].seed);
+        assert!(r.iter().all(|x| x.seed <= i64::MAX as u64));
+    }
+}
