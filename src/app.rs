@@ -46,6 +46,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Sweep { sweep, scenario_args, out, jobs, threads, shard, resume, dry_run, traces } => {
             cmd_sweep(&sweep, &scenario_args, out, (jobs, threads), shard, resume, dry_run, traces)
         }
+        Command::Compare { inputs, baseline, out, replicates, seed, jobs, focus, scenario_args } => {
+            cmd_compare(&inputs, baseline, out, replicates, seed, jobs, focus, &scenario_args)
+        }
         Command::Merge { dirs, out } => {
             let n = experiment::merge::merge(&dirs, &out)?;
             println!("merged {n} runs from {} folders into {}", dirs.len(), out.display());
@@ -309,5 +312,92 @@ fn cmd_slurm(
         println!("array job {array_id}");
         println!("merge job {merge_id}");
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs a scenario file `replicates` times (common random numbers) into `dir` as a one-point sweep.
+fn run_replicates(path: &Path, args: &SweepArgs, replicates: u64, seed: u64, jobs: usize, dir: &Path) -> Result<()> {
+    let mut sets = vec!["record_every=month".to_string()];
+    sets.extend(args.sets.iter().cloned());
+    let base = config::load(Some(path), &Overrides { sets: sets.clone(), agents: args.agents, ..Default::default() })?;
+    let p = base.params().clone();
+    let file = experiment::spec::SweepFile {
+        name: p.name.clone(),
+        description: p.description.clone(),
+        scenario: path.display().to_string(),
+        seed,
+        replicates: replicates.max(1),
+        set: sets,
+        design: experiment::spec::DesignFile { kind: experiment::design::DesignKind::Grid, samples: None },
+        parameters: vec![],
+    };
+    let sweep = experiment::spec::Sweep { file, source: path.display().to_string(), base: p, points: vec![vec![]] };
+    let opts = SweepOptions {
+        out: dir.to_path_buf(),
+        jobs,
+        shard: None,
+        resume: false,
+        traces: TraceMode::All,
+        command_line: std::env::args().collect(),
+    };
+    let pb = progress_bar(replicates);
+    pb.set_message(sweep.file.name.clone());
+    let report = experiment::runner::run_sweep(&sweep, &opts, &|p: Progress| pb.set_position(p.done))?;
+    pb.finish_and_clear();
+    if report.failed > 0 {
+        eprintln!(
+            "warning: {} of {} runs of {} failed; see {}",
+            report.failed,
+            report.total,
+            path.display(),
+            dir.join("runs.csv").display()
+        );
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn cmd_compare(
+    inputs: &[PathBuf],
+    baseline: Option<String>,
+    out: Option<PathBuf>,
+    replicates: u64,
+    seed: u64,
+    jobs: Option<usize>,
+    focus: Option<String>,
+    args: &SweepArgs,
+) -> Result<ExitCode> {
+    let out = out.unwrap_or_else(|| PathBuf::from("outputs/compare"));
+    let jobs = jobs.unwrap_or_else(default_threads).max(1);
+    sim::init_threads((default_threads() / jobs).max(1));
+    // Validate every scenario file before running anything.
+    for i in inputs.iter().filter(|p| p.is_file()) {
+        config::load(Some(i), &Overrides { sets: args.sets.clone(), agents: args.agents, ..Default::default() })?;
+    }
+    let mut scenarios = Vec::new();
+    for input in inputs {
+        let dir = if input.is_file() {
+            let name = config::load(Some(input), &Overrides::default())?.params().name.clone();
+            let dir = out.join("runs").join(&name);
+            run_replicates(input, args, replicates, seed, jobs, &dir)?;
+            dir
+        } else {
+            input.clone()
+        };
+        scenarios.extend(crate::io::results::load_folder(&dir)?);
+    }
+    let cmp = crate::analysis::compare::compare(&scenarios, baseline.as_deref(), 0.95)
+        .map_err(|e| anyhow::anyhow!("cannot compare: {e}"))?;
+    let focus = focus.unwrap_or_else(|| {
+        if cmp.firms.iter().any(|f| f == "openai") {
+            "openai".into()
+        } else {
+            cmp.firms.first().cloned().unwrap_or_default()
+        }
+    });
+    let files = crate::io::report::write_comparison(&out, &cmp, &scenarios, &focus)?;
+    print!("{}", cmp.table(&focus));
+    println!();
+    println!("wrote {} files to {} (comparison.csv, report.html, charts/)", files.len(), out.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -123,6 +123,33 @@ pub enum Command {
         #[command(flatten)]
         scenario_args: SweepArgs,
     },
+    /// Compare scenarios: statistics across replicates, paired differences, charts, an HTML report.
+    Compare {
+        /// Run or sweep output folders, or scenario files (run `--replicates` times each under common
+        /// random numbers).
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// The scenario the others are compared with (default: the first input).
+        #[arg(long)]
+        baseline: Option<String>,
+        /// Output folder (default: outputs/compare/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replicates per scenario file.
+        #[arg(long, default_value_t = 8)]
+        replicates: u64,
+        /// Seed from which replicate seeds derive (common random numbers across scenarios).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Runs executed at once (default: all cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// The firm of the headline table (default: openai, else the first firm).
+        #[arg(long)]
+        focus: Option<String>,
+        #[command(flatten)]
+        scenario_args: SweepArgs,
+    },
     /// Run the baseline and print the table "model vs 2023 data" (DESIGN.md §1.4).
     Calibration {
         /// Scenario to check (default: the embedded baseline).

@@ -2,4 +2,6 @@
 
 pub mod manifest;
 pub mod outputs;
+pub mod report;
+pub mod results;
 pub mod sweep_out;

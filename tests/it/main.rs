@@ -1,6 +1,7 @@
 //! The one integration-test binary (matklad, "Delete Cargo Integration Tests"). Modules:
 mod calibration; // the baseline reproduces the 2023 record (DESIGN.md §1.4)
 mod cli; // command-line behaviour: bad input gives exit 2 and nothing written; outputs are atomic
+mod compare; // scenario comparison: statistics, charts, report, refusals
 mod determinism; // same seed → same bytes, for any thread count; another seed → other results
 mod docking; // agent-based awareness matches the closed-form Bass curve
 mod golden; // the tiny scenario's CSVs match the committed golden files

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Checks that a comparison report renders in a real browser: headless Chromium loads report.html with the
+# network off, the rendered DOM must contain every chart and both tables, and a screenshot is taken.
+#
+#   scripts/check-report.sh REPORT.html [SCREENSHOT.png]
+#
+# Installs Debian's chromium when it is missing. Exit code 0 when the report looks right.
+set -euo pipefail
+report=$(realpath "$1")
+shot=${2:-${report%.html}.png}
+
+if ! command -v chromium >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+profile=$(mktemp -d)
+trap 'rm -rf "$profile"' EXIT
+flags=(--headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking
+       --disable-component-update --disable-sync --user-data-dir="$profile" --hide-scrollbars)
+
+dom=$(timeout 120 chromium "${flags[@]}" --dump-dom "file://$report" 2>/dev/null)
+figures=$(grep -o '<figure' <<<"$dom" | wc -l)
+svgs=$(grep -o '<svg' <<<"$dom" | wc -l)
+expected=$(ls "$(dirname "$report")"/charts/*.svg | wc -l)
+fail=0
+[ "$figures" -eq "$expected" ] || { echo "check-report: $figures figures rendered, $expected charts on disk" >&2; fail=1; }
+[ "$svgs" -eq "$expected" ] || { echo "check-report: $svgs SVG elements rendered, $expected expected" >&2; fail=1; }
+grep -q 'id="scenarios"' <<<"$dom" || { echo "check-report: the scenario table is missing" >&2; fail=1; }
+grep -q 'id="headline"' <<<"$dom" || { echo "check-report: the headline table is missing" >&2; fail=1; }
+
+timeout 120 chromium "${flags[@]}" --window-size=1100,2400 --screenshot="$shot" "file://$report" >/dev/null 2>&1 || true
+if [ ! -s "$shot" ]; then echo "check-report: no screenshot" >&2; fail=1; fi
+[ "$fail" -eq 0 ] && echo "check-report: $report renders $figures charts and both tables; screenshot $shot"
+exit "$fail"

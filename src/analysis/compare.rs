@@ -1,0 +1,318 @@
+//! Scenario comparison: per scenario and metric, the mean, standard deviation and 95% confidence interval
+//! across replicates, and the difference from the baseline scenario with its interval — paired replicate
+//! by replicate when both scenarios used the same seeds (common random numbers), Welch otherwise.
+//! Probabilities (bankruptcy by a year's end, crossing a revenue threshold) get Wilson intervals.
+
+use super::stats::{self, Estimate};
+use chrono::{Datelike, NaiveDate};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One point of a firm's trace.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TracePoint {
+    pub date: NaiveDate,
+    pub firm: String,
+    pub cash: f64,
+    pub users: f64,
+}
+
+/// One replicate's results (rows of annual.csv and summary.csv as column → text maps).
+#[derive(Clone, Debug, Default)]
+pub struct Replicate {
+    pub replicate: u64,
+    pub seed: u64,
+    pub annual: Vec<BTreeMap<String, String>>,
+    pub summary: Vec<BTreeMap<String, String>>,
+    pub hhi_end: f64,
+    pub trace: Option<Vec<TracePoint>>,
+}
+
+/// A scenario: its replicates and where they came from.
+#[derive(Clone, Debug, Default)]
+pub struct ScenarioData {
+    pub name: String,
+    pub description: String,
+    pub source: String,
+    /// Tool version and commit that produced it.
+    pub version: String,
+    pub spec: String,
+    pub replicates: Vec<Replicate>,
+    /// Runs that failed and are left out.
+    pub failed: usize,
+}
+
+/// One row of comparison.csv.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Row {
+    pub scenario: String,
+    pub metric: String,
+    pub firm: String,
+    /// `value` (mean and t-interval) or `probability` (share of replicates, Wilson interval).
+    pub kind: &'static str,
+    pub n: usize,
+    pub mean: f64,
+    pub sd: f64,
+    pub ci_lo: f64,
+    pub ci_hi: f64,
+    pub diff_vs_baseline: f64,
+    pub diff_ci_lo: f64,
+    pub diff_ci_hi: f64,
+    /// `paired` (same seeds as the baseline, replicate by replicate), `welch` or `baseline`.
+    pub pairing: &'static str,
+}
+
+/// The result of a comparison.
+#[derive(Clone, Debug)]
+pub struct Comparison {
+    pub baseline: String,
+    pub level: f64,
+    pub rows: Vec<Row>,
+    pub firms: Vec<String>,
+}
+
+/// One replicate's values: (metric, firm, kind) → value.
+type Metrics = BTreeMap<(String, String, &'static str), f64>;
+
+/// Years for which bankruptcy probabilities are reported.
+pub const BANKRUPTCY_YEARS: [i32; 3] = [2023, 2024, 2025];
+
+fn num(m: &BTreeMap<String, String>, k: &str) -> f64 {
+    m.get(k).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN)
+}
+
+fn decimal_year(d: NaiveDate) -> f64 {
+    let start = NaiveDate::from_ymd_opt(d.year(), 1, 1).expect("valid");
+    let days = if NaiveDate::from_ymd_opt(d.year(), 2, 29).is_some() { 366.0 } else { 365.0 };
+    d.year() as f64 + (d - start).num_days() as f64 / days
+}
+
+/// Values of one replicate: (metric, firm) → value; indicators are 0/1 and marked as probabilities.
+fn replicate_metrics(r: &Replicate) -> Metrics {
+    let mut m = BTreeMap::new();
+    for a in &r.annual {
+        let (firm, year) = (a.get("firm").cloned().unwrap_or_default(), a.get("year").cloned().unwrap_or_default());
+        for k in ["revenue", "cost", "profit"] {
+            m.insert((format!("{k}_{year}_usd"), firm.clone(), "value"), num(a, &format!("{k}_usd")));
+        }
+    }
+    let total_users: f64 = r.summary.iter().map(|s| num(s, "end_users")).filter(|v| v.is_finite()).sum();
+    for s in &r.summary {
+        let firm = s.get("firm").cloned().unwrap_or_default();
+        m.insert(("end_cash_usd".into(), firm.clone(), "value"), num(s, "end_cash_usd"));
+        m.insert(("peak_users".into(), firm.clone(), "value"), num(s, "peak_users"));
+        if total_users > 0.0 {
+            m.insert(("final_user_share".into(), firm.clone(), "value"), num(s, "end_users") / total_users);
+        }
+        let be = s.get("break_even_date").and_then(|d| d.parse::<NaiveDate>().ok());
+        if let Some(d) = be {
+            m.insert(("break_even_year".into(), firm.clone(), "value"), decimal_year(d));
+        }
+        m.insert(("break_even".into(), firm.clone(), "probability"), be.is_some() as u8 as f64);
+        let bankrupt = s.get("bankrupt").map(|b| b == "true").unwrap_or(false);
+        let exit = s.get("exit_date").and_then(|d| d.parse::<NaiveDate>().ok());
+        for y in BANKRUPTCY_YEARS {
+            let by = bankrupt && exit.is_some_and(|d| d.year() <= y);
+            m.insert((format!("bankrupt_by_{y}"), firm.clone(), "probability"), by as u8 as f64);
+        }
+        for (k, v) in s {
+            if let Some(label) = k.strip_prefix("year_revenue_").and_then(|x| x.strip_suffix("_first_year")) {
+                m.insert(
+                    (format!("revenue_reaches_{label}"), firm.clone(), "probability"),
+                    (!v.is_empty()) as u8 as f64,
+                );
+            }
+        }
+    }
+    m.insert(("hhi_end".into(), String::new(), "value"), r.hhi_end);
+    m
+}
+
+/// Compares scenarios; `baseline` names one of them (default: the first). Refuses inputs produced by
+/// different tool versions or with different firms.
+pub fn compare(scenarios: &[ScenarioData], baseline: Option<&str>, level: f64) -> Result<Comparison, String> {
+    let first = scenarios.first().ok_or("nothing to compare")?;
+    for s in scenarios {
+        if s.replicates.is_empty() {
+            return Err(format!("scenario {} ({}) has no successful run to compare", s.name, s.source));
+        }
+        if s.version != first.version {
+            return Err(format!(
+                "{} was produced by llm-market {} but {} by {}: results of different binary versions are not comparable; rerun them with one binary",
+                s.source, s.version, first.source, first.version
+            ));
+        }
+    }
+    let firms_of = |s: &ScenarioData| -> Vec<String> {
+        s.replicates[0].summary.iter().filter_map(|r| r.get("firm").cloned()).collect()
+    };
+    let firms = firms_of(first);
+    for s in scenarios {
+        if firms_of(s) != firms {
+            return Err(format!(
+                "incompatible specs: {} has firms [{}] but {} has [{}]",
+                s.name,
+                firms_of(s).join(", "),
+                first.name,
+                firms.join(", ")
+            ));
+        }
+    }
+    let mut names = BTreeSet::new();
+    for s in scenarios {
+        if !names.insert(s.name.as_str()) {
+            return Err(format!("two inputs are both called {:?}; rename one scenario", s.name));
+        }
+    }
+    let base_name = baseline.unwrap_or(&first.name);
+    let base = scenarios.iter().find(|s| s.name == base_name).ok_or_else(|| {
+        format!(
+            "--baseline {base_name:?} is none of the scenarios ({})",
+            scenarios.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+        )
+    })?;
+    let per_rep = |s: &ScenarioData| -> Vec<(u64, Metrics)> {
+        s.replicates.iter().map(|r| (r.seed, replicate_metrics(r))).collect()
+    };
+    let base_reps = per_rep(base);
+    let mut rows = Vec::new();
+    for s in scenarios {
+        let reps = per_rep(s);
+        let keys: BTreeSet<(String, String, &'static str)> = reps.iter().flat_map(|(_, m)| m.keys().cloned()).collect();
+        let is_base = s.name == base.name;
+        // Pair replicate i with the baseline's replicate of the same seed.
+        let base_by_seed: BTreeMap<u64, &Metrics> = base_reps.iter().map(|(seed, m)| (*seed, m)).collect();
+        let paired = reps.iter().all(|(seed, _)| base_by_seed.contains_key(seed));
+        for key in keys {
+            let vals: Vec<f64> =
+                reps.iter().filter_map(|(_, m)| m.get(&key).copied()).filter(|v| v.is_finite()).collect();
+            if vals.is_empty() {
+                continue;
+            }
+            let (mean, sd, lo, hi) = if key.2 == "probability" {
+                let k = vals.iter().filter(|v| **v > 0.5).count();
+                let (p, lo, hi) = stats::wilson(k, vals.len(), level);
+                (p, stats::sd(&vals), lo, hi)
+            } else {
+                let e = stats::estimate(&vals, level);
+                (e.mean, e.sd, e.lo, e.hi)
+            };
+            let diff: Estimate = if is_base {
+                Estimate { n: vals.len(), mean: 0.0, sd: 0.0, lo: 0.0, hi: 0.0 }
+            } else if paired {
+                let (a, b): (Vec<f64>, Vec<f64>) = reps
+                    .iter()
+                    .filter_map(|(seed, m)| Some((*m.get(&key)?, *base_by_seed.get(seed)?.get(&key)?)))
+                    .filter(|(a, b)| a.is_finite() && b.is_finite())
+                    .unzip();
+                stats::paired_difference(&a, &b, level)
+            } else {
+                let b: Vec<f64> =
+                    base_reps.iter().filter_map(|(_, m)| m.get(&key).copied()).filter(|v| v.is_finite()).collect();
+                stats::welch_difference(&vals, &b, level)
+            };
+            rows.push(Row {
+                scenario: s.name.clone(),
+                metric: key.0.clone(),
+                firm: key.1.clone(),
+                kind: key.2,
+                n: vals.len(),
+                mean,
+                sd,
+                ci_lo: lo,
+                ci_hi: hi,
+                diff_vs_baseline: diff.mean,
+                diff_ci_lo: diff.lo,
+                diff_ci_hi: diff.hi,
+                pairing: if is_base {
+                    "baseline"
+                } else if paired {
+                    "paired"
+                } else {
+                    "welch"
+                },
+            });
+        }
+    }
+    Ok(Comparison { baseline: base.name.clone(), level, rows, firms })
+}
+
+fn money(x: f64) -> String {
+    let a = x.abs();
+    if !x.is_finite() {
+        "-".into()
+    } else if a >= 1e9 {
+        format!("{:.2}B", x / 1e9)
+    } else if a >= 1e6 {
+        format!("{:.1}M", x / 1e6)
+    } else if a >= 1e3 {
+        format!("{:.0}k", x / 1e3)
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+/// Formats a value of a metric for people.
+pub fn fmt_value(metric: &str, x: f64) -> String {
+    if metric.ends_with("_usd") || metric == "peak_users" {
+        money(x)
+    } else if metric.starts_with("bankrupt")
+        || metric.starts_with("revenue_reaches")
+        || metric == "break_even"
+        || metric == "final_user_share"
+    {
+        format!("{:.0}%", 100.0 * x)
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+impl Comparison {
+    /// The headline rows: the focus firm's yearly revenue and profit, end cash, bankruptcy and revenue
+    /// probabilities, user share, and the market's HHI.
+    pub fn headline(&self, focus: &str) -> Vec<&Row> {
+        let wanted = |r: &Row| {
+            (r.firm == focus
+                && (r.metric.starts_with("revenue_20")
+                    || r.metric.starts_with("profit_20")
+                    || r.metric == "end_cash_usd"
+                    || r.metric.starts_with("bankrupt_by")
+                    || r.metric.starts_with("revenue_reaches")
+                    || r.metric == "final_user_share"
+                    || r.metric == "break_even"))
+                || r.metric == "hhi_end"
+        };
+        self.rows.iter().filter(|r| wanted(r)).collect()
+    }
+
+    /// A readable table of the headline rows.
+    pub fn table(&self, focus: &str) -> String {
+        let mut s = format!(
+            "Comparison against baseline `{}` ({}% intervals; firm: {focus}, hhi: market)\n\n",
+            self.baseline,
+            (self.level * 100.0).round()
+        );
+        s.push_str(&format!(
+            "{:<28} {:<24} {:>4} {:>28} {:>34}\n",
+            "metric", "scenario", "n", "mean [interval]", "difference vs baseline [interval]"
+        ));
+        let mut rows = self.headline(focus);
+        rows.sort_by(|a, b| a.metric.cmp(&b.metric).then(a.firm.cmp(&b.firm)));
+        for r in rows {
+            let m = &r.metric;
+            let est = format!("{} [{}, {}]", fmt_value(m, r.mean), fmt_value(m, r.ci_lo), fmt_value(m, r.ci_hi));
+            let diff = if r.pairing == "baseline" {
+                "(baseline)".to_string()
+            } else {
+                format!(
+                    "{} [{}, {}] {}",
+                    fmt_value(m, r.diff_vs_baseline),
+                    fmt_value(m, r.diff_ci_lo),
+                    fmt_value(m, r.diff_ci_hi),
+                    r.pairing
+                )
+            };
+            s.push_str(&format!("{:<28} {:<24} {:>4} {:>28} {:>34}\n", m, r.scenario, r.n, est, diff));
+        }
+        s
+    }
+}
