@@ -46,8 +46,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Sweep { sweep, scenario_args, out, jobs, threads, shard, resume, dry_run, traces } => {
             cmd_sweep(&sweep, &scenario_args, out, (jobs, threads), shard, resume, dry_run, traces)
         }
-        Command::Compare { inputs, baseline, out, replicates, seed, jobs, focus, scenario_args } => {
-            cmd_compare(&inputs, baseline, out, replicates, seed, jobs, focus, &scenario_args)
+        Command::Compare { inputs, baseline, out, replicates, seed, jobs, focus, metrics, scenario_args } => {
+            cmd_compare(&inputs, baseline, out, (replicates, seed, jobs), (focus, metrics), &scenario_args)
         }
         Command::Merge { dirs, out } => {
             let n = experiment::merge::merge(&dirs, &out)?;
@@ -361,10 +361,8 @@ fn cmd_compare(
     inputs: &[PathBuf],
     baseline: Option<String>,
     out: Option<PathBuf>,
-    replicates: u64,
-    seed: u64,
-    jobs: Option<usize>,
-    focus: Option<String>,
+    (replicates, seed, jobs): (u64, u64, Option<usize>),
+    (focus, metrics): (Option<String>, Vec<String>),
     args: &SweepArgs,
 ) -> Result<ExitCode> {
     let out = out.unwrap_or_else(|| PathBuf::from("outputs/compare"));
@@ -396,7 +394,7 @@ fn cmd_compare(
         }
     });
     let files = crate::io::report::write_comparison(&out, &cmp, &scenarios, &focus)?;
-    print!("{}", cmp.table(&focus));
+    print!("{}", cmp.table(&focus, &metrics));
     println!();
     println!("wrote {} files to {} (comparison.csv, report.html, charts/)", files.len(), out.display());
     Ok(ExitCode::SUCCESS)

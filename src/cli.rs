@@ -147,6 +147,9 @@ pub enum Command {
         /// The firm of the headline table (default: openai, else the first firm).
         #[arg(long)]
         focus: Option<String>,
+        /// Metrics of the printed table, comma-separated (default: the headline metrics).
+        #[arg(long, value_delimiter = ',')]
+        metrics: Vec<String>,
         #[command(flatten)]
         scenario_args: SweepArgs,
     },

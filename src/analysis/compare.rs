@@ -251,8 +251,16 @@ fn money(x: f64) -> String {
     }
 }
 
-/// Formats a value of a metric for people.
+/// Formats a value of a metric for people (no "-0").
 pub fn fmt_value(metric: &str, x: f64) -> String {
+    let s = fmt_raw(metric, x);
+    match s.strip_prefix('-') {
+        Some(rest) if rest.chars().all(|c| matches!(c, '0' | '.' | '%')) => rest.to_string(),
+        _ => s,
+    }
+}
+
+fn fmt_raw(metric: &str, x: f64) -> String {
     if metric.ends_with("_usd") || metric == "peak_users" {
         money(x)
     } else if metric.starts_with("bankrupt")
@@ -284,8 +292,9 @@ impl Comparison {
         self.rows.iter().filter(|r| wanted(r)).collect()
     }
 
-    /// A readable table of the headline rows.
-    pub fn table(&self, focus: &str) -> String {
+    /// A readable table of the headline rows, or of the rows of `metrics` (for the focus firm and the
+    /// market) when given.
+    pub fn table(&self, focus: &str, metrics: &[String]) -> String {
         let mut s = format!(
             "Comparison against baseline `{}` ({}% intervals; firm: {focus}, hhi: market)\n\n",
             self.baseline,
@@ -295,8 +304,12 @@ impl Comparison {
             "{:<28} {:<24} {:>4} {:>28} {:>34}\n",
             "metric", "scenario", "n", "mean [interval]", "difference vs baseline [interval]"
         ));
-        let mut rows = self.headline(focus);
-        rows.sort_by(|a, b| a.metric.cmp(&b.metric).then(a.firm.cmp(&b.firm)));
+        let mut rows = if metrics.is_empty() {
+            self.headline(focus)
+        } else {
+            self.rows.iter().filter(|r| metrics.contains(&r.metric) && (r.firm == focus || r.firm.is_empty())).collect()
+        };
+        rows.sort_by_key(|r| (metrics.iter().position(|m| *m == r.metric), r.metric.clone(), r.firm.clone()));
         for r in rows {
             let m = &r.metric;
             let est = format!("{} [{}, {}]", fmt_value(m, r.mean), fmt_value(m, r.ci_lo), fmt_value(m, r.ci_hi));
