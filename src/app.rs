@@ -49,6 +49,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Compare { inputs, baseline, out, replicates, seed, jobs, focus, metrics, scenario_args } => {
             cmd_compare(&inputs, baseline, out, (replicates, seed, jobs), (focus, metrics), &scenario_args)
         }
+        Command::Bench { agents, ticks, threads, scenario, repeats } => {
+            cmd_bench(agents, ticks, threads, scenario.as_deref(), repeats)
+        }
         Command::Merge { dirs, out } => {
             let n = experiment::merge::merge(&dirs, &out)?;
             println!("merged {n} runs from {} folders into {}", dirs.len(), out.display());
@@ -397,5 +400,62 @@ fn cmd_compare(
     print!("{}", cmp.table(&focus, &metrics));
     println!();
     println!("wrote {} files to {} (comparison.csv, report.html, charts/)", files.len(), out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Peak resident memory of this process (VmHWM), in bytes, where /proc is available.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: u64 =
+        status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn cmd_bench(
+    agents: u64,
+    ticks: u32,
+    threads: Option<usize>,
+    scenario: Option<&Path>,
+    repeats: u32,
+) -> Result<ExitCode> {
+    let threads = threads.unwrap_or_else(default_threads).max(1);
+    sim::init_threads(threads);
+    let s = Arc::new(config::load(scenario, &Overrides { agents: Some(agents), ..Default::default() })?);
+    let mut per_user_tick = Vec::new();
+    let mut setups = Vec::new();
+    let mut measured_ticks = 0;
+    for _ in 0..repeats.max(1) {
+        let t0 = std::time::Instant::now();
+        let mut sim = Simulation::new(s.clone(), 0);
+        setups.push(t0.elapsed().as_secs_f64());
+        measured_ticks = ticks.min(sim.n_ticks());
+        let t1 = std::time::Instant::now();
+        for _ in 0..measured_ticks {
+            sim.step().map_err(|e| anyhow::anyhow!("the benchmark run failed: {e}"))?;
+            sim.take_rows();
+        }
+        per_user_tick.push(t1.elapsed().as_secs_f64() * 1e9 / (agents as f64 * measured_ticks.max(1) as f64));
+    }
+    let median = crate::analysis::stats::quantile(&per_user_tick, 0.5);
+    let setup = crate::analysis::stats::quantile(&setups, 0.5);
+    let rss = peak_rss_bytes();
+    let line = serde_json::json!({
+        "agents": agents,
+        "ticks": measured_ticks,
+        "threads": threads,
+        "repeats": per_user_tick.len(),
+        "ns_per_user_tick": (median * 100.0).round() / 100.0,
+        "ns_per_user_tick_each": per_user_tick.iter().map(|x| (x * 100.0).round() / 100.0).collect::<Vec<_>>(),
+        "setup_s": (setup * 1000.0).round() / 1000.0,
+        "peak_rss_bytes": rss,
+        "bytes_per_user": rss.map(|r| r / agents.max(1)),
+        "scenario": s.params().name,
+    });
+    println!("{line}");
+    eprintln!(
+        "{agents} users × {measured_ticks} ticks on {threads} threads: {median:.2} ns per user-tick (median of {}), set-up {setup:.2} s, peak RSS {} MB",
+        per_user_tick.len(),
+        rss.map(|r| r / 1_000_000).unwrap_or(0)
+    );
     Ok(ExitCode::SUCCESS)
 }

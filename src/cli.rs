@@ -153,6 +153,24 @@ pub enum Command {
         #[command(flatten)]
         scenario_args: SweepArgs,
     },
+    /// Measure throughput: the full model (all phases) for a few ticks, repeated; one JSON line on stdout.
+    Bench {
+        /// User agents.
+        #[arg(long, default_value_t = 1_000_000)]
+        agents: u64,
+        /// Ticks per measurement (from the scenario's start).
+        #[arg(long, default_value_t = 30)]
+        ticks: u32,
+        /// Threads for the user phases (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Scenario (default: the embedded baseline).
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+        /// Repeated measurements; the median is reported.
+        #[arg(long, default_value_t = 5)]
+        repeats: u32,
+    },
     /// Run the baseline and print the table "model vs 2023 data" (DESIGN.md §1.4).
     Calibration {
         /// Scenario to check (default: the embedded baseline).

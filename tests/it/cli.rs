@@ -249,3 +249,17 @@ fn trace_columns_and_cash_identity() {
     }
     assert!(rows > 100);
 }
+
+#[test]
+fn bench_prints_one_json_line() {
+    let o = llm(&["bench", "--agents", "3000", "--ticks", "3", "--repeats", "2", "--threads", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(stdout.lines().count(), 1);
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(v["agents"], 3000);
+    assert_eq!(v["ticks"], 3);
+    assert_eq!(v["repeats"], 2);
+    assert!(v["ns_per_user_tick"].as_f64().unwrap() > 0.0);
+    assert!(stderr(&o).contains("ns per user-tick"));
+}
