@@ -31,6 +31,46 @@ pub enum Phase {
     Record,
 }
 
+impl Phase {
+    /// Every phase, in the order of a tick.
+    pub const ALL: [Phase; 9] = [
+        Phase::ClockEvents,
+        Phase::Quality,
+        Phase::Awareness,
+        Phase::Choice,
+        Phase::Subscriptions,
+        Phase::Orgs,
+        Phase::Accounting,
+        Phase::Strategy,
+        Phase::Record,
+    ];
+}
+
+/// Adds the systems of `phase` to `schedule` (chained within the phase).
+fn add_phase(schedule: &mut Schedule, phase: Phase) {
+    match phase {
+        Phase::ClockEvents => schedule.add_systems((clock::advance_clock, clock::apply_events).chain().in_set(phase)),
+        Phase::Quality => schedule.add_systems((firms::update_quality, firms::publish_offers).chain().in_set(phase)),
+        Phase::Awareness => schedule.add_systems(users::spread_awareness.in_set(phase)),
+        Phase::Choice => schedule.add_systems(users::choose_provider.in_set(phase)),
+        Phase::Subscriptions => schedule.add_systems(users::update_subscriptions.in_set(phase)),
+        Phase::Orgs => schedule.add_systems(orgs::update_orgs.in_set(phase)),
+        Phase::Accounting => {
+            schedule.add_systems((users::tally_users, firms::account_firms, firms::fund_firms).chain().in_set(phase))
+        }
+        Phase::Strategy => schedule.add_systems(firms::set_prices.in_set(phase)),
+        Phase::Record => schedule.add_systems(record::record_tick.in_set(phase)),
+    };
+}
+
+/// A schedule with the systems of one phase only (benchmarks measure phases one by one with it).
+pub fn phase_schedule(phase: Phase) -> Schedule {
+    let mut schedule = Schedule::default();
+    schedule.set_executor(SingleThreadedExecutor::new());
+    add_phase(&mut schedule, phase);
+    schedule
+}
+
 /// Why a run stopped early.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SimError {
@@ -83,31 +123,11 @@ impl Simulation {
         schedule.set_executor(SingleThreadedExecutor::new());
         schedule
             .set_build_settings(ScheduleBuildSettings { ambiguity_detection: LogLevel::Error, ..Default::default() });
-        schedule.configure_sets(
-            (
-                Phase::ClockEvents,
-                Phase::Quality,
-                Phase::Awareness,
-                Phase::Choice,
-                Phase::Subscriptions,
-                Phase::Orgs,
-                Phase::Accounting,
-                Phase::Strategy,
-                Phase::Record,
-            )
-                .chain(),
-        );
-        schedule.add_systems((clock::advance_clock, clock::apply_events).chain().in_set(Phase::ClockEvents));
-        schedule.add_systems((firms::update_quality, firms::publish_offers).chain().in_set(Phase::Quality));
-        schedule.add_systems(users::spread_awareness.in_set(Phase::Awareness));
-        schedule.add_systems(users::choose_provider.in_set(Phase::Choice));
-        schedule.add_systems(users::update_subscriptions.in_set(Phase::Subscriptions));
-        schedule.add_systems(orgs::update_orgs.in_set(Phase::Orgs));
-        schedule.add_systems(
-            (users::tally_users, firms::account_firms, firms::fund_firms).chain().in_set(Phase::Accounting),
-        );
-        schedule.add_systems(firms::set_prices.in_set(Phase::Strategy));
-        schedule.add_systems(record::record_tick.in_set(Phase::Record));
+        let [a, b, c, d, e, f, g, h, i] = Phase::ALL;
+        schedule.configure_sets((a, b, c, d, e, f, g, h, i).chain());
+        for phase in Phase::ALL {
+            add_phase(&mut schedule, phase);
+        }
 
         // Tick 0: record the initial state.
         let mut initial = Schedule::default();
@@ -141,6 +161,11 @@ impl Simulation {
             return Err(SimError::NonFinite { tick: clock.tick, date: clock.date, message });
         }
         Ok(())
+    }
+
+    /// Runs a schedule (e.g. from [`phase_schedule`]) on this run's world once.
+    pub fn run_schedule(&mut self, schedule: &mut Schedule) {
+        schedule.run(&mut self.world);
     }
 
     /// Takes the rows recorded since the last call.

@@ -1,0 +1,54 @@
+//! Criterion benchmarks of the model: one full tick at 100k and 1M users, and each user phase alone.
+//! Worlds are warmed up for 120 daily ticks of the baseline (awareness spread, users choosing), so the
+//! measured ticks are representative. Run: `cargo bench`; CI only builds them (`cargo bench --no-run`).
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use llm_market::config::{self, Overrides};
+use llm_market::sim::{Phase, Simulation, init_threads, phase_schedule};
+use std::sync::Arc;
+
+fn warmed(agents: u64) -> Simulation {
+    let s = config::load(None, &Overrides { agents: Some(agents), ..Default::default() }).expect("the baseline loads");
+    let mut sim = Simulation::new(Arc::new(s), 0);
+    for _ in 0..120 {
+        sim.step().expect("the baseline runs");
+        sim.take_rows();
+    }
+    sim
+}
+
+fn full_tick(c: &mut Criterion) {
+    init_threads(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let mut g = c.benchmark_group("tick");
+    g.sample_size(10);
+    for (label, agents) in [("100k", 100_000u64), ("1M", 1_000_000)] {
+        let mut sim = warmed(agents);
+        g.bench_function(label, |b| {
+            b.iter(|| {
+                // Successive ticks of one warmed run; start a new one before the calendar ends.
+                if sim.tick() + 1 >= sim.n_ticks() {
+                    sim = warmed(agents);
+                }
+                sim.step().expect("a tick runs");
+                sim.take_rows();
+            })
+        });
+    }
+    g.finish();
+}
+
+fn user_phases(c: &mut Criterion) {
+    init_threads(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let mut g = c.benchmark_group("phase_100k");
+    g.sample_size(20);
+    let mut sim = warmed(100_000);
+    // The user phases read this tick's offers and clock, which the warm-up left in place.
+    for phase in [Phase::Awareness, Phase::Choice, Phase::Subscriptions, Phase::Accounting] {
+        let mut schedule = phase_schedule(phase);
+        g.bench_function(format!("{phase:?}"), |b| b.iter(|| sim.run_schedule(&mut schedule)));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, full_tick, user_phases);
+criterion_main!(benches);
