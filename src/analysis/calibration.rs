@@ -1,6 +1,7 @@
 //! The table "model vs 2023 data" (DESIGN.md §1.4): runs a scenario with monthly recording and compares
 //! it with `data/calibration_2023.csv` (public figures with sources, compiled into the binary).
 
+use super::fmt_big;
 use crate::app::run_in_memory;
 use crate::config::Scenario;
 use crate::config::file::EventKind;
@@ -60,19 +61,6 @@ fn data() -> Vec<Datum> {
             })
         })
         .collect()
-}
-
-fn fmt_big(x: f64) -> String {
-    let a = x.abs();
-    if a >= 1e9 {
-        format!("{:.2}B", x / 1e9)
-    } else if a >= 1e6 {
-        format!("{:.1}M", x / 1e6)
-    } else if a >= 1e3 {
-        format!("{:.0}k", x / 1e3)
-    } else {
-        format!("{x:.2}")
-    }
 }
 
 /// Runs the scenario (its trace must be recorded monthly) and builds the report.

@@ -236,21 +236,6 @@ pub fn compare(scenarios: &[ScenarioData], baseline: Option<&str>, level: f64) -
     Ok(Comparison { baseline: base.name.clone(), level, rows, firms })
 }
 
-fn money(x: f64) -> String {
-    let a = x.abs();
-    if !x.is_finite() {
-        "-".into()
-    } else if a >= 1e9 {
-        format!("{:.2}B", x / 1e9)
-    } else if a >= 1e6 {
-        format!("{:.1}M", x / 1e6)
-    } else if a >= 1e3 {
-        format!("{:.0}k", x / 1e3)
-    } else {
-        format!("{x:.2}")
-    }
-}
-
 /// Formats a value of a metric for people (no "-0").
 pub fn fmt_value(metric: &str, x: f64) -> String {
     let s = fmt_raw(metric, x);
@@ -262,7 +247,7 @@ pub fn fmt_value(metric: &str, x: f64) -> String {
 
 fn fmt_raw(metric: &str, x: f64) -> String {
     if metric.ends_with("_usd") || metric == "peak_users" {
-        money(x)
+        super::fmt_big(x)
     } else if metric.starts_with("bankrupt")
         || metric.starts_with("revenue_reaches")
         || metric == "break_even"

@@ -151,33 +151,7 @@ pub fn headers(sweep: &Sweep) -> [String; 3] {
 }
 
 fn sample_annual() -> AnnualRow {
-    use crate::model::econ::Cents;
-    let z = Cents::ZERO;
-    AnnualRow {
-        run_id: 0,
-        year: 0,
-        firm: String::new(),
-        kind: "",
-        revenue_sub_usd: z,
-        revenue_api_usd: z,
-        revenue_seats_usd: z,
-        revenue_usd: z,
-        cost_inference_usd: z,
-        cost_training_usd: z,
-        cost_fixed_usd: z,
-        cost_revenue_share_usd: z,
-        cost_usd: z,
-        profit_usd: z,
-        funding_usd: z,
-        end_cash_usd: z,
-        avg_users: 0,
-        end_users: 0,
-        end_paying_users: 0,
-        queries: 0,
-        visits: 0,
-        revenue_cost_ratio: 0.0,
-        alive_at_year_end: false,
-    }
+    AnnualRow::new(0, 0, String::new(), "", crate::model::econ::Cents::ZERO)
 }
 
 /// The result of one run, ready to be written.

@@ -157,31 +157,7 @@ fn update_book(
     if book.years.last().is_none_or(|r| r.year != year) {
         book.user_days = 0.0;
         book.days = 0.0;
-        book.years.push(AnnualRow {
-            run_id,
-            year,
-            firm: f.id.clone(),
-            kind: f.kind.as_str(),
-            revenue_sub_usd: Cents::ZERO,
-            revenue_api_usd: Cents::ZERO,
-            revenue_seats_usd: Cents::ZERO,
-            revenue_usd: Cents::ZERO,
-            cost_inference_usd: Cents::ZERO,
-            cost_training_usd: Cents::ZERO,
-            cost_fixed_usd: Cents::ZERO,
-            cost_revenue_share_usd: Cents::ZERO,
-            cost_usd: Cents::ZERO,
-            profit_usd: Cents::ZERO,
-            funding_usd: Cents::ZERO,
-            end_cash_usd: fin.cash,
-            avg_users: 0,
-            end_users: 0,
-            end_paying_users: 0,
-            queries: 0,
-            visits: 0,
-            revenue_cost_ratio: 0.0,
-            alive_at_year_end: true,
-        });
+        book.years.push(AnnualRow::new(run_id, year, f.id.clone(), f.kind.as_str(), fin.cash));
     }
     book.user_days += flows.users * clock.dt_days;
     book.days += clock.dt_days;

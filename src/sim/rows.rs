@@ -99,6 +99,38 @@ pub struct AnnualRow {
     pub alive_at_year_end: bool,
 }
 
+impl AnnualRow {
+    /// A row with every flow at zero (the start of a year's accumulation).
+    pub fn new(run_id: u64, year: i32, firm: String, kind: &'static str, cash: Cents) -> AnnualRow {
+        let z = Cents::ZERO;
+        AnnualRow {
+            run_id,
+            year,
+            firm,
+            kind,
+            revenue_sub_usd: z,
+            revenue_api_usd: z,
+            revenue_seats_usd: z,
+            revenue_usd: z,
+            cost_inference_usd: z,
+            cost_training_usd: z,
+            cost_fixed_usd: z,
+            cost_revenue_share_usd: z,
+            cost_usd: z,
+            profit_usd: z,
+            funding_usd: z,
+            end_cash_usd: cash,
+            avg_users: 0,
+            end_users: 0,
+            end_paying_users: 0,
+            queries: 0,
+            visits: 0,
+            revenue_cost_ratio: 0.0,
+            alive_at_year_end: true,
+        }
+    }
+}
+
 /// One row of `summary.csv`: one firm over the whole run. Threshold columns are added by `io`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SummaryRow {
