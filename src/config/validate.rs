@@ -7,6 +7,8 @@ use std::collections::BTreeSet;
 
 /// The most firms a scenario may have (awareness is a 32-bit set per user).
 pub const MAX_FIRMS: usize = 32;
+/// The largest amount of money a scenario may name (cash is kept in 64-bit cents).
+pub const MAX_USD: f64 = 1e14;
 /// The most user agents (ids are `u32`).
 pub const MAX_AGENTS: u64 = 1 << 31;
 
@@ -212,6 +214,11 @@ pub fn validate(s: &ScenarioFile) -> Result<(MonthDay, MonthDay), Vec<Problem>> 
         c.positive(&p("cost_decline_per_year"), f.cost_decline_per_year);
         c.prob(&p("revenue_share"), f.revenue_share);
         c.nonneg(&p("parent_budget_usd"), f.parent_budget_usd);
+        for (k, v) in [("parent_budget_usd", f.parent_budget_usd), ("cash_usd", f.cash_usd)] {
+            if v > MAX_USD {
+                c.fail(p(k), format!("must be at most {MAX_USD:e} USD"));
+            }
+        }
         c.positive(&p("raise.trigger_runway_months"), f.raise.trigger_runway_months);
         c.positive(&p("raise.size_months"), f.raise.size_months);
         c.prob(&p("raise.success_base"), f.raise.success_base);
@@ -257,6 +264,9 @@ pub fn validate(s: &ScenarioFile) -> Result<(MonthDay, MonthDay), Vec<Problem>> 
             }
         };
         opt(&mut c, "amount_usd", e.amount_usd);
+        if e.amount_usd.is_some_and(|a| a > MAX_USD) {
+            c.fail(p("amount_usd"), format!("must be at most {MAX_USD:e} USD"));
+        }
         opt(&mut c, "sub_price_usd_per_month", e.sub_price_usd_per_month);
         opt(&mut c, "api_price_usd_per_mtok", e.api_price_usd_per_mtok);
         opt(&mut c, "seat_price_usd_per_month", e.seat_price_usd_per_month);

@@ -57,6 +57,9 @@ fn read_shard(dir: &Path) -> Result<ShardData> {
                 .next()
                 .and_then(|x| x.parse().ok())
                 .with_context(|| format!("{}: malformed line {line:?}", path.display()))?;
+            if name == "runs.csv" && by_run.contains_key(&id) {
+                bail!("{}: run {id} is present more than once", path.display());
+            }
             by_run.entry(id).or_default().push_str(line);
         }
         files.push((header, by_run));

@@ -371,7 +371,10 @@ pub fn run_sweep(sweep: &Sweep, opts: &SweepOptions, progress: &(dyn Fn(Progress
     let headers = headers(sweep);
     let header_refs = [headers[0].as_str(), headers[1].as_str(), headers[2].as_str()];
     let start_manifest = manifest(sweep, opts, started, None);
-    let resuming = opts.resume && opts.out.join("runs.csv").exists();
+    // A sweep that crashed before its first header was complete has nothing to keep: start it afresh.
+    let resuming = opts.resume
+        && std::fs::read_to_string(opts.out.join("runs.csv")).is_ok_and(|t| t.starts_with(header_refs[2]))
+        && opts.out.join("manifest.json").exists();
     let (mut writer, done, failed_before) = if resuming {
         check_resumable(&opts.out, &start_manifest)?;
         let (w, done) = SweepWriter::resume(&opts.out, header_refs)?;
@@ -384,9 +387,13 @@ pub fn run_sweep(sweep: &Sweep, opts: &SweepOptions, progress: &(dyn Fn(Progress
             .count() as u64;
         (w, done, failed)
     } else {
+        std::fs::create_dir_all(&opts.out).with_context(|| format!("cannot create {}", opts.out.display()))?;
+        // The manifest first (status "running"), so a crash at any later instant leaves a resumable folder.
+        sweep_out::write_atomic(&opts.out.join("manifest.json"), &serde_json::to_string_pretty(&start_manifest)?)?;
         (SweepWriter::create(&opts.out, header_refs)?, Default::default(), 0)
     };
     sweep_out::write_atomic(&opts.out.join("manifest.json"), &serde_json::to_string_pretty(&start_manifest)?)?;
+    sweep_out::remove_stale_trace_temps(&opts.out);
     if opts.traces != TraceMode::None {
         std::fs::create_dir_all(opts.out.join("traces"))?;
     }

@@ -110,7 +110,7 @@ impl Sweep {
         self.points.len() as u64
     }
     pub fn n_runs(&self) -> u64 {
-        self.n_points() * self.file.replicates
+        self.n_points().saturating_mul(self.file.replicates)
     }
     /// Run `run_id` = point × replicates + replicate.
     pub fn run(&self, run_id: u64) -> RunSpec {
@@ -291,16 +291,37 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Sweep, ConfigError> {
         return Err(fail(problems));
     }
 
-    let points = expand(&file);
-    let n_runs = points.len() as u64 * file.replicates;
+    // Count before expanding, with checked arithmetic: a huge design is an error, not an abort.
+    let n_points: Option<u64> = match kind {
+        DesignKind::Grid => file
+            .parameters
+            .iter()
+            .try_fold(1u64, |acc, p| acc.checked_mul(p.values.as_ref().map_or(0, Vec::len) as u64)),
+        DesignKind::Zip => Some(file.parameters.first().and_then(|p| p.values.as_ref()).map_or(0, Vec::len) as u64),
+        _ => file.design.samples,
+    };
+    let n_runs = n_points.and_then(|p| p.checked_mul(file.replicates)).unwrap_or(u64::MAX);
+    if kind == DesignKind::Sobol && n_points.is_some_and(|p| p > u32::MAX as u64) {
+        return Err(fail(vec![Problem {
+            file: None,
+            path: Some("design.samples".into()),
+            line: None,
+            message: format!("a Sobol design has at most {} points", u32::MAX),
+        }]));
+    }
     if n_runs > MAX_RUNS {
         return Err(fail(vec![Problem {
             file: None,
             path: Some("design".into()),
             line: None,
-            message: format!("{n_runs} runs is more than {MAX_RUNS}"),
+            message: if n_runs == u64::MAX {
+                format!("more than {MAX_RUNS} runs")
+            } else {
+                format!("{n_runs} runs is more than {MAX_RUNS}")
+            },
         }]));
     }
+    let points = expand(&file);
     Ok(Sweep { file, source: display, base, points })
 }
 

@@ -164,6 +164,17 @@ pub fn write_trace(
     Ok(())
 }
 
+/// Removes temporary trace folders left by a crashed process (`traces/.tmp-run-*`).
+pub fn remove_stale_trace_temps(dir: &Path) {
+    if let Ok(entries) = fs::read_dir(dir.join("traces")) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(".tmp-run-") {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
+    }
+}
+
 /// Writes `text` to `path` atomically (temporary file in the same folder, then rename).
 pub fn write_atomic(path: &Path, text: &str) -> Result<()> {
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));

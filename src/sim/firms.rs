@@ -253,6 +253,7 @@ pub fn runway(fin: &Finance, f: &FirmFile) -> Option<f64> {
 pub fn fund_firms(
     clock: Res<Clock>,
     info: Res<RunInfo>,
+    mut health: ResMut<Health>,
     mut firms: Query<(&FirmId, &mut Finance, &mut Status, &mut TickFlows)>,
 ) {
     let key = tick_key(info.seed, Stream::Firm, clock.tick);
@@ -302,11 +303,11 @@ pub fn fund_firms(
             funding += give;
         }
         if fin.cash + profit + funding < Cents::ZERO && f.raise.enabled && fin.last_raise_tick != Some(clock.tick) {
-            let raised = try_raise(&mut fin, &mut rng);
-            if raised > Cents::ZERO {
-                funding += raised.max(-(fin.cash + profit + funding));
-            }
+            // A rescue raise brings what it raised; if that does not cover the hole, the firm exits below.
+            funding += try_raise(&mut fin, &mut rng);
         }
+        health.check("funding", &f.id, funding.usd());
+        health.check("cash", &f.id, (fin.cash + profit + funding).usd());
         fin.cash = fin.cash + profit + funding;
         flows.funding = funding;
         if fin.cash < Cents::ZERO {

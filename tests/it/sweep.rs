@@ -241,3 +241,26 @@ fn every_shipped_sweep_validates() {
         assert!(stderr(&o).contains("runs)"));
     }
 }
+
+#[test]
+fn huge_designs_are_refused_before_they_are_expanded() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("huge.toml");
+    let base = root().join("tests/data/tiny.toml").display().to_string();
+    fs::write(
+        &p,
+        format!("name = \"huge\"\nscenario = {base:?}\nreplicates = 4611686018427387904\n[design]\nkind = \"lhs\"\nsamples = 4\n[[parameters]]\npath = \"firms.lab.brand\"\nmin = 0.0\nmax = 1.0\n"),
+    )
+    .unwrap();
+    let o = llm(&["validate", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("more than 100000000 runs"), "{}", stderr(&o));
+    fs::write(
+        &p,
+        format!("name = \"huge\"\nscenario = {base:?}\n[design]\nkind = \"random\"\nsamples = 1000000000000\n[[parameters]]\npath = \"firms.lab.brand\"\nmin = 0.0\nmax = 1.0\n"),
+    )
+    .unwrap();
+    let o = llm(&["validate", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("is more than 100000000"), "{}", stderr(&o));
+}
