@@ -11,7 +11,7 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Instant, SystemTime};
 
@@ -367,7 +367,11 @@ fn check_resumable(dir: &Path, current: &serde_json::Value) -> Result<()> {
 pub fn run_sweep(sweep: &Sweep, opts: &SweepOptions, progress: &(dyn Fn(Progress) + Sync)) -> Result<SweepReport> {
     let started = SystemTime::now();
     let total = sweep.n_runs();
-    let mine: Vec<u64> = (0..total).filter(|id| opts.shard.is_none_or(|s| id % s.count == s.index)).collect();
+    // This shard's runs are run_id = k × stride + offset for k in 0..n_mine; nothing is materialised, so
+    // memory does not grow with the number of runs.
+    let (offset, stride) = opts.shard.map_or((0, 1), |s| (s.index, s.count));
+    let n_mine = if total > offset { (total - offset).div_ceil(stride) } else { 0 };
+    let id_of = |k: u64| k * stride + offset;
     let headers = headers(sweep);
     let header_refs = [headers[0].as_str(), headers[1].as_str(), headers[2].as_str()];
     let start_manifest = manifest(sweep, opts, started, None);
@@ -397,25 +401,29 @@ pub fn run_sweep(sweep: &Sweep, opts: &SweepOptions, progress: &(dyn Fn(Progress
     if opts.traces != TraceMode::None {
         std::fs::create_dir_all(opts.out.join("traces"))?;
     }
-    let todo: Vec<u64> = mine.iter().copied().filter(|id| !done.contains(id)).collect();
-    let mut report = SweepReport { total: mine.len() as u64, resumed: done.len() as u64, ..Default::default() };
+    // Runs are committed in order, so the runs already done are the first ones of this shard.
+    let start = done.len() as u64;
+    if done.iter().enumerate().any(|(k, id)| *id != id_of(k as u64)) {
+        bail!("{}: runs.csv does not hold this shard's first runs in order; not resuming", opts.out.display());
+    }
+    let mut report = SweepReport { total: n_mine, resumed: start, ..Default::default() };
     report.failed = failed_before;
     progress(Progress { done: report.resumed, failed: report.failed, total: report.total });
 
-    let next = AtomicUsize::new(0);
-    let (tx, rx) = mpsc::channel::<(usize, Finished)>();
-    let jobs = opts.jobs.max(1).min(todo.len().max(1));
+    let next = AtomicU64::new(start);
+    let (tx, rx) = mpsc::channel::<(u64, Finished)>();
+    let jobs = (opts.jobs.max(1) as u64).min((n_mine - start).max(1));
     let result: Result<()> = std::thread::scope(|scope| {
         for _ in 0..jobs {
             let tx = tx.clone();
-            let (next, todo) = (&next, &todo);
+            let (next, id_of) = (&next, &id_of);
             scope.spawn(move || {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= todo.len() {
+                    if i >= n_mine {
                         break;
                     }
-                    let run = sweep.run(todo[i]);
+                    let run = sweep.run(id_of(i));
                     let trace_to = opts.traces.keeps(run.run_id, total).then_some(opts.out.as_path());
                     let finished =
                         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| execute(sweep, &run, trace_to)))
@@ -430,8 +438,8 @@ pub fn run_sweep(sweep: &Sweep, opts: &SweepOptions, progress: &(dyn Fn(Progress
         }
         drop(tx);
         // Write in run_id order as results arrive.
-        let mut pending: BTreeMap<usize, Finished> = BTreeMap::new();
-        let mut next_to_write = 0usize;
+        let mut pending: BTreeMap<u64, Finished> = BTreeMap::new();
+        let mut next_to_write = start;
         for (i, finished) in rx {
             pending.insert(i, finished);
             while let Some(f) = pending.remove(&next_to_write) {
