@@ -371,15 +371,17 @@ fn cmd_compare(
     let out = out.unwrap_or_else(|| PathBuf::from("outputs/compare"));
     let jobs = jobs.unwrap_or_else(default_threads).max(1);
     sim::init_threads((default_threads() / jobs).max(1));
-    // Validate every scenario file before running anything.
+    // Validate every scenario file before running anything, keeping each one's name.
+    let mut names = std::collections::BTreeMap::new();
     for i in inputs.iter().filter(|p| p.is_file()) {
-        config::load(Some(i), &Overrides { sets: args.sets.clone(), agents: args.agents, ..Default::default() })?;
+        let s =
+            config::load(Some(i), &Overrides { sets: args.sets.clone(), agents: args.agents, ..Default::default() })?;
+        names.insert(i.clone(), s.params().name.clone());
     }
     let mut scenarios = Vec::new();
     for input in inputs {
-        let dir = if input.is_file() {
-            let name = config::load(Some(input), &Overrides::default())?.params().name.clone();
-            let dir = out.join("runs").join(&name);
+        let dir = if let Some(name) = names.get(input) {
+            let dir = out.join("runs").join(name);
             run_replicates(input, args, replicates, seed, jobs, &dir)?;
             dir
         } else {
