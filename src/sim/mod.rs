@@ -46,15 +46,32 @@ impl Phase {
     ];
 }
 
+/// How the user phases are carried out in a run's schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserPass {
+    /// One parallel pass takes each user through awareness, choice, subscriptions and the tally, in that
+    /// order ([`users::step_users`], in phase `Awareness`): one sweep over memory per tick. What runs use.
+    Fused,
+    /// One system per phase, each a pass over all users: the reference the fused pass is tested against.
+    Phased,
+}
+
 /// Adds the systems of `phase` to `schedule` (chained within the phase).
-fn add_phase(schedule: &mut Schedule, phase: Phase) {
+fn add_phase(schedule: &mut Schedule, phase: Phase, pass: UserPass) {
+    let fused = pass == UserPass::Fused;
     match phase {
         Phase::ClockEvents => schedule.add_systems((clock::advance_clock, clock::apply_events).chain().in_set(phase)),
         Phase::Quality => schedule.add_systems((firms::update_quality, firms::publish_offers).chain().in_set(phase)),
+        Phase::Awareness if fused => schedule.add_systems(users::step_users.in_set(phase)),
         Phase::Awareness => schedule.add_systems(users::spread_awareness.in_set(phase)),
+        // In the fused pass these phases happen inside `step_users`.
+        Phase::Choice | Phase::Subscriptions if fused => schedule,
         Phase::Choice => schedule.add_systems(users::choose_provider.in_set(phase)),
         Phase::Subscriptions => schedule.add_systems(users::update_subscriptions.in_set(phase)),
         Phase::Orgs => schedule.add_systems(orgs::update_orgs.in_set(phase)),
+        Phase::Accounting if fused => {
+            schedule.add_systems((firms::account_firms, firms::fund_firms).chain().in_set(phase))
+        }
         Phase::Accounting => {
             schedule.add_systems((users::tally_users, firms::account_firms, firms::fund_firms).chain().in_set(phase))
         }
@@ -63,11 +80,19 @@ fn add_phase(schedule: &mut Schedule, phase: Phase) {
     };
 }
 
-/// A schedule with the systems of one phase only (benchmarks measure phases one by one with it).
+/// A schedule with the systems of one phase only, user phases one by one (benchmarks time phases with it).
 pub fn phase_schedule(phase: Phase) -> Schedule {
     let mut schedule = Schedule::default();
     schedule.set_executor(SingleThreadedExecutor::new());
-    add_phase(&mut schedule, phase);
+    add_phase(&mut schedule, phase, UserPass::Phased);
+    schedule
+}
+
+/// A schedule with the fused user pass alone (what phases 3–5 and the user tally cost in a run).
+pub fn user_pass_schedule() -> Schedule {
+    let mut schedule = Schedule::default();
+    schedule.set_executor(SingleThreadedExecutor::new());
+    schedule.add_systems(users::step_users);
     schedule
 }
 
@@ -115,6 +140,11 @@ pub fn init_threads(threads: usize) {
 impl Simulation {
     /// Builds the world for `scenario` and records tick 0 (the initial state).
     pub fn new(scenario: Arc<Scenario>, run_id: u64) -> Simulation {
+        Self::with_user_pass(scenario, run_id, UserPass::Fused)
+    }
+
+    /// [`Simulation::new`] with a choice of how the user phases run (tests compare the two).
+    pub fn with_user_pass(scenario: Arc<Scenario>, run_id: u64, pass: UserPass) -> Simulation {
         init_threads(1);
         let mut world = World::new();
         setup::populate(&mut world, scenario, run_id);
@@ -126,7 +156,7 @@ impl Simulation {
         let [a, b, c, d, e, f, g, h, i] = Phase::ALL;
         schedule.configure_sets((a, b, c, d, e, f, g, h, i).chain());
         for phase in Phase::ALL {
-            add_phase(&mut schedule, phase);
+            add_phase(&mut schedule, phase, pass);
         }
 
         // Tick 0: record the initial state.

@@ -70,6 +70,10 @@ pub fn populate(world: &mut World, scenario: Arc<Scenario>, run_id: u64) {
     world.insert_resource(Trace::default());
     world.insert_resource(Books::default());
     world.insert_resource(Health::default());
+    // Every resource goes in before the agents: a resource is an entity with sparse-set components here,
+    // and one inserted after ten million users would allocate a sparse array as long as the entity index.
+    world.insert_resource(info);
+    reserve_entity_metadata(world, n_users as usize + n_orgs as usize + p.firms.len());
 
     for (j, f) in p.firms.iter().enumerate() {
         world.spawn((
@@ -125,5 +129,18 @@ pub fn populate(world: &mut World, scenario: Arc<Scenario>, run_id: u64) {
             bans_chat: false,
         }
     }));
-    world.insert_resource(info);
+}
+
+/// Entity indices reserved beyond the agents for entities spawned later (resources, tests).
+const SPARE_ENTITY_INDICES: usize = 1 << 16;
+
+/// Sizes bevy's per-entity metadata once for `agents` entities plus a margin. Without this the table grows
+/// by doubling while the users are spawned and bevy initialises the whole doubled capacity, so up to 16 of
+/// the ~90 bytes a user costs would be slack. An empty entity is spawned at the last reserved index (an index the
+/// allocator hands out only after every index before it); it matches no query of the model.
+fn reserve_entity_metadata(world: &mut World, agents: usize) {
+    let last = world.entities().len() as usize + agents + SPARE_ENTITY_INDICES;
+    let Some(entity) = u32::try_from(last).ok().and_then(Entity::from_raw_u32) else { return };
+    // An error (not possible in a fresh world) would only lose the memory saving.
+    let _ = world.spawn_empty_at(entity);
 }

@@ -1,5 +1,11 @@
 //! User phases (3 awareness, 4 choice, 5 subscriptions) and the user tally of phase 7, as parallel loops.
 //!
+//! Each phase is a per-user kernel (`learn`, `reconsider`, `subscribe`, `count`) that reads only the user, its
+//! own state and this tick's market view (`Offers`, `BanList`), none of which another user's phases change. So
+//! the kernels can run phase by phase over all users (one system per phase: the reference, and what the phase
+//! benchmarks time) or one user at a time through all of them ([`step_users`], one pass over memory: what a run
+//! uses), with byte-identical results; a test checks this on every run it makes.
+//!
 //! Every user's draws come from a counter-based generator keyed by (seed, stream, tick, UserId), and the
 //! tally sums integers per thread, so results are identical for any thread count.
 
@@ -10,41 +16,220 @@ use crate::model::rng::{CounterRng, Stream, tick_key};
 use bevy_ecs::prelude::*;
 use bevy_utils::Parallel;
 
-/// Phase `Awareness`. Reads `Offers`, `Clock`, `RunInfo`, `User`; writes `UserState::aware` and
-/// `newly_aware`: each open chatbot the user does not know yet is learnt with the tick's Bass hazard.
-pub fn spread_awareness(
+/// What the user kernels read in one tick: the market view and the tick's random-stream keys.
+#[derive(Clone, Copy)]
+struct TickView<'a> {
+    offers: &'a Offers,
+    bans: &'a [bool],
+    awareness_key: u64,
+    choice_key: u64,
+    subscription_key: u64,
+}
+
+impl<'a> TickView<'a> {
+    fn new(offers: &'a Offers, bans: &'a BanList, clock: &Clock, info: &RunInfo) -> Self {
+        TickView {
+            offers,
+            bans: &bans.0,
+            awareness_key: tick_key(info.seed, Stream::Awareness, clock.tick),
+            choice_key: tick_key(info.seed, Stream::Choice, clock.tick),
+            subscription_key: tick_key(info.seed, Stream::Subscription, clock.tick),
+        }
+    }
+}
+
+/// Awareness kernel: each open chatbot the user does not know yet is learnt with the tick's Bass hazard.
+/// Sets `aware` and `newly_aware`.
+#[inline(always)]
+fn learn(t: &TickView, u: &User, st: &mut UserState) {
+    let offers = t.offers;
+    let mut candidates = offers.chat_open & !st.aware;
+    if candidates == 0 {
+        st.newly_aware = 0;
+        return;
+    }
+    let thr = &offers.aware_thr[u.segment as usize];
+    let mut rng = CounterRng::new(t.awareness_key, u.id.0 as u64);
+    let mut gained = 0u32;
+    while candidates != 0 {
+        let j = candidates.trailing_zeros() as usize;
+        candidates &= candidates - 1;
+        if rng.hit(thr[j]) {
+            gained |= 1 << j;
+        }
+    }
+    st.aware |= gained;
+    st.newly_aware = gained;
+}
+
+/// Choice kernel: a user reconsiders with the segment's attention hazard, at once on learning of a new
+/// chatbot, and always when its provider closed or its employer banned it. Sets `provider` (a switch
+/// cancels a subscription) and `switched`; clears `newly_aware`.
+#[inline(always)]
+fn reconsider(t: &TickView, u: &User, st: &mut UserState) {
+    if st.aware == 0 {
+        return;
+    }
+    let offers = t.offers;
+    st.switched = false;
+    let s = u.segment as usize;
+    let mut allowed = st.aware & offers.chat_open;
+    if u.employer != NO_EMPLOYER && !u.shadow && t.bans.get(u.employer as usize).copied().unwrap_or(false) {
+        allowed &= !offers.ban_subject;
+    }
+    let mut paid_only = allowed & offers.paid_only;
+    while paid_only != 0 {
+        let j = paid_only.trailing_zeros() as usize;
+        paid_only &= paid_only - 1;
+        if u.wtp < offers.sub_price[j] {
+            allowed &= !(1 << j);
+        }
+    }
+    let cur = st.provider;
+    let cur_ok = cur == NONE || (allowed >> cur) & 1 == 1;
+    let new = std::mem::take(&mut st.newly_aware) & allowed;
+    let forced = !cur_ok || (new != 0 && offers.reconsider_on_awareness);
+    let mut rng = CounterRng::new(t.choice_key, u.id.0 as u64);
+    if !forced && !rng.hit(offers.reconsider_thr[s]) {
+        return;
+    }
+    let keep = if cur_ok { cur } else { NONE };
+    let pick = choose(
+        &offers.weight[s][u.taste as usize],
+        allowed,
+        keep,
+        offers.loyalty[s],
+        offers.outside[s],
+        new,
+        offers.trial[s],
+        rng.uniform(),
+    );
+    if pick != cur {
+        st.provider = pick;
+        st.switched = true;
+        st.paid_days = if pick != NONE && (offers.paid_only >> pick) & 1 == 1 { 1 } else { 0 };
+    }
+}
+
+/// Subscription kernel: free users whose willingness to pay covers the price convert; paying users churn
+/// by tenure (at the first-month rate when the price rose above what they would pay). Sets `paid_days`
+/// (and `provider` when a paid-only plan is cancelled).
+#[inline(always)]
+fn subscribe(t: &TickView, u: &User, st: &mut UserState) {
+    let j = st.provider;
+    if j == NONE {
+        return;
+    }
+    let offers = t.offers;
+    let price = offers.sub_price[j as usize];
+    if st.paid_days > 0 {
+        if price <= 0.0 {
+            st.paid_days = 0;
+            return;
+        }
+        let tenure = st.paid_days - 1;
+        let class = if u.wtp < price || tenure < 31 {
+            0
+        } else if tenure < 183 {
+            1
+        } else {
+            2
+        };
+        let mut rng = CounterRng::new(t.subscription_key, u.id.0 as u64);
+        if rng.hit(offers.churn_thr[class]) {
+            st.paid_days = 0;
+            if (offers.paid_only >> j) & 1 == 1 {
+                st.provider = NONE;
+            }
+        } else {
+            st.paid_days = st.paid_days.saturating_add(offers.tick_days);
+        }
+    } else if price > 0.0 && u.wtp >= price {
+        let mut rng = CounterRng::new(t.subscription_key, u.id.0 as u64);
+        let thr = if st.switched { offers.convert_half_thr[j as usize] } else { offers.convert_thr[j as usize] };
+        if rng.hit(thr) {
+            st.paid_days = 1;
+        }
+    }
+}
+
+/// Tally kernel: adds the user to the integer counts of its provider, segment and the chatbots it knows.
+#[inline(always)]
+fn count(local: &mut UserTally, u: &User, st: &UserState) {
+    if st.aware != 0 {
+        local.aware_any += 1;
+        // A fixed-width loop without branches: the compiler turns it into a few vector instructions.
+        let aware = st.aware;
+        for (j, n) in local.aware.iter_mut().enumerate() {
+            *n += ((aware >> j) & 1) as u64;
+        }
+    }
+    if st.provider != NONE {
+        let (j, s) = (st.provider as usize, u.segment as usize);
+        local.users[j][s] += 1;
+        local.paying[j][s] += (st.paid_days > 0) as u64;
+    }
+}
+
+/// Sums the per-thread partial tallies into `tally` and clears them for the next tick.
+fn publish(partial: &mut Parallel<UserTally>, tally: &mut UserTally) {
+    let mut total = UserTally::default();
+    for part in partial.iter_mut() {
+        total.add(part);
+        *part = UserTally::default();
+    }
+    *tally = total;
+}
+
+/// Phases `Awareness`, `Choice`, `Subscriptions` and the user tally of `Accounting`, fused: one parallel
+/// pass that takes each user through the four kernels in phase order. Reads `Offers`, `BanList`, `Clock`,
+/// `RunInfo`, `User`; writes `UserState` and `UserTally`. Equivalent to the four phase systems because no
+/// system between them reads or writes what the kernels touch (`Orgs` reads neither `UserState` nor
+/// `UserTally`); `tests/it/determinism.rs` compares the two schedules.
+pub fn step_users(
+    mut partial: Local<Parallel<UserTally>>,
+    mut tally: ResMut<UserTally>,
     offers: Res<Offers>,
+    bans: Res<BanList>,
     clock: Res<Clock>,
     info: Res<RunInfo>,
     mut users: Query<(&User, &mut UserState)>,
 ) {
-    let key = tick_key(info.seed, Stream::Awareness, clock.tick);
-    let offers = &*offers;
-    users.par_iter_mut().for_each(|(u, mut st)| {
-        let st = st.bypass_change_detection();
-        let mut candidates = offers.chat_open & !st.aware;
-        if candidates == 0 {
-            st.newly_aware = 0;
-            return;
-        }
-        let thr = &offers.aware_thr[u.segment as usize];
-        let mut rng = CounterRng::new(key, u.id.0 as u64);
-        let mut gained = 0u32;
-        while candidates != 0 {
-            let j = candidates.trailing_zeros() as usize;
-            candidates &= candidates - 1;
-            if rng.hit(thr[j]) {
-                gained |= 1 << j;
+    let t = TickView::new(&offers, &bans, &clock, &info);
+    users.par_iter_mut().for_each_init(
+        || partial.borrow_local_mut(),
+        |local, (u, mut st)| {
+            let before = *st;
+            let mut s = before;
+            learn(&t, u, &mut s);
+            reconsider(&t, u, &mut s);
+            subscribe(&t, u, &mut s);
+            count(local, u, &s);
+            // Store only what changed: most users change nothing in a tick, and a clean cache line costs
+            // no write-back.
+            if s != before {
+                *st.bypass_change_detection() = s;
             }
-        }
-        st.aware |= gained;
-        st.newly_aware = gained;
-    });
+        },
+    );
+    publish(&mut partial, &mut tally);
 }
 
-/// Phase `Choice`. Reads `Offers`, `BanList`, `Clock`, `RunInfo`, `User`; writes `UserState::provider`
-/// (and cancels a subscription on a switch). A user reconsiders with the segment's attention hazard, at
-/// once on learning of a new chatbot, and always when its provider closed or its employer banned it.
+/// Phase `Awareness` alone. Reads `Offers`, `Clock`, `RunInfo`, `User`; writes `UserState::aware` and
+/// `newly_aware`.
+pub fn spread_awareness(
+    offers: Res<Offers>,
+    bans: Res<BanList>,
+    clock: Res<Clock>,
+    info: Res<RunInfo>,
+    mut users: Query<(&User, &mut UserState)>,
+) {
+    let t = TickView::new(&offers, &bans, &clock, &info);
+    users.par_iter_mut().for_each(|(u, mut st)| learn(&t, u, st.bypass_change_detection()));
+}
+
+/// Phase `Choice` alone. Reads `Offers`, `BanList`, `Clock`, `RunInfo`, `User`; writes
+/// `UserState::provider`, `switched`, `newly_aware` (and cancels a subscription on a switch).
 pub fn choose_provider(
     offers: Res<Offers>,
     bans: Res<BanList>,
@@ -52,135 +237,30 @@ pub fn choose_provider(
     info: Res<RunInfo>,
     mut users: Query<(&User, &mut UserState)>,
 ) {
-    let key = tick_key(info.seed, Stream::Choice, clock.tick);
-    let offers = &*offers;
-    let bans = &bans.0;
-    users.par_iter_mut().for_each(|(u, mut st)| {
-        let st = st.bypass_change_detection();
-        if st.aware == 0 {
-            return;
-        }
-        st.switched = false;
-        let s = u.segment as usize;
-        let mut allowed = st.aware & offers.chat_open;
-        if u.employer != NO_EMPLOYER && !u.shadow && bans.get(u.employer as usize).copied().unwrap_or(false) {
-            allowed &= !offers.ban_subject;
-        }
-        let mut paid_only = allowed & offers.paid_only;
-        while paid_only != 0 {
-            let j = paid_only.trailing_zeros() as usize;
-            paid_only &= paid_only - 1;
-            if u.wtp < offers.sub_price[j] {
-                allowed &= !(1 << j);
-            }
-        }
-        let cur = st.provider;
-        let cur_ok = cur == NONE || (allowed >> cur) & 1 == 1;
-        let new = std::mem::take(&mut st.newly_aware) & allowed;
-        let forced = !cur_ok || (new != 0 && offers.reconsider_on_awareness);
-        let mut rng = CounterRng::new(key, u.id.0 as u64);
-        if !forced && !rng.hit(offers.reconsider_thr[s]) {
-            return;
-        }
-        let keep = if cur_ok { cur } else { NONE };
-        let pick = choose(
-            &offers.weight[s][u.taste as usize],
-            allowed,
-            keep,
-            offers.loyalty[s],
-            offers.outside[s],
-            new,
-            offers.trial[s],
-            rng.uniform(),
-        );
-        if pick != cur {
-            st.provider = pick;
-            st.switched = true;
-            st.paid_days = if pick != NONE && (offers.paid_only >> pick) & 1 == 1 { 1 } else { 0 };
-        }
-    });
+    let t = TickView::new(&offers, &bans, &clock, &info);
+    users.par_iter_mut().for_each(|(u, mut st)| reconsider(&t, u, st.bypass_change_detection()));
 }
 
-/// Phase `Subscriptions`. Reads `Offers`, `Clock`, `RunInfo`, `User`; writes `UserState::paid_days`:
-/// free users whose willingness to pay covers the price convert; paying users churn by tenure (at the
-/// first-month rate when the price rose above what they would pay).
+/// Phase `Subscriptions` alone. Reads `Offers`, `Clock`, `RunInfo`, `User`; writes `UserState::paid_days`
+/// (and `provider` when a paid-only plan is cancelled).
 pub fn update_subscriptions(
     offers: Res<Offers>,
+    bans: Res<BanList>,
     clock: Res<Clock>,
     info: Res<RunInfo>,
     mut users: Query<(&User, &mut UserState)>,
 ) {
-    let key = tick_key(info.seed, Stream::Subscription, clock.tick);
-    let offers = &*offers;
-    users.par_iter_mut().for_each(|(u, mut st)| {
-        let st = st.bypass_change_detection();
-        let j = st.provider;
-        if j == NONE {
-            return;
-        }
-        let price = offers.sub_price[j as usize];
-        if st.paid_days > 0 {
-            if price <= 0.0 {
-                st.paid_days = 0;
-                return;
-            }
-            let tenure = st.paid_days - 1;
-            let class = if u.wtp < price || tenure < 31 {
-                0
-            } else if tenure < 183 {
-                1
-            } else {
-                2
-            };
-            let mut rng = CounterRng::new(key, u.id.0 as u64);
-            if rng.hit(offers.churn_thr[class]) {
-                st.paid_days = 0;
-                if (offers.paid_only >> j) & 1 == 1 {
-                    st.provider = NONE;
-                }
-            } else {
-                st.paid_days = st.paid_days.saturating_add(offers.tick_days);
-            }
-        } else if price > 0.0 && u.wtp >= price {
-            let mut rng = CounterRng::new(key, u.id.0 as u64);
-            let thr = if st.switched { offers.convert_half_thr[j as usize] } else { offers.convert_thr[j as usize] };
-            if rng.hit(thr) {
-                st.paid_days = 1;
-            }
-        }
-    });
+    let t = TickView::new(&offers, &bans, &clock, &info);
+    users.par_iter_mut().for_each(|(u, mut st)| subscribe(&t, u, st.bypass_change_detection()));
 }
 
-/// Phase `Accounting` (first). Reads `User`, `UserState`; writes `UserTally` (integer counts per firm and
-/// segment, summed from per-thread partial tallies).
+/// Phase `Accounting` (first) when the user phases run one by one. Reads `User`, `UserState`; writes
+/// `UserTally` (integer counts per firm and segment, summed from per-thread partial tallies).
 pub fn tally_users(
     mut partial: Local<Parallel<UserTally>>,
     mut tally: ResMut<UserTally>,
     users: Query<(&User, &UserState)>,
 ) {
-    users.par_iter().for_each_init(
-        || partial.borrow_local_mut(),
-        |local, (u, st)| {
-            if st.aware != 0 {
-                local.aware_any += 1;
-                let mut bits = st.aware;
-                while bits != 0 {
-                    let j = bits.trailing_zeros() as usize;
-                    bits &= bits - 1;
-                    local.aware[j] += 1;
-                }
-            }
-            if st.provider != NONE {
-                let (j, s) = (st.provider as usize, u.segment as usize);
-                local.users[j][s] += 1;
-                local.paying[j][s] += (st.paid_days > 0) as u64;
-            }
-        },
-    );
-    let mut total = UserTally::default();
-    for part in partial.iter_mut() {
-        total.add(part);
-        *part = UserTally::default();
-    }
-    *tally = total;
+    users.par_iter().for_each_init(|| partial.borrow_local_mut(), |local, (u, st)| count(local, u, st));
+    publish(&mut partial, &mut tally);
 }
