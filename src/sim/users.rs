@@ -153,17 +153,16 @@ fn subscribe(t: &TickView, u: &User, st: &mut UserState) {
     }
 }
 
-/// Tally kernel: adds the user to the integer counts of its provider, segment and the chatbots it knows.
+/// Tally kernel: adds the user to the integer counts of its provider and segment and of the chatbots it knows.
 #[inline(always)]
 fn count(local: &mut UserTally, u: &User, st: &UserState) {
-    if st.aware != 0 {
-        local.aware_any += 1;
-        // A fixed-width loop without branches: the compiler turns it into a few vector instructions.
-        let aware = st.aware;
-        for (j, n) in local.aware.iter_mut().enumerate() {
-            *n += ((aware >> j) & 1) as u64;
-        }
-    }
+    count_learnt(local, 0, st.aware);
+    count_provider(local, u, st);
+}
+
+/// Adds the user to the counts of its provider and segment.
+#[inline(always)]
+fn count_provider(local: &mut UserTally, u: &User, st: &UserState) {
     if st.provider != NONE {
         let (j, s) = (st.provider as usize, u.segment as usize);
         local.users[j][s] += 1;
@@ -171,9 +170,29 @@ fn count(local: &mut UserTally, u: &User, st: &UserState) {
     }
 }
 
-/// Sums the per-thread partial tallies into `tally` and clears them for the next tick.
-fn publish(partial: &mut Parallel<UserTally>, tally: &mut UserTally) {
+/// Adds to the awareness counts what a user learnt: the chatbots in `after` but not in `before`.
+#[inline(always)]
+fn count_learnt(local: &mut UserTally, before: u32, after: u32) {
+    let mut learnt = after & !before;
+    if learnt == 0 {
+        return;
+    }
+    local.aware_any += (before == 0) as u64;
+    while learnt != 0 {
+        local.aware[learnt.trailing_zeros() as usize] += 1;
+        learnt &= learnt - 1;
+    }
+}
+
+/// Sums the per-thread partial tallies into `tally` and clears them for the next tick. The awareness
+/// counts of the partials are either complete (`carry_awareness` false) or what was learnt this tick, added
+/// to the last tick's counts: awareness is never lost, so the two agree (the fused-pass test checks it).
+fn publish(partial: &mut Parallel<UserTally>, tally: &mut UserTally, carry_awareness: bool) {
     let mut total = UserTally::default();
+    if carry_awareness {
+        total.aware = tally.aware;
+        total.aware_any = tally.aware_any;
+    }
     for part in partial.iter_mut() {
         total.add(part);
         *part = UserTally::default();
@@ -181,9 +200,26 @@ fn publish(partial: &mut Parallel<UserTally>, tally: &mut UserTally) {
     *tally = total;
 }
 
+/// One user through the four kernels, in phase order. Only what changed is stored: most users change
+/// nothing in a tick, and a clean cache line costs no write-back.
+#[inline(always)]
+fn step_user(t: &TickView, local: &mut UserTally, u: &User, st: &mut UserState) {
+    let before = *st;
+    let mut s = before;
+    learn(t, u, &mut s);
+    reconsider(t, u, &mut s);
+    subscribe(t, u, &mut s);
+    count_learnt(local, before.aware, s.aware);
+    count_provider(local, u, &s);
+    if s != before {
+        *st = s;
+    }
+}
+
 /// Phases `Awareness`, `Choice`, `Subscriptions` and the user tally of `Accounting`, fused: one parallel
 /// pass that takes each user through the four kernels in phase order. Reads `Offers`, `BanList`, `Clock`,
-/// `RunInfo`, `User`; writes `UserState` and `UserTally`. Equivalent to the four phase systems because no
+/// `RunInfo`, `User`, last tick's `UserTally`; writes `UserState` and `UserTally` (awareness counted as
+/// what was learnt added to last tick's counts). Equivalent to the four phase systems because no
 /// system between them reads or writes what the kernels touch (`Orgs` reads neither `UserState` nor
 /// `UserTally`); `tests/it/determinism.rs` compares the two schedules.
 pub fn step_users(
@@ -196,23 +232,23 @@ pub fn step_users(
     mut users: Query<(&User, &mut UserState)>,
 ) {
     let t = TickView::new(&offers, &bans, &clock, &info);
-    users.par_iter_mut().for_each_init(
-        || partial.borrow_local_mut(),
-        |local, (u, mut st)| {
-            let before = *st;
-            let mut s = before;
-            learn(&t, u, &mut s);
-            reconsider(&t, u, &mut s);
-            subscribe(&t, u, &mut s);
-            count(local, u, &s);
-            // Store only what changed: most users change nothing in a tick, and a clean cache line costs
-            // no write-back.
-            if s != before {
-                *st.bypass_change_detection() = s;
-            }
-        },
-    );
-    publish(&mut partial, &mut tally);
+    // Users live in one table, so the pass runs over its columns as slices: a plain loop the compiler
+    // inlines whole, rather than a call per user.
+    match users.contiguous_par_iter_mut() {
+        Ok(iter) => iter.for_each_init(
+            || partial.borrow_local_mut(),
+            |local, (us, mut states)| {
+                for (u, st) in us.iter().zip(states.bypass_change_detection()) {
+                    step_user(&t, local, u, st);
+                }
+            },
+        ),
+        Err(_) => users.par_iter_mut().for_each_init(
+            || partial.borrow_local_mut(),
+            |local, (u, mut st)| step_user(&t, local, u, st.bypass_change_detection()),
+        ),
+    }
+    publish(&mut partial, &mut tally, true);
 }
 
 /// Phase `Awareness` alone. Reads `Offers`, `Clock`, `RunInfo`, `User`; writes `UserState::aware` and
@@ -262,5 +298,5 @@ pub fn tally_users(
     users: Query<(&User, &UserState)>,
 ) {
     users.par_iter().for_each_init(|| partial.borrow_local_mut(), |local, (u, st)| count(local, u, st));
-    publish(&mut partial, &mut tally);
+    publish(&mut partial, &mut tally, false);
 }
