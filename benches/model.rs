@@ -1,15 +1,20 @@
-//! Criterion benchmarks of the model: one full tick at 100k and 1M users, and each user phase alone.
+//! Criterion benchmarks of the model: one full tick at 100k and 1M users, the fused user pass, and each user
+//! phase alone (on the phase-by-phase reference schedule).
 //! Worlds are warmed up for 120 daily ticks of the baseline (awareness spread, users choosing), so the
 //! measured ticks are representative. Run: `cargo bench`; CI only builds them (`cargo bench --no-run`).
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use llm_market::config::{self, Overrides};
-use llm_market::sim::{Phase, Simulation, init_threads, phase_schedule};
+use llm_market::sim::{Phase, Simulation, UserPass, init_threads, phase_schedule, user_pass_schedule};
 use std::sync::Arc;
 
 fn warmed(agents: u64) -> Simulation {
+    warmed_with(agents, UserPass::Fused)
+}
+
+fn warmed_with(agents: u64, pass: UserPass) -> Simulation {
     let s = config::load(None, &Overrides { agents: Some(agents), ..Default::default() }).expect("the baseline loads");
-    let mut sim = Simulation::new(Arc::new(s), 0);
+    let mut sim = Simulation::with_user_pass(Arc::new(s), 0, pass);
     for _ in 0..120 {
         sim.step().expect("the baseline runs");
         sim.take_rows();
@@ -41,8 +46,11 @@ fn user_phases(c: &mut Criterion) {
     init_threads(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let mut g = c.benchmark_group("phase_100k");
     g.sample_size(20);
-    let mut sim = warmed(100_000);
     // The user phases read this tick's offers and clock, which the warm-up left in place.
+    let mut sim = warmed(100_000);
+    let mut schedule = user_pass_schedule();
+    g.bench_function("FusedUserPass", |b| b.iter(|| sim.run_schedule(&mut schedule)));
+    let mut sim = warmed_with(100_000, UserPass::Phased);
     for phase in [Phase::Awareness, Phase::Choice, Phase::Subscriptions, Phase::Accounting] {
         let mut schedule = phase_schedule(phase);
         g.bench_function(format!("{phase:?}"), |b| b.iter(|| sim.run_schedule(&mut schedule)));

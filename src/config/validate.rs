@@ -11,6 +11,9 @@ pub const MAX_FIRMS: usize = 32;
 pub const MAX_USD: f64 = 1e14;
 /// The most user agents (ids are `u32`).
 pub const MAX_AGENTS: u64 = 1 << 31;
+/// Upper bound on organisation agents: a user stores its employer's index in 27 bits (its other traits take
+/// the rest of the word, so that a user stays small; see `sim::components::User`).
+pub const MAX_ORG_AGENTS: u64 = (1 << 27) - 1;
 
 struct Checker {
     problems: Vec<Problem>,
@@ -136,8 +139,8 @@ pub fn validate(s: &ScenarioFile) -> Result<(MonthDay, MonthDay), Vec<Problem>> 
     let o = &s.orgs;
     if o.agents == 0 {
         c.fail("orgs.agents", "must be at least 1");
-    } else if o.agents > MAX_AGENTS {
-        c.fail("orgs.agents", format!("must be at most {MAX_AGENTS}"));
+    } else if o.agents > MAX_ORG_AGENTS {
+        c.fail("orgs.agents", format!("must be at most {MAX_ORG_AGENTS}"));
     }
     c.positive("orgs.population", o.population);
     c.prob("orgs.reconsider_per_month", o.reconsider_per_month);

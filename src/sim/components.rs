@@ -22,26 +22,67 @@ pub struct UserId(pub u32);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct OrgId(pub u32);
 
-/// Marker meaning "no employer".
-pub const NO_EMPLOYER: u32 = u32::MAX;
-
-/// A user's fixed traits, drawn at set-up. Read-only during the run.
-#[derive(Component, Clone, Copy, Debug)]
+/// A user's fixed traits, drawn at set-up; read-only during the run. Packed into 12 bytes: the pass over
+/// users is bound by memory bandwidth at scale (ARCHITECTURE.md, "Performance").
+#[derive(Component, Clone, Copy, Debug, PartialEq)]
 pub struct User {
     pub id: UserId,
-    /// Index into `[consumer, student, professional, developer]`.
-    pub segment: u8,
-    /// Taste class (0..TASTE_CLASSES): how much this user weighs quality.
-    pub taste: u8,
-    /// Keeps using a chatbot its employer banned (shadow use).
-    pub shadow: bool,
-    /// Employer org index, or [`NO_EMPLOYER`].
-    pub employer: u32,
+    /// Employer org index in bits 0..27 (all ones: none), segment in bits 27..29, taste class in 29..31,
+    /// shadow use in bit 31.
+    traits: u32,
     /// Willingness to pay for a paid tier, USD per month.
     pub wtp: f32,
 }
 
-/// A user's mutable state: the hot fields of every user phase, kept together in one component.
+const EMPLOYER_BITS: u32 = 27;
+const NO_EMPLOYER: u32 = (1 << EMPLOYER_BITS) - 1;
+
+impl User {
+    /// A user of `segment` (0..4) and taste class (0..[`TASTE_CLASSES`]); `employer` below
+    /// [`crate::config::validate::MAX_ORG_AGENTS`]; `shadow`: keeps using a chatbot its employer banned.
+    pub fn new(id: UserId, segment: u8, taste: u8, shadow: bool, employer: Option<u32>, wtp: f32) -> User {
+        debug_assert!(segment < 4 && (taste as usize) < TASTE_CLASSES);
+        debug_assert!(employer.is_none_or(|e| e < NO_EMPLOYER));
+        let traits = employer.unwrap_or(NO_EMPLOYER).min(NO_EMPLOYER)
+            | ((segment as u32 & 3) << EMPLOYER_BITS)
+            | ((taste as u32 & 3) << (EMPLOYER_BITS + 2))
+            | ((shadow as u32) << 31);
+        User { id, traits, wtp }
+    }
+
+    /// Index into `[consumer, student, professional, developer]`.
+    #[inline(always)]
+    pub fn segment(&self) -> usize {
+        ((self.traits >> EMPLOYER_BITS) & 3) as usize
+    }
+
+    /// Taste class (0..[`TASTE_CLASSES`]): how much this user weighs quality.
+    #[inline(always)]
+    pub fn taste(&self) -> usize {
+        ((self.traits >> (EMPLOYER_BITS + 2)) & 3) as usize
+    }
+
+    /// Keeps using a chatbot its employer banned (shadow use).
+    #[inline(always)]
+    pub fn shadow(&self) -> bool {
+        self.traits >> 31 == 1
+    }
+
+    /// Employer org index, if employed.
+    #[inline(always)]
+    pub fn employer(&self) -> Option<u32> {
+        let e = self.employer_index();
+        (e != NO_EMPLOYER).then_some(e)
+    }
+
+    /// Employer org index, or a number at least [`crate::config::validate::MAX_ORG_AGENTS`] when none.
+    #[inline(always)]
+    pub fn employer_index(&self) -> u32 {
+        self.traits & NO_EMPLOYER
+    }
+}
+
+/// A user's mutable state: the hot fields of every user phase, kept together in one 8-byte component.
 #[derive(Component, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct UserState {
     /// Bit j set when the user knows chatbot j.
@@ -51,11 +92,14 @@ pub struct UserState {
     /// The provider changed this tick: the user was with it for about half the tick, so its conversion
     /// hazard this tick is the half-tick one (keeps daily and weekly ticks in agreement).
     pub switched: bool,
-    /// Chatbots learnt of this tick (they trigger a reconsideration, with the trial bonus).
-    pub newly_aware: u32,
     /// 0 when on the free tier (or no provider); otherwise 1 + days on the paid plan.
     pub paid_days: u16,
 }
+
+/// Chatbots a user learnt of this tick (they trigger a reconsideration, with the trial bonus). Only the
+/// phase-by-phase schedule stores it, from awareness to choice; the fused pass keeps it in a register.
+#[derive(Component, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NewlyAware(pub u32);
 
 /// The number of taste classes per segment.
 pub const TASTE_CLASSES: usize = 4;
@@ -162,3 +206,28 @@ impl TickFlows {
 /// Flows summed over the current recording interval (reset when a row is written).
 #[derive(Component, Clone, Copy, Debug, Default)]
 pub struct IntervalFlows(pub TickFlows);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::validate::MAX_ORG_AGENTS;
+
+    #[test]
+    fn packed_traits_round_trip() {
+        for (segment, taste, shadow, employer) in [
+            (0, 0, false, None),
+            (3, 3, true, Some(0)),
+            (2, 1, true, Some(MAX_ORG_AGENTS as u32 - 1)),
+            (1, 2, false, None),
+        ] {
+            let u = User::new(UserId(7), segment, taste, shadow, employer, 12.5);
+            assert_eq!(
+                (u.segment(), u.taste(), u.shadow(), u.employer()),
+                (segment as usize, taste as usize, shadow, employer)
+            );
+            assert_eq!(u.employer_index() as u64 >= MAX_ORG_AGENTS, employer.is_none());
+        }
+        assert_eq!(std::mem::size_of::<User>(), 12);
+        assert_eq!(std::mem::size_of::<UserState>(), 8);
+    }
+}

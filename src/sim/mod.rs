@@ -80,7 +80,8 @@ fn add_phase(schedule: &mut Schedule, phase: Phase, pass: UserPass) {
     };
 }
 
-/// A schedule with the systems of one phase only, user phases one by one (benchmarks time phases with it).
+/// A schedule with the systems of one phase only, user phases one by one (benchmarks time phases with it,
+/// on a world built with [`UserPass::Phased`]).
 pub fn phase_schedule(phase: Phase) -> Schedule {
     let mut schedule = Schedule::default();
     schedule.set_executor(SingleThreadedExecutor::new());
@@ -148,6 +149,11 @@ impl Simulation {
         init_threads(1);
         let mut world = World::new();
         setup::populate(&mut world, scenario, run_id);
+        if pass == UserPass::Phased {
+            // The phase-by-phase reference keeps what users learnt between awareness and choice.
+            let users: Vec<Entity> = world.query_filtered::<Entity, With<components::User>>().iter(&world).collect();
+            world.insert_batch(users.into_iter().map(|e| (e, components::NewlyAware::default())));
+        }
         let n_ticks = world.resource::<resources::RunInfo>().calendar.n_ticks();
         let mut schedule = Schedule::default();
         schedule.set_executor(SingleThreadedExecutor::new());

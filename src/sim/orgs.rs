@@ -92,9 +92,6 @@ pub fn update_orgs(
     let mut by_stage = vec![[[0u64; 3]; 5]; n_firms];
     let mut seat_orgs = vec![[0u64; 5]; n_firms];
     let mut new = OrgTally { api_orgs: vec![0; n_firms], ..Default::default() };
-    if bans.0.len() != info.n_orgs as usize {
-        bans.0 = vec![false; info.n_orgs as usize];
-    }
     for mut org in orgs.iter_mut() {
         let org = &mut *org;
         let v = org.vertical as usize;
@@ -132,7 +129,7 @@ pub fn update_orgs(
                 org.enterprise = choose(w, seat_mask, org.provider, loyalty, 0.0, 0, 1.0, rng.uniform());
             }
         }
-        bans.0[org.id.0 as usize] = org.bans_chat;
+        bans.set(org.id.0 as usize, org.bans_chat);
         new.orgs_by_vertical[v] += 1;
         new.banning += org.bans_chat as u64;
         if org.stage > 0 {

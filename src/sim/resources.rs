@@ -173,9 +173,33 @@ pub struct OrgTally {
     pub open_tokens_m_per_day: f64,
 }
 
-/// Which org agents ban consumer chat, indexed by org id; read by the user phases.
-#[derive(Resource, Clone, Debug, Default)]
-pub struct BanList(pub Vec<bool>);
+/// Which org agents ban consumer chat, indexed by org id; read by the user phases. One more entry than
+/// there are orgs, always `false`: what a user without an employer looks up (no branch in the user pass).
+#[derive(Resource, Clone, Debug)]
+pub struct BanList(Vec<bool>);
+
+impl BanList {
+    /// No org bans anything yet.
+    pub fn new(n_orgs: usize) -> BanList {
+        BanList(vec![false; n_orgs + 1])
+    }
+
+    /// Records whether org `org` bans consumer chat.
+    pub fn set(&mut self, org: usize, bans: bool) {
+        let last = self.0.len() - 1;
+        if org < last {
+            self.0[org] = bans;
+        }
+    }
+
+    /// Whether the employer with index `employer` (an org id, or anything at or beyond the number of orgs
+    /// for none) bans consumer chat.
+    #[inline(always)]
+    pub fn bans(&self, employer: u32) -> bool {
+        let last = self.0.len() - 1;
+        self.0[(employer as usize).min(last)]
+    }
+}
 
 /// Rows waiting for the runner to stream them out.
 #[derive(Resource, Clone, Debug, Default)]

@@ -66,7 +66,7 @@ pub fn populate(world: &mut World, scenario: Arc<Scenario>, run_id: u64) {
         seats: vec![0.0; p.firms.len()],
         ..Default::default()
     });
-    world.insert_resource(BanList(vec![false; n_orgs as usize]));
+    world.insert_resource(BanList::new(n_orgs as usize));
     world.insert_resource(Trace::default());
     world.insert_resource(Books::default());
     world.insert_resource(Health::default());
@@ -105,14 +105,14 @@ pub fn populate(world: &mut World, scenario: Arc<Scenario>, run_id: u64) {
         let segment = pick(&seg_shares, rng.uniform());
         let taste = (rng.uniform() * TASTE_CLASSES as f64) as u8;
         let employer = if rng.uniform() < segs[segment].employed_share {
-            (rng.uniform() * n_orgs as f64) as u32
+            Some((rng.uniform() * n_orgs as f64) as u32)
         } else {
-            NO_EMPLOYER
+            None
         };
         let wtp = wtp[segment].sample(&mut rng) as f32;
         let shadow = CounterRng::for_decision(seed, Stream::Shadow, 0, i as u64).hit(shadow_thr);
         (
-            User { id: UserId(i), segment: segment as u8, taste, shadow, employer, wtp },
+            User::new(UserId(i), segment as u8, taste, shadow, employer, wtp),
             UserState { provider: NONE, ..Default::default() },
         )
     }));

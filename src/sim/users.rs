@@ -20,7 +20,7 @@ use bevy_utils::Parallel;
 #[derive(Clone, Copy)]
 struct TickView<'a> {
     offers: &'a Offers,
-    bans: &'a [bool],
+    bans: &'a BanList,
     awareness_key: u64,
     choice_key: u64,
     subscription_key: u64,
@@ -30,7 +30,7 @@ impl<'a> TickView<'a> {
     fn new(offers: &'a Offers, bans: &'a BanList, clock: &Clock, info: &RunInfo) -> Self {
         TickView {
             offers,
-            bans: &bans.0,
+            bans,
             awareness_key: tick_key(info.seed, Stream::Awareness, clock.tick),
             choice_key: tick_key(info.seed, Stream::Choice, clock.tick),
             subscription_key: tick_key(info.seed, Stream::Subscription, clock.tick),
@@ -38,17 +38,22 @@ impl<'a> TickView<'a> {
     }
 }
 
-/// Awareness kernel: each open chatbot the user does not know yet is learnt with the tick's Bass hazard.
-/// Sets `aware` and `newly_aware`.
+/// A firm index (not `NONE`) as an index into per-firm tables (`MAX_FIRMS` = 32 entries).
 #[inline(always)]
-fn learn(t: &TickView, u: &User, st: &mut UserState) {
+fn firm(j: u8) -> usize {
+    (j & 31) as usize
+}
+
+/// Awareness kernel: each open chatbot the user does not know yet is learnt with the tick's Bass hazard.
+/// Sets `aware`; returns the chatbots learnt.
+#[inline(always)]
+fn learn(t: &TickView, u: &User, st: &mut UserState) -> u32 {
     let offers = t.offers;
     let mut candidates = offers.chat_open & !st.aware;
     if candidates == 0 {
-        st.newly_aware = 0;
-        return;
+        return 0;
     }
-    let thr = &offers.aware_thr[u.segment as usize];
+    let thr = &offers.aware_thr[u.segment()];
     let mut rng = CounterRng::new(t.awareness_key, u.id.0 as u64);
     let mut gained = 0u32;
     while candidates != 0 {
@@ -59,22 +64,22 @@ fn learn(t: &TickView, u: &User, st: &mut UserState) {
         }
     }
     st.aware |= gained;
-    st.newly_aware = gained;
+    gained
 }
 
 /// Choice kernel: a user reconsiders with the segment's attention hazard, at once on learning of a new
-/// chatbot, and always when its provider closed or its employer banned it. Sets `provider` (a switch
-/// cancels a subscription) and `switched`; clears `newly_aware`.
+/// chatbot (`newly_aware`), and always when its provider closed or its employer banned it. Sets `provider`
+/// (a switch cancels a subscription) and `switched`.
 #[inline(always)]
-fn reconsider(t: &TickView, u: &User, st: &mut UserState) {
+fn reconsider(t: &TickView, u: &User, st: &mut UserState, newly_aware: u32) {
     if st.aware == 0 {
         return;
     }
     let offers = t.offers;
     st.switched = false;
-    let s = u.segment as usize;
+    let s = u.segment();
     let mut allowed = st.aware & offers.chat_open;
-    if u.employer != NO_EMPLOYER && !u.shadow && t.bans.get(u.employer as usize).copied().unwrap_or(false) {
+    if t.bans.bans(u.employer_index()) && !u.shadow() {
         allowed &= !offers.ban_subject;
     }
     let mut paid_only = allowed & offers.paid_only;
@@ -87,7 +92,7 @@ fn reconsider(t: &TickView, u: &User, st: &mut UserState) {
     }
     let cur = st.provider;
     let cur_ok = cur == NONE || (allowed >> cur) & 1 == 1;
-    let new = std::mem::take(&mut st.newly_aware) & allowed;
+    let new = newly_aware & allowed;
     let forced = !cur_ok || (new != 0 && offers.reconsider_on_awareness);
     let mut rng = CounterRng::new(t.choice_key, u.id.0 as u64);
     if !forced && !rng.hit(offers.reconsider_thr[s]) {
@@ -95,7 +100,7 @@ fn reconsider(t: &TickView, u: &User, st: &mut UserState) {
     }
     let keep = if cur_ok { cur } else { NONE };
     let pick = choose(
-        &offers.weight[s][u.taste as usize],
+        &offers.weight[s][u.taste()],
         allowed,
         keep,
         offers.loyalty[s],
@@ -121,7 +126,7 @@ fn subscribe(t: &TickView, u: &User, st: &mut UserState) {
         return;
     }
     let offers = t.offers;
-    let price = offers.sub_price[j as usize];
+    let price = offers.sub_price[firm(j)];
     if st.paid_days > 0 {
         if price <= 0.0 {
             st.paid_days = 0;
@@ -146,7 +151,7 @@ fn subscribe(t: &TickView, u: &User, st: &mut UserState) {
         }
     } else if price > 0.0 && u.wtp >= price {
         let mut rng = CounterRng::new(t.subscription_key, u.id.0 as u64);
-        let thr = if st.switched { offers.convert_half_thr[j as usize] } else { offers.convert_thr[j as usize] };
+        let thr = if st.switched { offers.convert_half_thr[firm(j)] } else { offers.convert_thr[firm(j)] };
         if rng.hit(thr) {
             st.paid_days = 1;
         }
@@ -164,7 +169,7 @@ fn count(local: &mut UserTally, u: &User, st: &UserState) {
 #[inline(always)]
 fn count_provider(local: &mut UserTally, u: &User, st: &UserState) {
     if st.provider != NONE {
-        let (j, s) = (st.provider as usize, u.segment as usize);
+        let (j, s) = (firm(st.provider), u.segment());
         local.users[j][s] += 1;
         local.paying[j][s] += (st.paid_days > 0) as u64;
     }
@@ -206,12 +211,17 @@ fn publish(partial: &mut Parallel<UserTally>, tally: &mut UserTally, carry_aware
 fn step_user(t: &TickView, local: &mut UserTally, u: &User, st: &mut UserState) {
     let before = *st;
     let mut s = before;
-    learn(t, u, &mut s);
-    reconsider(t, u, &mut s);
+    let learnt = learn(t, u, &mut s);
+    reconsider(t, u, &mut s, learnt);
     subscribe(t, u, &mut s);
     count_learnt(local, before.aware, s.aware);
     count_provider(local, u, &s);
-    if s != before {
+    // Compared without branches (a derived `==` stops at the first differing field).
+    let changed = (s.aware ^ before.aware)
+        | (s.provider ^ before.provider) as u32
+        | (s.switched ^ before.switched) as u32
+        | (s.paid_days ^ before.paid_days) as u32;
+    if changed != 0 {
         *st = s;
     }
 }
@@ -252,29 +262,34 @@ pub fn step_users(
 }
 
 /// Phase `Awareness` alone. Reads `Offers`, `Clock`, `RunInfo`, `User`; writes `UserState::aware` and
-/// `newly_aware`.
+/// `NewlyAware`.
 pub fn spread_awareness(
     offers: Res<Offers>,
     bans: Res<BanList>,
     clock: Res<Clock>,
     info: Res<RunInfo>,
-    mut users: Query<(&User, &mut UserState)>,
+    mut users: Query<(&User, &mut UserState, &mut NewlyAware)>,
 ) {
     let t = TickView::new(&offers, &bans, &clock, &info);
-    users.par_iter_mut().for_each(|(u, mut st)| learn(&t, u, st.bypass_change_detection()));
+    users.par_iter_mut().for_each(|(u, mut st, mut newly)| {
+        newly.bypass_change_detection().0 = learn(&t, u, st.bypass_change_detection());
+    });
 }
 
 /// Phase `Choice` alone. Reads `Offers`, `BanList`, `Clock`, `RunInfo`, `User`; writes
-/// `UserState::provider`, `switched`, `newly_aware` (and cancels a subscription on a switch).
+/// `UserState::provider`, `switched` (and cancels a subscription on a switch); clears `NewlyAware`.
 pub fn choose_provider(
     offers: Res<Offers>,
     bans: Res<BanList>,
     clock: Res<Clock>,
     info: Res<RunInfo>,
-    mut users: Query<(&User, &mut UserState)>,
+    mut users: Query<(&User, &mut UserState, &mut NewlyAware)>,
 ) {
     let t = TickView::new(&offers, &bans, &clock, &info);
-    users.par_iter_mut().for_each(|(u, mut st)| reconsider(&t, u, st.bypass_change_detection()));
+    users.par_iter_mut().for_each(|(u, mut st, mut newly)| {
+        let newly = std::mem::take(&mut newly.bypass_change_detection().0);
+        reconsider(&t, u, st.bypass_change_detection(), newly);
+    });
 }
 
 /// Phase `Subscriptions` alone. Reads `Offers`, `Clock`, `RunInfo`, `User`; writes `UserState::paid_days`

@@ -79,6 +79,8 @@ fn zero_agents() {
     let o = llm(&["run", tiny().to_str().unwrap(), "--agents", "0", "--out", "/nonexistent/never"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("agents: must be at least 1"));
+    let err = bad("[orgs]\nagents = 200_000_000\n");
+    assert!(err.contains("bad.toml:3: orgs.agents: must be at most 134217727"), "{err}");
 }
 
 #[test]
