@@ -13,6 +13,7 @@ use super::components::*;
 use super::resources::*;
 use crate::model::choice::{NONE, choose};
 use crate::model::rng::{CounterRng, Stream, tick_key};
+use bevy_ecs::batching::BatchingStrategy;
 use bevy_ecs::prelude::*;
 use bevy_utils::Parallel;
 
@@ -36,6 +37,12 @@ impl<'a> TickView<'a> {
             subscription_key: tick_key(info.seed, Stream::Subscription, clock.tick),
         }
     }
+}
+
+/// How a pass over users is cut into tasks: many per thread, so that a thread slowed down (a shared machine,
+/// another process) does not leave the others idle at the end of the pass; none too small to pay for itself.
+fn batching() -> BatchingStrategy {
+    BatchingStrategy::new().batches_per_thread(32).min_batch_size(4096)
 }
 
 /// A firm index (not `NONE`) as an index into per-firm tables (`MAX_FIRMS` = 32 entries).
@@ -245,7 +252,7 @@ pub fn step_users(
     // Users live in one table, so the pass runs over its columns as slices: a plain loop the compiler
     // inlines whole, rather than a call per user.
     match users.contiguous_par_iter_mut() {
-        Ok(iter) => iter.for_each_init(
+        Ok(iter) => iter.batching_strategy(batching()).for_each_init(
             || partial.borrow_local_mut(),
             |local, (us, mut states)| {
                 for (u, st) in us.iter().zip(states.bypass_change_detection()) {
@@ -253,7 +260,7 @@ pub fn step_users(
                 }
             },
         ),
-        Err(_) => users.par_iter_mut().for_each_init(
+        Err(_) => users.par_iter_mut().batching_strategy(batching()).for_each_init(
             || partial.borrow_local_mut(),
             |local, (u, mut st)| step_user(&t, local, u, st.bypass_change_detection()),
         ),
@@ -271,7 +278,7 @@ pub fn spread_awareness(
     mut users: Query<(&User, &mut UserState, &mut NewlyAware)>,
 ) {
     let t = TickView::new(&offers, &bans, &clock, &info);
-    users.par_iter_mut().for_each(|(u, mut st, mut newly)| {
+    users.par_iter_mut().batching_strategy(batching()).for_each(|(u, mut st, mut newly)| {
         newly.bypass_change_detection().0 = learn(&t, u, st.bypass_change_detection());
     });
 }
@@ -286,7 +293,7 @@ pub fn choose_provider(
     mut users: Query<(&User, &mut UserState, &mut NewlyAware)>,
 ) {
     let t = TickView::new(&offers, &bans, &clock, &info);
-    users.par_iter_mut().for_each(|(u, mut st, mut newly)| {
+    users.par_iter_mut().batching_strategy(batching()).for_each(|(u, mut st, mut newly)| {
         let newly = std::mem::take(&mut newly.bypass_change_detection().0);
         reconsider(&t, u, st.bypass_change_detection(), newly);
     });
@@ -302,7 +309,10 @@ pub fn update_subscriptions(
     mut users: Query<(&User, &mut UserState)>,
 ) {
     let t = TickView::new(&offers, &bans, &clock, &info);
-    users.par_iter_mut().for_each(|(u, mut st)| subscribe(&t, u, st.bypass_change_detection()));
+    users
+        .par_iter_mut()
+        .batching_strategy(batching())
+        .for_each(|(u, mut st)| subscribe(&t, u, st.bypass_change_detection()));
 }
 
 /// Phase `Accounting` (first) when the user phases run one by one. Reads `User`, `UserState`; writes
@@ -312,6 +322,9 @@ pub fn tally_users(
     mut tally: ResMut<UserTally>,
     users: Query<(&User, &UserState)>,
 ) {
-    users.par_iter().for_each_init(|| partial.borrow_local_mut(), |local, (u, st)| count(local, u, st));
+    users
+        .par_iter()
+        .batching_strategy(batching())
+        .for_each_init(|| partial.borrow_local_mut(), |local, (u, st)| count(local, u, st));
     publish(&mut partial, &mut tally, false);
 }
