@@ -8,7 +8,7 @@ use crate::experiment::{
 };
 use crate::io::{manifest, outputs::RunOutput};
 use crate::model::calendar::Period;
-use crate::sim::{self, MemorySink, Simulation};
+use crate::sim::{self, MemorySink, RowSink, Simulation};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
@@ -49,8 +49,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Compare { inputs, baseline, out, replicates, seed, jobs, focus, metrics, scenario_args } => {
             cmd_compare(&inputs, baseline, out, (replicates, seed, jobs), (focus, metrics), &scenario_args)
         }
-        Command::Bench { agents, ticks, threads, scenario, repeats } => {
-            cmd_bench(agents, ticks, threads, scenario.as_deref(), repeats)
+        Command::Bench { agents, ticks, threads, scenario, repeats, outputs } => {
+            cmd_bench(agents, ticks, threads, scenario.as_deref(), repeats, outputs.as_deref())
         }
         Command::Merge { dirs, out } => {
             let n = experiment::merge::merge(&dirs, &out)?;
@@ -419,6 +419,7 @@ fn cmd_bench(
     threads: Option<usize>,
     scenario: Option<&Path>,
     repeats: u32,
+    outputs: Option<&Path>,
 ) -> Result<ExitCode> {
     let threads = threads.unwrap_or_else(default_threads).max(1);
     sim::init_threads(threads);
@@ -431,12 +432,24 @@ fn cmd_bench(
         let mut sim = Simulation::new(s.clone(), 0);
         setups.push(t0.elapsed().as_secs_f64());
         measured_ticks = ticks.min(sim.n_ticks());
+        let mut sink = outputs.map(crate::io::outputs::RunOutput::create).transpose()?;
         let t1 = std::time::Instant::now();
+        let mut stream = |sim: &mut Simulation| -> Result<()> {
+            let rows = sim.take_rows();
+            if let Some(sink) = sink.as_mut() {
+                sink.rows(&rows.rows, &rows.market).map_err(|e| anyhow::anyhow!("writing the rows failed: {e}"))?;
+            }
+            Ok(())
+        };
+        stream(&mut sim)?;
         for _ in 0..measured_ticks {
             sim.step().map_err(|e| anyhow::anyhow!("the benchmark run failed: {e}"))?;
-            sim.take_rows();
+            stream(&mut sim)?;
         }
         per_user_tick.push(t1.elapsed().as_secs_f64() * 1e9 / (agents as f64 * measured_ticks.max(1) as f64));
+        if let Some(sink) = sink {
+            sink.abort();
+        }
     }
     let median = crate::analysis::stats::quantile(&per_user_tick, 0.5);
     let setup = crate::analysis::stats::quantile(&setups, 0.5);
@@ -452,6 +465,7 @@ fn cmd_bench(
         "peak_rss_bytes": rss,
         "bytes_per_user": rss.map(|r| r / agents.max(1)),
         "scenario": s.params().name,
+        "outputs": outputs.is_some(),
     });
     println!("{line}");
     eprintln!(

@@ -170,6 +170,10 @@ pub enum Command {
         /// Repeated measurements; the median is reported.
         #[arg(long, default_value_t = 5)]
         repeats: u32,
+        /// Also stream the trace and market rows to CSV files in this folder, as `run` does (they are
+        /// discarded after each measurement): compare with a run without it to see what writing costs.
+        #[arg(long, value_name = "DIR")]
+        outputs: Option<PathBuf>,
     },
     /// Run the baseline and print the table "model vs 2023 data" (DESIGN.md §1.4).
     Calibration {

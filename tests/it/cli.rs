@@ -263,5 +263,14 @@ fn bench_prints_one_json_line() {
     assert_eq!(v["ticks"], 3);
     assert_eq!(v["repeats"], 2);
     assert!(v["ns_per_user_tick"].as_f64().unwrap() > 0.0);
+    assert_eq!(v["outputs"], false);
     assert!(stderr(&o).contains("ns per user-tick"));
+    // With --outputs the rows are streamed to CSV in that folder and discarded afterwards.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("bench-out");
+    let o = llm(&["bench", "--agents", "3000", "--ticks", "3", "--repeats", "1", "--outputs", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
+    assert_eq!(v["outputs"], true);
+    assert_eq!(fs::read_dir(&out).unwrap().count(), 0, "nothing is left in the outputs folder");
 }
