@@ -426,6 +426,7 @@ fn cmd_bench(
     let s = Arc::new(config::load(scenario, &Overrides { agents: Some(agents), ..Default::default() })?);
     let mut per_user_tick = Vec::new();
     let mut setups = Vec::new();
+    let mut writing_share = Vec::new();
     let mut measured_ticks = 0;
     for _ in 0..repeats.max(1) {
         let t0 = std::time::Instant::now();
@@ -433,11 +434,14 @@ fn cmd_bench(
         setups.push(t0.elapsed().as_secs_f64());
         measured_ticks = ticks.min(sim.n_ticks());
         let mut sink = outputs.map(crate::io::outputs::RunOutput::create).transpose()?;
+        let mut writing = std::time::Duration::ZERO;
         let t1 = std::time::Instant::now();
         let mut stream = |sim: &mut Simulation| -> Result<()> {
             let rows = sim.take_rows();
             if let Some(sink) = sink.as_mut() {
+                let t = std::time::Instant::now();
                 sink.rows(&rows.rows, &rows.market).map_err(|e| anyhow::anyhow!("writing the rows failed: {e}"))?;
+                writing += t.elapsed();
             }
             Ok(())
         };
@@ -446,7 +450,9 @@ fn cmd_bench(
             sim.step().map_err(|e| anyhow::anyhow!("the benchmark run failed: {e}"))?;
             stream(&mut sim)?;
         }
-        per_user_tick.push(t1.elapsed().as_secs_f64() * 1e9 / (agents as f64 * measured_ticks.max(1) as f64));
+        let elapsed = t1.elapsed().as_secs_f64();
+        per_user_tick.push(elapsed * 1e9 / (agents as f64 * measured_ticks.max(1) as f64));
+        writing_share.push(writing.as_secs_f64() / elapsed.max(1e-12));
         if let Some(sink) = sink {
             sink.abort();
         }
@@ -466,6 +472,7 @@ fn cmd_bench(
         "bytes_per_user": rss.map(|r| r / agents.max(1)),
         "scenario": s.params().name,
         "outputs": outputs.is_some(),
+        "output_share": outputs.map(|_| (crate::analysis::stats::quantile(&writing_share, 0.5) * 1e4).round() / 1e4),
     });
     println!("{line}");
     eprintln!(

@@ -264,6 +264,7 @@ fn bench_prints_one_json_line() {
     assert_eq!(v["repeats"], 2);
     assert!(v["ns_per_user_tick"].as_f64().unwrap() > 0.0);
     assert_eq!(v["outputs"], false);
+    assert!(v["output_share"].is_null());
     assert!(stderr(&o).contains("ns per user-tick"));
     // With --outputs the rows are streamed to CSV in that folder and discarded afterwards.
     let dir = tempfile::tempdir().unwrap();
@@ -272,5 +273,7 @@ fn bench_prints_one_json_line() {
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
     assert_eq!(v["outputs"], true);
+    let share = v["output_share"].as_f64().unwrap();
+    assert!((0.0..1.0).contains(&share), "the share of time spent writing is a fraction: {share}");
     assert_eq!(fs::read_dir(&out).unwrap().count(), 0, "nothing is left in the outputs folder");
 }
