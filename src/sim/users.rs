@@ -15,6 +15,7 @@ use crate::model::choice::{NONE, choose};
 use crate::model::rng::{CounterRng, Stream, tick_key};
 use bevy_ecs::batching::BatchingStrategy;
 use bevy_ecs::prelude::*;
+use bevy_ecs::system::SystemParam;
 use bevy_utils::Parallel;
 
 /// What the user kernels read in one tick: the market view and the tick's random-stream keys.
@@ -27,14 +28,24 @@ struct TickView<'a> {
     subscription_key: u64,
 }
 
-impl<'a> TickView<'a> {
-    fn new(offers: &'a Offers, bans: &'a BanList, clock: &Clock, info: &RunInfo) -> Self {
+/// The resources every user system reads: this tick's market view, the clock and the run's seed.
+#[derive(SystemParam)]
+pub struct MarketView<'w> {
+    offers: Res<'w, Offers>,
+    bans: Res<'w, BanList>,
+    clock: Res<'w, Clock>,
+    info: Res<'w, RunInfo>,
+}
+
+impl MarketView<'_> {
+    fn view(&self) -> TickView<'_> {
+        let (seed, tick) = (self.info.seed, self.clock.tick);
         TickView {
-            offers,
-            bans,
-            awareness_key: tick_key(info.seed, Stream::Awareness, clock.tick),
-            choice_key: tick_key(info.seed, Stream::Choice, clock.tick),
-            subscription_key: tick_key(info.seed, Stream::Subscription, clock.tick),
+            offers: &self.offers,
+            bans: &self.bans,
+            awareness_key: tick_key(seed, Stream::Awareness, tick),
+            choice_key: tick_key(seed, Stream::Choice, tick),
+            subscription_key: tick_key(seed, Stream::Subscription, tick),
         }
     }
 }
@@ -235,13 +246,10 @@ fn step_user(t: &TickView, local: &mut UserTally, u: &User, st: &mut UserState) 
 pub fn step_users(
     mut partial: Local<Parallel<UserTally>>,
     mut tally: ResMut<UserTally>,
-    offers: Res<Offers>,
-    bans: Res<BanList>,
-    clock: Res<Clock>,
-    info: Res<RunInfo>,
+    market: MarketView,
     mut users: Query<(&User, &mut UserState)>,
 ) {
-    let t = TickView::new(&offers, &bans, &clock, &info);
+    let t = market.view();
     // Users live in one table, so the pass runs over its columns as slices: a plain loop the compiler
     // inlines whole, rather than a call per user.
     match users.contiguous_par_iter_mut() {
@@ -263,14 +271,8 @@ pub fn step_users(
 
 /// Phase `Awareness` alone. Reads `Offers`, `Clock`, `RunInfo`, `User`; writes `UserState::aware` and
 /// `NewlyAware`.
-pub fn spread_awareness(
-    offers: Res<Offers>,
-    bans: Res<BanList>,
-    clock: Res<Clock>,
-    info: Res<RunInfo>,
-    mut users: Query<(&User, &mut UserState, &mut NewlyAware)>,
-) {
-    let t = TickView::new(&offers, &bans, &clock, &info);
+pub fn spread_awareness(market: MarketView, mut users: Query<(&User, &mut UserState, &mut NewlyAware)>) {
+    let t = market.view();
     users.par_iter_mut().batching_strategy(batching()).for_each(|(u, mut st, mut newly)| {
         newly.bypass_change_detection().0 = learn(&t, u, st.bypass_change_detection());
     });
@@ -278,14 +280,8 @@ pub fn spread_awareness(
 
 /// Phase `Choice` alone. Reads `Offers`, `BanList`, `Clock`, `RunInfo`, `User`; writes
 /// `UserState::provider`, `switched` (and cancels a subscription on a switch); clears `NewlyAware`.
-pub fn choose_provider(
-    offers: Res<Offers>,
-    bans: Res<BanList>,
-    clock: Res<Clock>,
-    info: Res<RunInfo>,
-    mut users: Query<(&User, &mut UserState, &mut NewlyAware)>,
-) {
-    let t = TickView::new(&offers, &bans, &clock, &info);
+pub fn choose_provider(market: MarketView, mut users: Query<(&User, &mut UserState, &mut NewlyAware)>) {
+    let t = market.view();
     users.par_iter_mut().batching_strategy(batching()).for_each(|(u, mut st, mut newly)| {
         let newly = std::mem::take(&mut newly.bypass_change_detection().0);
         reconsider(&t, u, st.bypass_change_detection(), newly);
@@ -294,14 +290,8 @@ pub fn choose_provider(
 
 /// Phase `Subscriptions` alone. Reads `Offers`, `Clock`, `RunInfo`, `User`; writes `UserState::paid_days`
 /// (and `provider` when a paid-only plan is cancelled).
-pub fn update_subscriptions(
-    offers: Res<Offers>,
-    bans: Res<BanList>,
-    clock: Res<Clock>,
-    info: Res<RunInfo>,
-    mut users: Query<(&User, &mut UserState)>,
-) {
-    let t = TickView::new(&offers, &bans, &clock, &info);
+pub fn update_subscriptions(market: MarketView, mut users: Query<(&User, &mut UserState)>) {
+    let t = market.view();
     users
         .par_iter_mut()
         .batching_strategy(batching())
