@@ -134,10 +134,11 @@ pub fn populate(world: &mut World, scenario: Arc<Scenario>, run_id: u64) {
 /// Entity indices reserved beyond the agents for entities spawned later (resources, tests).
 const SPARE_ENTITY_INDICES: usize = 1 << 16;
 
-/// Sizes bevy's per-entity metadata once for `agents` entities plus a margin. Without this the table grows
+/// Sizes bevy's per-entity metadata once for `agents` entities plus a margin. Without this its vector grows
 /// by doubling while the users are spawned and bevy initialises the whole doubled capacity, so up to 16 of
-/// the ~90 bytes a user costs would be slack. An empty entity is spawned at the last reserved index (an index the
-/// allocator hands out only after every index before it); it matches no query of the model.
+/// the ~90 bytes a user costs would be slack. An empty entity is spawned at the last reserved index (an index
+/// the allocator hands out only after every index before it, i.e. never: runs spawn nothing after set-up); it
+/// matches no query of the model.
 fn reserve_entity_metadata(world: &mut World, agents: usize) {
     let last = world.entities().len() as usize + agents + SPARE_ENTITY_INDICES;
     let Some(entity) = u32::try_from(last).ok().and_then(Entity::from_raw_u32) else { return };
