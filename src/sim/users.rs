@@ -251,9 +251,14 @@ pub fn step_users(
 ) {
     let t = market.view();
     // Users live in one table, so the pass runs over its columns as slices: a plain loop the compiler
-    // inlines whole, rather than a call per user.
-    match users.contiguous_par_iter_mut() {
-        Ok(iter) => iter.batching_strategy(batching()).for_each_init(
+    // inlines whole, rather than a call per user. Debug builds take the per-user path instead: bevy 0.20's
+    // parallel slice iteration checks (with a debug assertion only) each batch's slice against the whole
+    // table's length, which fails as soon as a table is cut into more than one batch; its release build
+    // hands out the batch's rows as it should (`.ci/run` compares 1 and 2 threads on a release build).
+    // Both paths run the same kernel, so they give the same results.
+    let contiguous = if cfg!(debug_assertions) { None } else { users.contiguous_par_iter_mut().ok() };
+    match contiguous {
+        Some(iter) => iter.batching_strategy(batching()).for_each_init(
             || partial.borrow_local_mut(),
             |local, (us, mut states)| {
                 for (u, st) in us.iter().zip(states.bypass_change_detection()) {
@@ -261,7 +266,7 @@ pub fn step_users(
                 }
             },
         ),
-        Err(_) => users.par_iter_mut().batching_strategy(batching()).for_each_init(
+        None => users.par_iter_mut().batching_strategy(batching()).for_each_init(
             || partial.borrow_local_mut(),
             |local, (u, mut st)| step_user(&t, local, u, st.bypass_change_detection()),
         ),
