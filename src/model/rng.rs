@@ -75,7 +75,7 @@ impl CounterRng {
     /// A uniform draw in [0, 1) with 53 bits of precision.
     #[inline(always)]
     pub fn uniform(&mut self) -> f64 {
-        unit(self.draw())
+        (self.draw() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
     /// True with probability `threshold / 2^64` (see [`prob_threshold`]).
@@ -83,13 +83,6 @@ impl CounterRng {
     pub fn hit(&mut self, threshold: u64) -> bool {
         self.draw() < threshold
     }
-}
-
-/// The uniform number in [0, 1) that a raw draw stands for (53 bits of precision): what
-/// [`CounterRng::uniform`] returns for that draw.
-#[inline(always)]
-pub fn unit(draw: u64) -> f64 {
-    (draw >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 
 /// Converts a probability into an integer threshold for [`CounterRng::hit`]; exact at 0 and 1.
