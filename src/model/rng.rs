@@ -57,7 +57,7 @@ impl CounterRng {
     /// The generator for agent `id` under a tick key from [`tick_key`].
     #[inline(always)]
     pub fn new(tick_key: u64, id: u64) -> Self {
-        CounterRng { key: mix64(tick_key ^ id.wrapping_mul(0x8CB9_2BA7_2F3D_8DD7)), ctr: 0 }
+        CounterRng { key: agent_key(tick_key, id), ctr: 0 }
     }
 
     /// Convenience: the generator for (seed, stream, tick, id).
@@ -69,7 +69,7 @@ impl CounterRng {
     #[inline(always)]
     pub fn draw(&mut self) -> u64 {
         self.ctr = self.ctr.wrapping_add(1);
-        mix64(self.key.wrapping_add(self.ctr.wrapping_mul(GAMMA)))
+        counter_draw(self.key, self.ctr)
     }
 
     /// A uniform draw in [0, 1) with 53 bits of precision.
@@ -83,6 +83,19 @@ impl CounterRng {
     pub fn hit(&mut self, threshold: u64) -> bool {
         self.draw() < threshold
     }
+}
+
+/// The key of agent `id`'s generator under a tick key from [`tick_key`] (what [`CounterRng::new`] holds).
+#[inline(always)]
+pub fn agent_key(tick_key: u64, id: u64) -> u64 {
+    mix64(tick_key ^ id.wrapping_mul(0x8CB9_2BA7_2F3D_8DD7))
+}
+
+/// Draw number `ctr` (from 1) of the generator with key `key`: `CounterRng::new(k, id)`'s first draw is
+/// `counter_draw(agent_key(k, id), 1)`, without building the generator.
+#[inline(always)]
+pub fn counter_draw(key: u64, ctr: u64) -> u64 {
+    mix64(key.wrapping_add(ctr.wrapping_mul(GAMMA)))
 }
 
 /// Converts a probability into an integer threshold for [`CounterRng::hit`]; exact at 0 and 1.
@@ -127,6 +140,10 @@ mod tests {
         }
         let mut c = CounterRng::for_decision(7, Stream::Choice, 3, 12);
         assert_ne!(a.draw(), c.draw());
+        let key = agent_key(tick_key(7, Stream::Choice, 3), 11);
+        let mut d = CounterRng::for_decision(7, Stream::Choice, 3, 11);
+        assert_eq!(d.draw(), counter_draw(key, 1));
+        assert_eq!(d.draw(), counter_draw(key, 2));
     }
 
     #[test]

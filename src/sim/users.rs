@@ -12,7 +12,7 @@
 use super::components::*;
 use super::resources::*;
 use crate::model::choice::{NONE, choose};
-use crate::model::rng::{CounterRng, Stream, tick_key};
+use crate::model::rng::{CounterRng, Stream, agent_key, counter_draw, tick_key};
 use bevy_ecs::batching::BatchingStrategy;
 use bevy_ecs::prelude::*;
 use bevy_ecs::system::SystemParam;
@@ -223,11 +223,43 @@ fn publish(partial: &mut Parallel<UserTally>, tally: &mut UserTally, carry_aware
     *tally = total;
 }
 
+/// The common case, settled by one draw and no branch on what kind of user this is: a user with no
+/// provider (and no switch to clear) that either knows no chatbot while exactly one is open (its one
+/// awareness draw) or knows every open chatbot (its attention draw, which comes first in `reconsider`
+/// because nothing forces a choice). When that draw misses, the kernels would change nothing and count
+/// nothing, so this returns true; otherwise the kernels run and make the same draw again.
+///
+/// Early in a run almost every user is one of the two, mixed at random: branching on which one was the
+/// pass's main cost (a mispredicted branch per user or so), so the key and threshold are selected instead.
+#[inline(always)]
+fn quiet(t: &TickView, u: &User, st: &UserState) -> bool {
+    let offers = t.offers;
+    let open = offers.chat_open;
+    let knows_none = st.aware == 0;
+    let one_to_learn = knows_none & open.is_power_of_two();
+    let all_known = !knows_none & (open & !st.aware == 0);
+    if !((st.provider == NONE) & !st.switched & (one_to_learn | all_known)) {
+        return false;
+    }
+    let s = u.segment();
+    let key = std::hint::select_unpredictable(knows_none, t.awareness_key, t.choice_key);
+    let thr = std::hint::select_unpredictable(
+        knows_none,
+        offers.aware_thr[s][firm(open.trailing_zeros() as u8)],
+        offers.reconsider_thr[s],
+    );
+    counter_draw(agent_key(key, u.id.0 as u64), 1) >= thr
+}
+
 /// One user through the four kernels, in phase order, on a copy of its state that is stored back (storing
-/// only what changed measured slower: the comparison costs more than the write-back it saves).
+/// only what changed measured slower: the comparison costs more than the write-back it saves), unless
+/// [`quiet`] shows that nothing happens to it this tick.
 #[inline(always)]
 fn step_user(t: &TickView, local: &mut UserTally, u: &User, st: &mut UserState) {
     let before = *st;
+    if quiet(t, u, &before) {
+        return;
+    }
     let mut s = before;
     let learnt = learn(t, u, &mut s);
     reconsider(t, u, &mut s, learnt);
