@@ -133,31 +133,30 @@ pub fn calibrate(scenario: Arc<Scenario>) -> Result<Report, SimError> {
         });
     }
     // Inference spend per day (F1): ChatGPT queries × cost per query at that date.
-    if let Some(x) = d.iter().find(|x| x.metric == "inference_cost") {
-        if let Some(f) = p.firms.iter().find(|f| f.id == FOCUS_FIRM) {
-            for (label, months) in [("2023-02", vec![2u32]), ("2023-03..05 (spring)", vec![3, 4, 5])] {
-                let mut spend = 0.0;
-                let mut days = 0.0;
-                for m in &months {
-                    if let Some(r) = month(2023, *m) {
-                        let years = (r.date - p.start.0).num_days() as f64 / 365.2425;
-                        spend +=
-                            r.queries as f64 * f.cost_per_query_usd * econ::trend(1.0, f.cost_decline_per_year, years);
-                        days += r.date.day() as f64;
-                    }
+    if let Some(x) = d.iter().find(|x| x.metric == "inference_cost")
+        && let Some(f) = p.firms.iter().find(|f| f.id == FOCUS_FIRM)
+    {
+        for (label, months) in [("2023-02", vec![2u32]), ("2023-03..05 (spring)", vec![3, 4, 5])] {
+            let mut spend = 0.0;
+            let mut days = 0.0;
+            for m in &months {
+                if let Some(r) = month(2023, *m) {
+                    let years = (r.date - p.start.0).num_days() as f64 / 365.2425;
+                    spend += r.queries as f64 * f.cost_per_query_usd * econ::trend(1.0, f.cost_decline_per_year, years);
+                    days += r.date.day() as f64;
                 }
-                let per_day = if days > 0.0 { spend / days } else { 0.0 };
-                let ratio = per_day / x.value;
-                lines.push(Line {
-                    metric: "ChatGPT inference spend per day (USD)".into(),
-                    period: label.into(),
-                    model: fmt_big(per_day),
-                    data: fmt_big(x.value),
-                    ratio: Some(ratio),
-                    ok: Some((0.75..=1.25).contains(&ratio)),
-                    source: format!("{}; criterion: within ±25%", x.source),
-                });
             }
+            let per_day = if days > 0.0 { spend / days } else { 0.0 };
+            let ratio = per_day / x.value;
+            lines.push(Line {
+                metric: "ChatGPT inference spend per day (USD)".into(),
+                period: label.into(),
+                model: fmt_big(per_day),
+                data: fmt_big(x.value),
+                ratio: Some(ratio),
+                ok: Some((0.75..=1.25).contains(&ratio)),
+                source: format!("{}; criterion: within ±25%", x.source),
+            });
         }
     }
     // Dated inputs: prices, funding, launches.

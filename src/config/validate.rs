@@ -73,10 +73,10 @@ pub fn validate(s: &ScenarioFile) -> Result<(MonthDay, MonthDay), Vec<Problem>> 
     for (i, t) in s.revenue_thresholds_usd.iter().enumerate() {
         c.positive(&format!("revenue_thresholds_usd[{i}]"), *t);
     }
-    if let Some(r) = s.record_every {
-        if r < s.tick {
-            c.fail("record_every", format!("cannot be shorter than the tick ({} < {})", r.as_str(), s.tick.as_str()));
-        }
+    if let Some(r) = s.record_every
+        && r < s.tick
+    {
+        c.fail("record_every", format!("cannot be shorter than the tick ({} < {})", r.as_str(), s.tick.as_str()));
     }
     let summer_start = MonthDay::parse(&s.calendar.summer_start);
     let summer_end = MonthDay::parse(&s.calendar.summer_end);
@@ -186,10 +186,10 @@ pub fn validate(s: &ScenarioFile) -> Result<(MonthDay, MonthDay), Vec<Problem>> 
         } else if !ids.insert(f.id.as_str()) {
             c.fail(p("id"), format!("duplicate firm id {:?}", f.id));
         }
-        if let Some(cl) = f.chat_launch {
-            if cl.0 < f.launch.0 {
-                c.fail(p("chat_launch"), format!("cannot be before the firm's launch ({})", f.launch.0));
-            }
+        if let Some(cl) = f.chat_launch
+            && cl.0 < f.launch.0
+        {
+            c.fail(p("chat_launch"), format!("cannot be before the firm's launch ({})", f.launch.0));
         }
         c.finite(&p("quality_elo"), f.quality_elo);
         c.finite(&p("quality_growth_elo_per_year"), f.quality_growth_elo_per_year);
