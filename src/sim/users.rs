@@ -6,6 +6,11 @@
 //! benchmarks time) or one user at a time through all of them ([`step_users`], one pass over memory: what a run
 //! uses), with byte-identical results; a test checks this on every run it makes.
 //!
+//! The fused pass first skips "quiet" users: those whose tick one random draw settles and that draw misses
+//! (most users on most days). The test for it has no branches, so that over a block of 64 users it runs in
+//! vector registers where the CPU has AVX-512 (detected at run time; the same bits either way, checked by
+//! `block_pass_equals_user_by_user`).
+//!
 //! Every user's draws come from a counter-based generator keyed by (seed, stream, tick, UserId), and the
 //! tally sums integers per thread, so results are identical for any thread count.
 
@@ -223,43 +228,68 @@ fn publish(partial: &mut Parallel<UserTally>, tally: &mut UserTally, carry_aware
     *tally = total;
 }
 
-/// The common case, settled by one draw and no branch on what kind of user this is: a user with no
-/// provider (and no switch to clear) that either knows no chatbot while exactly one is open (its one
-/// awareness draw) or knows every open chatbot (its attention draw, which comes first in `reconsider`
-/// because nothing forces a choice). When that draw misses, the kernels would change nothing and count
-/// nothing, so this returns true; otherwise the kernels run and make the same draw again.
-///
-/// Early in a run almost every user is one of the two, mixed at random: branching on which one was the
-/// pass's main cost (a mispredicted branch per user or so), so the key and threshold are selected instead.
-#[inline(always)]
-fn quiet(t: &TickView, u: &User, st: &UserState) -> bool {
-    let offers = t.offers;
-    let open = offers.chat_open;
-    let knows_none = st.aware == 0;
-    let one_to_learn = knows_none & open.is_power_of_two();
-    let all_known = !knows_none & (open & !st.aware == 0);
-    if !((st.provider == NONE) & !st.switched & (one_to_learn | all_known)) {
-        return false;
+/// What [`quiet`] reads this tick, flattened so that a loop over a block of users can be vectorised.
+#[derive(Clone, Copy)]
+struct QuietView {
+    open: u32,
+    one_open: bool,
+    awareness_key: u64,
+    choice_key: u64,
+    /// Per segment: the awareness threshold of the one open chatbot (when only one is open).
+    aware_thr: [u64; 4],
+    reconsider_thr: [u64; 4],
+}
+
+impl QuietView {
+    fn new(t: &TickView) -> QuietView {
+        let o = t.offers;
+        let first = firm(o.chat_open.trailing_zeros() as u8);
+        QuietView {
+            open: o.chat_open,
+            one_open: o.chat_open.is_power_of_two(),
+            awareness_key: t.awareness_key,
+            choice_key: t.choice_key,
+            aware_thr: std::array::from_fn(|s| o.aware_thr[s][first]),
+            reconsider_thr: o.reconsider_thr,
+        }
     }
+}
+
+/// Whether one draw settles this user's tick: it has no provider (and no switch to clear) and either knows
+/// no chatbot while exactly one is open (its one awareness draw) or knows every open chatbot (its
+/// attention draw, the first in `reconsider` because nothing forces a choice).
+#[inline(always)]
+fn one_draw_decides(q: &QuietView, st: &UserState) -> bool {
+    let knows_none = st.aware == 0;
+    let one_to_learn = knows_none & q.one_open;
+    let all_known = !knows_none & (q.open & !st.aware == 0);
+    (st.provider == NONE) & !st.switched & (one_to_learn | all_known)
+}
+
+/// For a user that [`one_draw_decides`] for: whether that draw misses. The key and threshold are
+/// selected rather than branched on: early in a run almost every user is one of the two kinds, mixed at
+/// random, and a branch on which one was the pass's main cost (about one misprediction per user).
+#[inline(always)]
+fn draw_misses(q: &QuietView, u: &User, st: &UserState) -> bool {
+    let knows_none = st.aware == 0;
     let s = u.segment();
-    let key = std::hint::select_unpredictable(knows_none, t.awareness_key, t.choice_key);
-    let thr = std::hint::select_unpredictable(
-        knows_none,
-        offers.aware_thr[s][firm(open.trailing_zeros() as u8)],
-        offers.reconsider_thr[s],
-    );
+    let key = std::hint::select_unpredictable(knows_none, q.awareness_key, q.choice_key);
+    let thr = std::hint::select_unpredictable(knows_none, q.aware_thr[s], q.reconsider_thr[s]);
     counter_draw(agent_key(key, u.id.0 as u64), 1) >= thr
 }
 
+/// True when nothing happens to the user this tick: one draw settles it and misses, so the kernels would
+/// change nothing and count nothing. Otherwise the kernels run (and make that draw again).
+#[inline(always)]
+fn quiet(q: &QuietView, u: &User, st: &UserState) -> bool {
+    one_draw_decides(q, st) && draw_misses(q, u, st)
+}
+
 /// One user through the four kernels, in phase order, on a copy of its state that is stored back (storing
-/// only what changed measured slower: the comparison costs more than the write-back it saves), unless
-/// [`quiet`] shows that nothing happens to it this tick.
+/// only what changed measured slower: the comparison costs more than the write-back it saves).
 #[inline(always)]
 fn step_user(t: &TickView, local: &mut UserTally, u: &User, st: &mut UserState) {
     let before = *st;
-    if quiet(t, u, &before) {
-        return;
-    }
     let mut s = before;
     let learnt = learn(t, u, &mut s);
     reconsider(t, u, &mut s, learnt);
@@ -269,8 +299,82 @@ fn step_user(t: &TickView, local: &mut UserTally, u: &User, st: &mut UserState) 
     *st = s;
 }
 
+/// Users per block of [`step_block`] (one bit each in its mask).
+const BLOCK: usize = 64;
+
+/// Bit i set when user i of the block is [`quiet`]; the same test without branches, so that it vectorises.
+#[inline(always)]
+fn quiet_mask(q: &QuietView, us: &[User], sts: &[UserState]) -> u64 {
+    let n = us.len().min(sts.len()).min(BLOCK);
+    let (us, sts) = (&us[..n], &sts[..n]);
+    let mut quiet = [false; BLOCK];
+    for i in 0..n {
+        quiet[i] = one_draw_decides(q, &sts[i]) & draw_misses(q, &us[i], &sts[i]);
+    }
+    quiet.iter().enumerate().fold(0, |m, (i, &b)| m | (b as u64) << i)
+}
+
+/// [`quiet_mask`] compiled for AVX-512 (eight 64-bit hashes per instruction): call only where
+/// [`Simd::detect`] found it.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw")]
+fn quiet_mask_avx512(q: &QuietView, us: &[User], sts: &[UserState]) -> u64 {
+    quiet_mask(q, us, sts)
+}
+
+/// How the user pass tests for quiet users over a slice: one user at a time, or (where the CPU has
+/// AVX-512) 64 at a time in vector registers. Both give the same bits; `block_pass_equals_user_by_user`
+/// checks it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Simd {
+    None,
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+}
+
+impl Simd {
+    fn detect() -> Simd {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512dq")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+        {
+            return Simd::Avx512;
+        }
+        Simd::None
+    }
+}
+
+/// The fused pass over a slice of users: quiet users are skipped, the others go through [`step_user`].
+#[inline(always)]
+fn step_slice(t: &TickView, q: &QuietView, simd: Simd, local: &mut UserTally, us: &[User], sts: &mut [UserState]) {
+    match simd {
+        Simd::None => {
+            for (u, st) in us.iter().zip(sts) {
+                if !quiet(q, u, st) {
+                    step_user(t, local, u, st);
+                }
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx512 => {
+            for (uc, sc) in us.chunks(BLOCK).zip(sts.chunks_mut(BLOCK)) {
+                // SAFETY: `Simd::Avx512` is only ever detected on a CPU with these features.
+                let quiet = unsafe { quiet_mask_avx512(q, uc, sc) };
+                let mut busy = !quiet & (u64::MAX >> (BLOCK - uc.len().min(sc.len())));
+                while busy != 0 {
+                    let i = busy.trailing_zeros() as usize;
+                    busy &= busy - 1;
+                    step_user(t, local, &uc[i], &mut sc[i]);
+                }
+            }
+        }
+    }
+}
+
 /// Phases `Awareness`, `Choice`, `Subscriptions` and the user tally of `Accounting`, fused: one parallel
-/// pass that takes each user through the four kernels in phase order. Reads `Offers`, `BanList`, `Clock`,
+/// pass that takes each user that is not [`quiet`] through the four kernels in phase order. Reads `Offers`, `BanList`, `Clock`,
 /// `RunInfo`, `User`, last tick's `UserTally`; writes `UserState` and `UserTally` (awareness counted as
 /// what was learnt added to last tick's counts). Equivalent to the four phase systems because no
 /// system between them reads or writes what the kernels touch (`Orgs` reads neither `UserState` nor
@@ -282,25 +386,27 @@ pub fn step_users(
     mut users: Query<(&User, &mut UserState)>,
 ) {
     let t = market.view();
+    let q = QuietView::new(&t);
+    let simd = Simd::detect();
     // Users live in one table, so the pass runs over its columns as slices: a plain loop the compiler
     // inlines whole, rather than a call per user. Debug builds take the per-user path instead: bevy 0.20's
     // parallel slice iteration checks (with a debug assertion only) each batch's slice against the whole
     // table's length, which fails as soon as a table is cut into more than one batch; its release build
     // hands out the batch's rows as it should (`.ci/run` compares 1 and 2 threads on a release build).
-    // Both paths run the same kernel, so they give the same results.
+    // Both paths run the same kernel and the same quiet test, so they give the same results.
     let contiguous = if cfg!(debug_assertions) { None } else { users.contiguous_par_iter_mut().ok() };
     match contiguous {
         Some(iter) => iter.batching_strategy(batching()).for_each_init(
             || partial.borrow_local_mut(),
-            |local, (us, mut states)| {
-                for (u, st) in us.iter().zip(states.bypass_change_detection()) {
-                    step_user(&t, local, u, st);
-                }
-            },
+            |local, (us, mut states)| step_slice(&t, &q, simd, local, us, states.bypass_change_detection()),
         ),
         None => users.par_iter_mut().batching_strategy(batching()).for_each_init(
             || partial.borrow_local_mut(),
-            |local, (u, mut st)| step_user(&t, local, u, st.bypass_change_detection()),
+            |local, (u, mut st)| {
+                if !quiet(&q, u, &st) {
+                    step_user(&t, local, u, st.bypass_change_detection());
+                }
+            },
         ),
     }
     publish(&mut partial, &mut tally, true);
@@ -347,4 +453,124 @@ pub fn tally_users(
         .batching_strategy(batching())
         .for_each_init(|| partial.borrow_local_mut(), |local, (u, st)| count(local, u, st));
     publish(&mut partial, &mut tally, false);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::rng::{mix64, prob_threshold};
+
+    /// A market with five chatbots and high hazards, so that in a few thousand users every path of the
+    /// kernels is taken (learning, reconsidering, forced choices, bans, conversion, churn) next to quiet users.
+    fn offers(chat_open: u32) -> Offers {
+        let mut o = Offers { n_firms: 5, chat_open, ban_subject: 0b00111, paid_only: 0b01000, ..Offers::default() };
+        for s in 0..4 {
+            for j in 0..5 {
+                o.aware_thr[s][j] = prob_threshold(0.05 * (1 + s + j) as f64);
+                for c in 0..TASTE_CLASSES {
+                    o.weight[s][c][j] = 0.5 + (s + c + j) as f32 * 0.25;
+                }
+            }
+            o.outside[s] = 1.0;
+            o.loyalty[s] = 3.0;
+            o.trial[s] = 2.0;
+            o.reconsider_thr[s] = prob_threshold(0.1 * (s + 1) as f64);
+        }
+        o.reconsider_on_awareness = true;
+        o.sub_price[..5].copy_from_slice(&[20.0, 0.0, 10.0, 5.0, 0.0]);
+        for j in 0..5 {
+            o.convert_thr[j] = prob_threshold(0.2);
+            o.convert_half_thr[j] = prob_threshold(0.1);
+        }
+        o.churn_thr = [prob_threshold(0.3), prob_threshold(0.1), prob_threshold(0.05)];
+        o.tick_days = 1;
+        o
+    }
+
+    /// Users and states of every kind, quiet ones (knowing nothing, or every open chatbot, with no
+    /// provider) among the most frequent.
+    fn population(n: u32, open: u32) -> (Vec<User>, Vec<UserState>) {
+        (0..n)
+            .map(|i| {
+                let r = mix64(0xA5A5 ^ i as u64);
+                let employer = ((r >> 5) & 1 == 1).then_some(((r >> 6) % 12) as u32);
+                let u = User::new(
+                    UserId(3 * i + 1),
+                    (r & 3) as u8,
+                    ((r >> 2) & 3) as u8,
+                    (r >> 4) & 1 == 1,
+                    employer,
+                    ((r >> 12) % 30) as f32,
+                );
+                let aware = match (r >> 24) % 5 {
+                    0 | 1 => 0,
+                    2 => open,
+                    3 => open | 0b10000,
+                    _ => (r >> 32) as u32 & 0b11111,
+                };
+                let known = aware & open;
+                let provider =
+                    if (r >> 40).is_multiple_of(3) && known != 0 { known.trailing_zeros() as u8 } else { NONE };
+                let paid_days = if provider != NONE && (r >> 44) & 1 == 1 { ((r >> 45) % 300) as u16 + 1 } else { 0 };
+                let st = UserState { aware, provider, switched: (r >> 56).is_multiple_of(8), paid_days };
+                (u, st)
+            })
+            .unzip()
+    }
+
+    fn view<'a>(offers: &'a Offers, bans: &'a BanList, tick: u32) -> TickView<'a> {
+        TickView {
+            offers,
+            bans,
+            awareness_key: tick_key(9, Stream::Awareness, tick),
+            choice_key: tick_key(9, Stream::Choice, tick),
+            subscription_key: tick_key(9, Stream::Subscription, tick),
+        }
+    }
+
+    /// The skipped users are exactly those the four kernels leave unchanged and uncounted, whichever way
+    /// the quiet test runs (user by user, branch-free over a block, AVX-512 where this CPU has it).
+    #[test]
+    fn block_pass_equals_user_by_user() {
+        let mut bans = BanList::new(12);
+        for org in [1, 4, 7] {
+            bans.set(org, true);
+        }
+        let mut ways = vec![Simd::None];
+        if Simd::detect() != Simd::None {
+            ways.push(Simd::detect());
+        }
+        for open in [0b00001, 0b00100, 0b01011, 0b11111] {
+            let offers = offers(open);
+            let (us, start) = population(5000, open);
+            for tick in 0..3 {
+                let t = view(&offers, &bans, tick);
+                let q = QuietView::new(&t);
+                let (mut want, mut want_tally) = (start.clone(), UserTally::default());
+                for (u, st) in us.iter().zip(&mut want) {
+                    step_user(&t, &mut want_tally, u, st);
+                }
+                let changed = start.iter().zip(&want).filter(|(a, b)| a != b).count();
+                assert!(changed > 500, "open {open:b}: only {changed} users changed");
+                let quiet_users = us.iter().zip(&start).filter(|(u, st)| quiet(&q, u, st)).count();
+                assert!(quiet_users > 500 && quiet_users < 4500, "open {open:b}: {quiet_users} quiet users");
+                for &simd in &ways {
+                    let (mut got, mut tally) = (start.clone(), UserTally::default());
+                    step_slice(&t, &q, simd, &mut tally, &us, &mut got);
+                    assert!(got == want, "open {open:b}, tick {tick}, {simd:?}: user states differ");
+                    assert_eq!(tally, want_tally, "open {open:b}, tick {tick}, {simd:?}: tallies differ");
+                }
+                for (uc, sc) in us.chunks(BLOCK).zip(start.chunks(BLOCK)) {
+                    let one_by_one =
+                        uc.iter().zip(sc).enumerate().fold(0u64, |m, (i, (u, st))| m | (quiet(&q, u, st) as u64) << i);
+                    assert_eq!(quiet_mask(&q, uc, sc), one_by_one);
+                    #[cfg(target_arch = "x86_64")]
+                    if Simd::detect() == Simd::Avx512 {
+                        // SAFETY: the CPU has the features (just detected).
+                        assert_eq!(unsafe { quiet_mask_avx512(&q, uc, sc) }, one_by_one);
+                    }
+                }
+            }
+        }
+    }
 }
