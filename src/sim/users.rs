@@ -303,19 +303,27 @@ fn quiet(q: &QuietView, u: &User, st: &UserState) -> bool {
 const BLOCK: usize = 64;
 
 /// The block quiet test (see above): bit i set when user i of the block is quiet. Written as loops over
-/// the block with no branch on a user, so that they vectorise: the awareness draws go chatbot by chatbot
-/// (the draw for chatbot j is the user's draw number 1 + the number of unknown open chatbots below j, as in
-/// `learn`), each over all users of the block; a lane whose chatbot the user knows computes a draw it
-/// ignores, which costs less in vector registers than a branch would.
+/// the block with no branch on a user, so that they vectorise. Each user's draws come from the stream it
+/// needs first: awareness while some open chatbot is unknown to it, else attention. The awareness draws go
+/// chatbot by chatbot, each over the whole block (the draw for chatbot j is the user's draw number 1 + the
+/// number of unknown open chatbots below j, as in `learn`); a lane whose user knows j ignores its draw,
+/// which costs less in vector registers than a branch would. For a user that knows every open chatbot that
+/// draw is always its draw number 1 on the attention stream: the attention draw. Only users that know some
+/// open chatbots but not all need a second stream (attention), computed for blocks that hold one.
 #[inline(always)]
 fn quiet_mask(q: &QuietView, us: &[User], sts: &[UserState]) -> u64 {
     let n = us.len().min(sts.len()).min(BLOCK);
     let (us, sts) = (&us[..n], &sts[..n]);
     let mut key = [0u64; BLOCK];
-    for (k, u) in key.iter_mut().zip(us) {
-        *k = agent_key(q.awareness_key, u.id.0 as u64);
+    let mut mixed = false;
+    for i in 0..n {
+        let (aware, unknown) = (sts[i].aware, q.open & !sts[i].aware);
+        mixed |= (unknown != 0) & (aware != 0);
+        let stream = std::hint::select_unpredictable(unknown != 0, q.awareness_key, q.choice_key);
+        key[i] = agent_key(stream, us[i].id.0 as u64);
     }
     let mut hit = [false; BLOCK];
+    let mut first = [0u64; BLOCK];
     let mut open = q.open;
     while open != 0 {
         let j = open.trailing_zeros();
@@ -326,12 +334,25 @@ fn quiet_mask(q: &QuietView, us: &[User], sts: &[UserState]) -> u64 {
             let unknown = q.open & !sts[i].aware;
             let d = counter_draw(key[i], (unknown & below).count_ones() as u64 + 1);
             hit[i] |= ((unknown >> j) & 1 == 1) & (d < thr[us[i].segment()]);
+            first[i] = d;
+        }
+    }
+    if q.open == 0 {
+        for i in 0..n {
+            first[i] = counter_draw(key[i], 1);
+        }
+    }
+    if mixed {
+        for i in 0..n {
+            let (aware, unknown) = (sts[i].aware, q.open & !sts[i].aware);
+            let attention = counter_draw(agent_key(q.choice_key, us[i].id.0 as u64), 1);
+            first[i] = std::hint::select_unpredictable((unknown != 0) & (aware != 0), attention, first[i]);
         }
     }
     let mut quiet = [false; BLOCK];
     for i in 0..n {
         let (u, st) = (&us[i], &sts[i]);
-        let attention_misses = counter_draw(agent_key(q.choice_key, u.id.0 as u64), 1) >= q.reconsider_thr[u.segment()];
+        let attention_misses = first[i] >= q.reconsider_thr[u.segment()];
         quiet[i] = (st.provider == NONE) & !st.switched & !hit[i] & ((st.aware == 0) | attention_misses);
     }
     quiet.iter().enumerate().fold(0, |m, (i, &b)| m | (b as u64) << i)
