@@ -319,7 +319,7 @@ fn quiet_mask(q: &QuietView, us: &[User], sts: &[UserState]) -> u64 {
     for i in 0..n {
         let (aware, unknown) = (sts[i].aware, q.open & !sts[i].aware);
         mixed |= (unknown != 0) & (aware != 0);
-        let stream = std::hint::select_unpredictable(unknown != 0, q.awareness_key, q.choice_key);
+        let stream = if unknown != 0 { q.awareness_key } else { q.choice_key };
         key[i] = agent_key(stream, us[i].id.0 as u64);
     }
     let mut hit = [false; BLOCK];
@@ -346,7 +346,7 @@ fn quiet_mask(q: &QuietView, us: &[User], sts: &[UserState]) -> u64 {
         for i in 0..n {
             let (aware, unknown) = (sts[i].aware, q.open & !sts[i].aware);
             let attention = counter_draw(agent_key(q.choice_key, us[i].id.0 as u64), 1);
-            first[i] = std::hint::select_unpredictable((unknown != 0) & (aware != 0), attention, first[i]);
+            first[i] = if (unknown != 0) & (aware != 0) { attention } else { first[i] };
         }
     }
     let mut quiet = [false; BLOCK];
@@ -381,7 +381,16 @@ enum Simd {
 }
 
 impl Simd {
+    /// What this CPU allows, unless the environment variable `LLM_MARKET_SIMD` is `off` (for comparing the
+    /// two ways; the results are the same).
     fn detect() -> Simd {
+        static CHOICE: std::sync::OnceLock<Simd> = std::sync::OnceLock::new();
+        *CHOICE.get_or_init(|| {
+            if std::env::var_os("LLM_MARKET_SIMD").is_some_and(|v| v == "off") { Simd::None } else { Simd::available() }
+        })
+    }
+
+    fn available() -> Simd {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx512f")
             && std::arch::is_x86_feature_detected!("avx512dq")
