@@ -7,10 +7,9 @@
 //! uses), with byte-identical results; a test checks this on every run it makes.
 //!
 //! The fused pass skips "quiet" users: those with no provider (and no switch to clear) whose draws this tick
-//! all miss, to whom the
-//! kernels would do nothing (most users on most days). Where the CPU has AVX-512 (detected at run time) it
-//! finds them 64 at a time in vector registers; otherwise it tests one user at a time for the commonest
-//! case. Either way the results are the kernels' own (`block_pass_equals_user_by_user`).
+//! all miss, to whom the kernels would do nothing (most users on most days). Where the CPU has AVX-512
+//! (detected at run time) it finds them 64 at a time in vector registers; otherwise it tests one user at a
+//! time for the commonest case. Either way the results are the kernels' own (`block_pass_equals_user_by_user`).
 //!
 //! Every user's draws come from a counter-based generator keyed by (seed, stream, tick, UserId), and the
 //! tally sums integers per thread, so results are identical for any thread count.
@@ -459,8 +458,8 @@ fn step_user(t: &TickView, local: &mut UserTally, u: &User, st: &mut UserState) 
 
 /// Phases `Awareness`, `Choice`, `Subscriptions` and the user tally of `Accounting`, fused: one parallel
 /// pass that takes each user that is not quiet through the four kernels in phase order. Reads `Offers`,
-/// `BanList`, `Clock`, `RunInfo`, `User`, last tick's `UserTally`; writes `UserState` and `UserTally` (awareness counted as
-/// what was learnt added to last tick's counts). Equivalent to the four phase systems because no
+/// `BanList`, `Clock`, `RunInfo`, `User`, last tick's `UserTally`; writes `UserState` and `UserTally`
+/// (awareness counted as what was learnt added to last tick's counts). Equivalent to the four phase systems because no
 /// system between them reads or writes what the kernels touch (`Orgs` reads neither `UserState` nor
 /// `UserTally`); `tests/it/determinism.rs` compares the two schedules.
 pub fn step_users(
@@ -477,7 +476,8 @@ pub fn step_users(
     // parallel slice iteration checks (with a debug assertion only) each batch's slice against the whole
     // table's length, which fails as soon as a table is cut into more than one batch; its release build
     // hands out the batch's rows as it should (`.ci/run` compares 1 and 2 threads on a release build).
-    // Both paths run the same kernel and the same quiet test, so they give the same results.
+    // Both paths run the same kernels, and the quiet tests only leave out users the kernels would leave as
+    // they are, so they give the same results.
     let contiguous = if cfg!(debug_assertions) { None } else { users.contiguous_par_iter_mut().ok() };
     match contiguous {
         Some(iter) => iter.batching_strategy(batching()).for_each_init(
