@@ -235,9 +235,8 @@ struct QuietView {
     one_open: bool,
     awareness_key: u64,
     choice_key: u64,
-    /// Per segment: the awareness threshold of the lowest-numbered open chatbot (the only one when
-    /// `one_open`).
-    first_aware_thr: [u64; 4],
+    /// The lowest-numbered open chatbot (the only one when `one_open`).
+    first_open: usize,
     reconsider_thr: [u64; 4],
     /// Per firm, then segment: the awareness thresholds.
     aware_thr: [[u64; 4]; MAX_FIRMS],
@@ -246,14 +245,13 @@ struct QuietView {
 impl QuietView {
     fn new(t: &TickView) -> QuietView {
         let o = t.offers;
-        // With no chatbot open this is chatbot 0's threshold, which nothing reads (`one_open` is false).
-        let first = firm(o.chat_open.trailing_zeros() as u8);
         QuietView {
             open: o.chat_open,
             one_open: o.chat_open.is_power_of_two(),
             awareness_key: t.awareness_key,
             choice_key: t.choice_key,
-            first_aware_thr: std::array::from_fn(|s| o.aware_thr[s][first]),
+            // With no chatbot open this is chatbot 0, which nothing reads (`one_open` is false).
+            first_open: firm(o.chat_open.trailing_zeros() as u8),
             reconsider_thr: o.reconsider_thr,
             aware_thr: std::array::from_fn(|j| std::array::from_fn(|s| o.aware_thr[s][j])),
         }
@@ -290,7 +288,7 @@ fn draw_misses(q: &QuietView, u: &User, st: &UserState) -> bool {
     let knows_none = st.aware == 0;
     let s = u.segment();
     let key = std::hint::select_unpredictable(knows_none, q.awareness_key, q.choice_key);
-    let thr = std::hint::select_unpredictable(knows_none, q.first_aware_thr[s], q.reconsider_thr[s]);
+    let thr = std::hint::select_unpredictable(knows_none, q.aware_thr[q.first_open][s], q.reconsider_thr[s]);
     counter_draw(agent_key(key, u.id.0 as u64), 1) >= thr
 }
 
