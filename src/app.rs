@@ -6,7 +6,9 @@ use crate::experiment::{
     self,
     runner::{Progress, Shard, SweepOptions, TraceMode},
 };
+use crate::io::folder::{Kind, Mode};
 use crate::io::{manifest, outputs::RunOutput};
+use crate::memcheck;
 use crate::model::calendar::Period;
 use crate::sim::{self, MemorySink, RowSink, Simulation};
 use anyhow::{Context, Result};
@@ -15,13 +17,19 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::SystemTime;
 
 /// Runs a parsed command line; `Err` means bad input or a fatal error (exit code 2).
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    // The environment is read here, never in the simulation: `LLM_MARKET_SIMD=off` compares the user-by-user
+    // quiet test with the vector one (same results).
+    if std::env::var_os("LLM_MARKET_SIMD").is_some_and(|v| v == "off") {
+        sim::users::disable_vector_test();
+    }
     match cli.command {
-        Command::Run { scenario, scenario_args, out, threads, record_every } => {
-            cmd_run(scenario.as_deref(), &scenario_args, out, threads, record_every)
+        Command::Run { scenario, scenario_args, out, threads, record_every, force } => {
+            cmd_run(scenario.as_deref(), &scenario_args, out, threads, record_every, force)
         }
         Command::Validate { file, scenario_args } => {
             if experiment::spec::is_sweep_file(&file) {
@@ -43,17 +51,35 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             eprintln!("{}: ok", file.display());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Sweep { sweep, scenario_args, out, jobs, threads, shard, resume, dry_run, traces } => {
-            cmd_sweep(&sweep, &scenario_args, out, (jobs, threads), shard, resume, dry_run, traces)
+        Command::Sweep { sweep, scenario_args, out, jobs, threads, shard, resume, repair, force, dry_run, traces } => {
+            cmd_sweep(&sweep, &scenario_args, out, (jobs, threads), shard, (resume, repair, force), dry_run, traces)
         }
-        Command::Compare { inputs, baseline, out, replicates, seed, jobs, focus, metrics, scenario_args } => {
-            cmd_compare(&inputs, baseline, out, (replicates, seed, jobs), (focus, metrics), &scenario_args)
-        }
+        Command::Compare {
+            inputs,
+            baseline,
+            out,
+            replicates,
+            seed,
+            jobs,
+            focus,
+            metrics,
+            partial,
+            force,
+            scenario_args,
+        } => cmd_compare(
+            &inputs,
+            baseline,
+            out,
+            (replicates, seed, jobs),
+            (focus, metrics),
+            (partial, force),
+            &scenario_args,
+        ),
         Command::Bench { agents, ticks, threads, scenario, repeats, outputs } => {
             cmd_bench(agents, ticks, threads, scenario.as_deref(), repeats, outputs.as_deref())
         }
-        Command::Merge { dirs, out } => {
-            let n = experiment::merge::merge(&dirs, &out)?;
+        Command::Merge { dirs, out, force } => {
+            let n = crate::io::merge::merge(&dirs, &out, force)?;
             println!("merged {n} runs from {} folders into {}", dirs.len(), out.display());
             Ok(ExitCode::SUCCESS)
         }
@@ -62,6 +88,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Calibration { scenario, scenario_args, threads, format } => {
             let s = load_scenario(scenario.as_deref(), &scenario_args, Some(Period::Month))?;
+            memcheck::ensure(&memcheck::scenario_demand(
+                &s,
+                scenario.as_deref(),
+                scenario_args.agents,
+                &scenario_args.sets,
+                1,
+            ))?;
             sim::init_threads(threads.unwrap_or_else(default_threads));
             let report = crate::analysis::calibration::calibrate(Arc::new(s))
                 .map_err(|e| anyhow::anyhow!("the calibration run failed: {e}"))?;
@@ -103,18 +136,34 @@ fn cmd_run(
     out: Option<PathBuf>,
     threads: Option<usize>,
     record_every: Option<Period>,
+    force: bool,
 ) -> Result<ExitCode> {
     let scenario = Arc::new(load_scenario(path, args, record_every)?);
+    memcheck::ensure(&memcheck::scenario_demand(&scenario, path, args.agents, &args.sets, 1))?;
     let threads = threads.unwrap_or_else(default_threads);
     sim::init_threads(threads);
     let dir = out.unwrap_or_else(|| PathBuf::from("outputs").join(&scenario.params().name));
     let started = SystemTime::now();
-    let sim = Simulation::new(scenario.clone(), 0);
+    let panic_at = test_panic_ticks()?.into_iter().find(|(id, _)| *id == 0).map(|(_, t)| t);
+    let sim = Simulation::new(scenario.clone(), 0).with_panic_at(panic_at);
     let pb = progress_bar(sim.n_ticks() as u64);
     pb.set_message(scenario.params().name.clone());
-    let mut output = RunOutput::create(&dir)?;
-    let result = sim.run(&mut output, &mut |t, _| pb.set_position(t as u64));
+    let mut output = RunOutput::create(&dir, force)?;
+    let stop = stop_on_signals()?;
+    // A panic inside the simulation is a bug: it becomes exit code 1 with nothing written, never a crash.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut sink = StopOnSignal { inner: &mut output, stop: &stop };
+        sim.run(&mut sink, &mut |t, _| pb.set_position(t as u64))
+    }));
     pb.finish_and_clear();
+    let result = match result {
+        Ok(r) => r,
+        Err(p) => {
+            output.abort();
+            eprintln!("error: the run failed: internal error (panic: {}); this is a bug", panic_message(&*p));
+            return Ok(ExitCode::from(1));
+        }
+    };
     match result {
         Ok(tables) => {
             let manifest = manifest::run_manifest(&scenario, threads, started, SystemTime::now());
@@ -127,11 +176,52 @@ fn cmd_run(
             print_run_summary(&tables);
             Ok(ExitCode::SUCCESS)
         }
+        Err(_) if stop.load(Ordering::Relaxed) != 0 => {
+            output.abort();
+            let sig = stop.load(Ordering::Relaxed);
+            eprintln!("interrupted by {}: nothing was written", signal_name(sig));
+            Ok(ExitCode::from(128 + sig as u8))
+        }
+        Err(sim::SimError::Sink(e)) => {
+            // Writing the outputs failed (a full disk): a fatal error, exit 2, nothing left behind.
+            output.abort();
+            Err(anyhow::anyhow!("{e}; nothing was written to {}", dir.display()))
+        }
         Err(e) => {
             output.abort();
             eprintln!("error: the run failed: {e}");
             Ok(ExitCode::from(1))
         }
+    }
+}
+
+/// SIGINT and SIGTERM set the returned flag (to the signal's number) instead of killing the process, so
+/// that a command can finish its current write, leave its outputs consistent and exit with 128 + signal.
+fn stop_on_signals() -> Result<Arc<AtomicUsize>> {
+    let stop = Arc::new(AtomicUsize::new(0));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_usize(sig, stop.clone(), sig as usize)
+            .context("cannot install the signal handlers")?;
+    }
+    Ok(stop)
+}
+
+fn signal_name(sig: usize) -> &'static str {
+    if sig == signal_hook::consts::SIGINT as usize { "SIGINT" } else { "SIGTERM" }
+}
+
+/// Passes rows on until a signal arrives, then stops the run at its next tick.
+struct StopOnSignal<'a> {
+    inner: &'a mut dyn RowSink,
+    stop: &'a AtomicUsize,
+}
+
+impl RowSink for StopOnSignal<'_> {
+    fn rows(&mut self, trace: &[sim::rows::TraceRow], market: &[sim::rows::MarketRow]) -> Result<(), String> {
+        if self.stop.load(Ordering::Relaxed) != 0 {
+            return Err("interrupted".into());
+        }
+        self.inner.rows(trace, market)
     }
 }
 
@@ -147,6 +237,37 @@ fn print_run_summary(tables: &sim::resources::RunTables) {
             s.end_cash_usd
         );
     }
+}
+
+/// The text of a caught panic.
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+/// The environment variable that injects faults for tests: `RUN_ID@TICK,RUN_ID@TICK` makes run RUN_ID
+/// panic at tick TICK (`run` is run 0). Read here only; the simulation gets plain data.
+pub const TEST_PANIC_VAR: &str = "LLM_MARKET_TEST_PANIC";
+
+/// Parses [`TEST_PANIC_VAR`]; unset or empty means no fault.
+fn test_panic_ticks() -> Result<Vec<(u64, u32)>> {
+    let Ok(raw) = std::env::var(TEST_PANIC_VAR) else { return Ok(Vec::new()) };
+    parse_panic_ticks(&raw).map_err(|e| anyhow::anyhow!("{TEST_PANIC_VAR}: {e}"))
+}
+
+fn parse_panic_ticks(raw: &str) -> Result<Vec<(u64, u32)>, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|item| {
+            let (id, tick) = item.split_once('@').ok_or_else(|| format!("expected RUN_ID@TICK, got {item:?}"))?;
+            let id = id.trim().parse::<u64>().map_err(|_| format!("bad run id in {item:?}"))?;
+            let tick = tick.trim().parse::<u32>().map_err(|_| format!("bad tick in {item:?}"))?;
+            Ok((id, tick))
+        })
+        .collect()
 }
 
 /// Runs a scenario in memory (tests, calibration).
@@ -176,7 +297,7 @@ fn cmd_sweep(
     out: Option<PathBuf>,
     (jobs, threads): (Option<usize>, Option<usize>),
     shard: Option<Shard>,
-    resume: bool,
+    (resume, repair, force): (bool, bool, bool),
     dry_run: bool,
     traces: TraceMode,
 ) -> Result<ExitCode> {
@@ -186,10 +307,27 @@ fn cmd_sweep(
     // One World per job; jobs × threads stays within the cores unless asked otherwise.
     sim::init_threads(threads.unwrap_or((default_threads() / jobs).max(1)));
     let shard = shard_from_env(shard)?;
+    // Memory: the largest run × the runs held at once (the jobs, at most this shard's runs), before any output.
+    let in_shard = shard.map_or(sweep.n_runs(), |s| (sweep.n_runs() + s.count - 1 - s.index) / s.count);
+    let at_once = (jobs as u64).min(in_shard);
+    let memory =
+        memcheck::check_sweep(&memcheck::sweep_demand(&sweep, path, args.agents, &args.sets, at_once), dry_run)?;
     let out = out.unwrap_or_else(|| PathBuf::from("outputs/sweeps").join(&sweep.file.name));
-    let opts = SweepOptions { out: out.clone(), jobs, shard, resume, traces, command_line: std::env::args().collect() };
+    let opts = SweepOptions {
+        out: out.clone(),
+        jobs,
+        shard,
+        resume,
+        repair,
+        force,
+        traces,
+        command_line: std::env::args().collect(),
+        panic_at: test_panic_ticks()?,
+        stop: Arc::new(AtomicUsize::new(0)),
+    };
     if dry_run {
         print!("{}", experiment::runner::dry_run(&sweep, &opts)?);
+        print!("{memory}");
         return Ok(ExitCode::SUCCESS);
     }
     let pb = progress_bar(0);
@@ -206,10 +344,25 @@ fn cmd_sweep(
             pb.set_message(format!("{} ({} failed)", sweep.file.name, p.failed));
         }
     };
-    let report = experiment::runner::run_sweep(&sweep, &opts, &on_progress)?;
+    let opts = SweepOptions { stop: stop_on_signals()?, ..opts };
+    let report = crate::io::sweep_run::run_sweep(&sweep, &opts, &on_progress)?;
     pb.finish_and_clear();
+    let repaired =
+        if report.repaired > 0 { format!(", {} damaged run(s) done again", report.repaired) } else { String::new() };
+    if let Some(sig) = report.interrupted {
+        let done = report.ran + report.resumed + report.repaired;
+        println!(
+            "{}: interrupted by {} after {done} of {} runs ({} run now{repaired}); the folder is consistent: continue with --resume. Outputs in {}",
+            sweep.file.name,
+            signal_name(sig),
+            report.total,
+            report.ran,
+            out.display()
+        );
+        return Ok(ExitCode::from(128 + sig as u8));
+    }
     println!(
-        "{}: {} runs ({} run now, {} done before), {} failed; outputs in {}",
+        "{}: {} runs ({} run now, {} done before{repaired}), {} failed; outputs in {}",
         sweep.file.name,
         report.total,
         report.ran,
@@ -319,7 +472,14 @@ fn cmd_slurm(
 }
 
 /// Runs a scenario file `replicates` times (common random numbers) into `dir` as a one-point sweep.
-fn run_replicates(path: &Path, args: &SweepArgs, replicates: u64, seed: u64, jobs: usize, dir: &Path) -> Result<()> {
+/// Returns the signal that interrupted it, if one did.
+fn run_replicates(
+    path: &Path,
+    args: &SweepArgs,
+    (replicates, seed, jobs): (u64, u64, usize),
+    dir: &Path,
+    stop: &Arc<AtomicUsize>,
+) -> Result<Option<usize>> {
     let mut sets = vec!["record_every=month".to_string()];
     sets.extend(args.sets.iter().cloned());
     let base = config::load(Some(path), &Overrides { sets: sets.clone(), agents: args.agents, ..Default::default() })?;
@@ -329,24 +489,31 @@ fn run_replicates(path: &Path, args: &SweepArgs, replicates: u64, seed: u64, job
         description: p.description.clone(),
         scenario: path.display().to_string(),
         seed,
-        replicates: replicates.max(1),
+        replicates,
         set: sets,
         design: experiment::spec::DesignFile { kind: experiment::design::DesignKind::Grid, samples: None },
         parameters: vec![],
     };
-    let sweep = experiment::spec::Sweep { file, source: path.display().to_string(), base: p, points: vec![vec![]] };
+    let sweep = experiment::spec::Sweep::new(file, path.display().to_string(), p);
     let opts = SweepOptions {
         out: dir.to_path_buf(),
         jobs,
         shard: None,
         resume: false,
+        repair: false,
+        force: false,
         traces: TraceMode::All,
         command_line: std::env::args().collect(),
+        panic_at: test_panic_ticks()?,
+        stop: stop.clone(),
     };
     let pb = progress_bar(replicates);
     pb.set_message(sweep.file.name.clone());
-    let report = experiment::runner::run_sweep(&sweep, &opts, &|p: Progress| pb.set_position(p.done))?;
+    let report = crate::io::sweep_run::run_sweep(&sweep, &opts, &|p: Progress| pb.set_position(p.done))?;
     pb.finish_and_clear();
+    if report.interrupted.is_some() {
+        return Ok(report.interrupted);
+    }
     if report.failed > 0 {
         eprintln!(
             "warning: {} of {} runs of {} failed; see {}",
@@ -356,7 +523,7 @@ fn run_replicates(path: &Path, args: &SweepArgs, replicates: u64, seed: u64, job
             dir.join("runs.csv").display()
         );
     }
-    Ok(())
+    Ok(None)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -366,28 +533,54 @@ fn cmd_compare(
     out: Option<PathBuf>,
     (replicates, seed, jobs): (u64, u64, Option<usize>),
     (focus, metrics): (Option<String>, Vec<String>),
+    (partial, force): (bool, bool),
     args: &SweepArgs,
 ) -> Result<ExitCode> {
+    let started = SystemTime::now();
     let out = out.unwrap_or_else(|| PathBuf::from("outputs/compare"));
     let jobs = jobs.unwrap_or_else(default_threads).max(1);
     sim::init_threads((default_threads() / jobs).max(1));
     // Validate every scenario file before running anything, keeping each one's name.
-    let mut names = std::collections::BTreeMap::new();
+    let mut names: std::collections::BTreeMap<PathBuf, String> = std::collections::BTreeMap::new();
     for i in inputs.iter().filter(|p| p.is_file()) {
         let s =
             config::load(Some(i), &Overrides { sets: args.sets.clone(), agents: args.agents, ..Default::default() })?;
-        names.insert(i.clone(), s.params().name.clone());
+        let at_once = (jobs as u64).min(replicates);
+        memcheck::ensure(&memcheck::scenario_demand(&s, Some(i), args.agents, &args.sets, at_once))?;
+        let name = s.params().name.clone();
+        if let Some((other, _)) = names.iter().find(|(_, n)| **n == name) {
+            anyhow::bail!(
+                "{} and {} are both named {name:?}: their runs would go to the same folder {}; give them different `name`s",
+                other.display(),
+                i.display(),
+                out.join("runs").join(&name).display()
+            );
+        }
+        names.insert(i.clone(), name);
     }
+    // Finished folders are read and verified before anything is run or written.
+    let mut loaded = std::collections::BTreeMap::new();
+    for input in inputs.iter().filter(|p| !names.contains_key(*p)) {
+        loaded.insert(input.clone(), crate::io::results::load_folder(input, partial)?);
+    }
+    let _lock = crate::io::folder::claim(&out, Kind::Comparison, if force { Mode::Force } else { Mode::Fresh })?;
+    let stop = stop_on_signals()?;
     let mut scenarios = Vec::new();
     for input in inputs {
-        let dir = if let Some(name) = names.get(input) {
+        if let Some(name) = names.get(input) {
             let dir = out.join("runs").join(name);
-            run_replicates(input, args, replicates, seed, jobs, &dir)?;
-            dir
+            if let Some(sig) = run_replicates(input, args, (replicates, seed, jobs), &dir, &stop)? {
+                eprintln!(
+                    "interrupted by {}: the comparison was not written (the finished runs are in {})",
+                    signal_name(sig),
+                    out.join("runs").display()
+                );
+                return Ok(ExitCode::from(128 + sig as u8));
+            }
+            scenarios.extend(crate::io::results::load_folder(&dir, false)?);
         } else {
-            input.clone()
-        };
-        scenarios.extend(crate::io::results::load_folder(&dir)?);
+            scenarios.extend(loaded.remove(input).unwrap_or_default());
+        }
     }
     let cmp = crate::analysis::compare::compare(&scenarios, baseline.as_deref(), 0.95)
         .map_err(|e| anyhow::anyhow!("cannot compare: {e}"))?;
@@ -399,6 +592,20 @@ fn cmd_compare(
         }
     });
     let files = crate::io::report::write_comparison(&out, &cmp, &scenarios, &focus)?;
+    let (version, commit) = manifest::tool_version();
+    let m = serde_json::json!({
+        "tool": "llm-market",
+        "kind": "comparison",
+        "version": version,
+        "git_commit": commit,
+        "command_line": std::env::args().collect::<Vec<_>>(),
+        "inputs": inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "scenarios": scenarios.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
+        "partial": partial,
+        "start_time": chrono::DateTime::<chrono::Utc>::from(started).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "end_time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    });
+    crate::io::sweep_out::write_atomic(&out.join("manifest.json"), format!("{}\n", serde_json::to_string_pretty(&m)?))?;
     print!("{}", cmp.table(&focus, &metrics));
     println!();
     println!("wrote {} files to {} (comparison.csv, report.html, charts/)", files.len(), out.display());
@@ -424,6 +631,7 @@ fn cmd_bench(
     let threads = threads.unwrap_or_else(default_threads).max(1);
     sim::init_threads(threads);
     let s = Arc::new(config::load(scenario, &Overrides { agents: Some(agents), ..Default::default() })?);
+    memcheck::ensure(&memcheck::scenario_demand(&s, scenario, Some(agents), &[], 1))?;
     let mut per_user_tick = Vec::new();
     let mut setups = Vec::new();
     let mut writing_share = Vec::new();
@@ -433,7 +641,7 @@ fn cmd_bench(
         let mut sim = Simulation::new(s.clone(), 0);
         setups.push(t0.elapsed().as_secs_f64());
         measured_ticks = ticks.min(sim.n_ticks());
-        let mut sink = outputs.map(crate::io::outputs::RunOutput::create).transpose()?;
+        let mut sink = outputs.map(|d| RunOutput::create(d, false)).transpose()?;
         let mut writing = std::time::Duration::ZERO;
         let t1 = std::time::Instant::now();
         let mut stream = |sim: &mut Simulation| -> Result<()> {

@@ -57,6 +57,10 @@ pub enum Command {
         /// Recording interval of trace.csv and market.csv.
         #[arg(long, value_name = "day|week|month")]
         record_every: Option<Period>,
+        /// Write even if the output folder holds earlier outputs: they are moved into a backup-<time>/
+        /// folder inside it first (never deleted).
+        #[arg(long)]
+        force: bool,
     },
     /// Check a scenario file; print its resolved form (every default filled in) or every problem.
     Validate {
@@ -82,9 +86,18 @@ pub enum Command {
         /// Run only the runs with run_id % N == K (also taken from SLURM_ARRAY_TASK_ID/COUNT when set).
         #[arg(long, value_name = "K/N")]
         shard: Option<crate::experiment::runner::Shard>,
-        /// Continue an interrupted sweep in the same output directory.
-        #[arg(long)]
+        /// Continue an interrupted sweep in the same output directory; every committed run is verified
+        /// first (row counts and checksums), and damage is refused naming the file and line.
+        #[arg(long, conflicts_with = "force")]
         resume: bool,
+        /// With --resume: do the damaged runs again and rewrite the files to the bytes of an uninterrupted
+        /// sweep.
+        #[arg(long, requires = "resume")]
+        repair: bool,
+        /// Start afresh even if the output folder holds earlier outputs: they are moved into a
+        /// backup-<time>/ folder inside it first (never deleted).
+        #[arg(long)]
+        force: bool,
         /// Print the number of runs and estimates of time and disk, run nothing.
         #[arg(long)]
         dry_run: bool,
@@ -100,6 +113,9 @@ pub enum Command {
         /// Where the merged sweep goes.
         #[arg(long)]
         out: PathBuf,
+        /// Write even if the output folder holds earlier outputs (moved into backup-<time>/ first).
+        #[arg(long)]
+        force: bool,
     },
     /// Write Slurm batch scripts for a sweep: an array job over shards and a merge job after it.
     Slurm {
@@ -135,8 +151,8 @@ pub enum Command {
         /// Output folder (default: outputs/compare/).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Replicates per scenario file.
-        #[arg(long, default_value_t = 8)]
+        /// Replicates per scenario file (at least 1).
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..))]
         replicates: u64,
         /// Seed from which replicate seeds derive (common random numbers across scenarios).
         #[arg(long, default_value_t = 1)]
@@ -150,6 +166,13 @@ pub enum Command {
         /// Metrics of the printed table, comma-separated (default: the headline metrics).
         #[arg(long, value_delimiter = ',')]
         metrics: Vec<String>,
+        /// Compare the committed, verified runs of unfinished sweeps instead of refusing them (the report
+        /// says so).
+        #[arg(long)]
+        partial: bool,
+        /// Write even if the output folder holds earlier outputs (moved into backup-<time>/ first).
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         scenario_args: SweepArgs,
     },

@@ -9,5 +9,6 @@ pub mod cli;
 pub mod config;
 pub mod experiment;
 pub mod io;
+pub mod memcheck;
 pub mod model;
 pub mod sim;

@@ -42,7 +42,12 @@ impl<'de> Deserialize<'de> for DateValue {
             toml::Value::String(s) => s.parse::<NaiveDate>().ok(),
             _ => None,
         };
-        parsed.map(DateValue).ok_or_else(|| D::Error::custom(format!("expected a date like 2023-01-23, got {v}")))
+        parsed.map(DateValue).ok_or_else(|| {
+            D::Error::custom(format!(
+                "expected a date like 2023-01-23, got {}",
+                super::validate::shorten(&v.to_string())
+            ))
+        })
     }
 }
 
@@ -104,10 +109,6 @@ pub struct ScenarioFile {
     pub orgs: OrgsFile,
     pub firms: Vec<FirmFile>,
     pub events: Vec<EventFile>,
-    /// Testing aid (fault injection): a system panics at this tick, to check that a sweep records the
-    /// failed run and goes on. Never set it in a real scenario.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fault_panic_at_tick: Option<u32>,
 }
 
 impl Default for ScenarioFile {
@@ -132,7 +133,6 @@ impl Default for ScenarioFile {
             orgs: OrgsFile::default(),
             firms: Vec::new(),
             events: Vec::new(),
-            fault_panic_at_tick: None,
         }
     }
 }

@@ -36,10 +36,23 @@ impl fmt::Display for Problem {
             _ => {}
         }
         if let Some(p) = &self.path {
-            write!(f, "{p}: ")?;
+            write!(f, "{}: ", shorten_message(p))?;
         }
-        write!(f, "{}", self.message)
+        write!(f, "{}", shorten_message(&self.message))
     }
+}
+
+/// Keeps a message or key path readable when it quotes a huge value (e.g. a serde error echoing a
+/// 100,000-character string; values the checks echo are cut earlier, by [`validate::shorten`]): the first
+/// 300 characters, the count, and the last 100.
+fn shorten_message(m: &str) -> String {
+    let n = m.chars().count();
+    if n <= 500 {
+        return m.to_string();
+    }
+    let head: String = m.chars().take(300).collect();
+    let tail: String = m.chars().skip(n - 100).collect();
+    format!("{head}… ({n} characters) …{tail}")
 }
 
 /// Every problem found in an input; the command exits with code 2.
@@ -106,19 +119,20 @@ pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Scenario, Conf
     let source_name = sources.files.first().map(|f| f.display.clone()).unwrap_or_default();
     let merged = toml::Value::Table(sources.merged.clone());
 
-    // Unknown keys first, all of them at once.
+    // Unknown keys first, all of them at once; then keys that have no sensible default.
     let mut unknown = Vec::new();
     source::unknown_keys(&merged, &source::schema_example(), &mut Vec::new(), &mut unknown);
-    if !unknown.is_empty() {
-        let mut problems: Vec<Problem> = unknown
-            .iter()
-            .map(|segs| Problem {
-                file: None,
-                path: Some(format_path(segs)),
-                line: None,
-                message: "unknown key".into(),
-            })
-            .collect();
+    let mut problems: Vec<Problem> = unknown
+        .iter()
+        .map(|segs| Problem { file: None, path: Some(format_path(segs)), line: None, message: "unknown key".into() })
+        .collect();
+    problems.extend(source::missing_keys(&merged).into_iter().map(|(segs, why)| Problem {
+        file: None,
+        path: Some(format_path(&segs)),
+        line: None,
+        message: format!("missing key ({why})"),
+    }));
+    if !problems.is_empty() {
         sources.annotate(&mut problems);
         return Err(ConfigError { problems });
     }
@@ -127,18 +141,56 @@ pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Scenario, Conf
         sources.annotate(&mut problems);
         ConfigError { problems }
     })?;
-    let file = apply_overrides(file, overrides)?;
+    let (file, origins) = apply_overrides_traced(file, overrides)?;
     let summer = validate::validate(&file).map_err(|mut problems| {
+        blame_command_line(&mut problems, &origins);
         sources.annotate(&mut problems);
         ConfigError { problems }
     })?;
     Ok(Scenario { params: file, summer, source: source_name })
 }
 
+/// Where a value set on the command line came from: the flag as the user wrote it and its key path.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Origin {
+    /// `--agents`, `--seed`, `--record-every`, or `--set` (the key as written is in `written`).
+    pub flag: String,
+    /// The key as the user wrote it (`firms.openai.brand`).
+    pub written: String,
+}
+
+/// Key paths (canonical, `firms[0].brand`) set by the command line, last setting wins.
+pub type Origins = std::collections::BTreeMap<String, Origin>;
+
+/// Blames problems about keys the command line set on the flag that set them (so that
+/// [`source::Sources::annotate`] does not point at a file line that did not give the value).
+pub fn blame_command_line(problems: &mut [Problem], origins: &Origins) {
+    for p in problems.iter_mut() {
+        let Some(path) = p.path.clone() else { continue };
+        let hit = origins.iter().rev().find(|(k, _)| {
+            path == **k || path.strip_prefix(k.as_str()).is_some_and(|r| r.starts_with('.') || r.starts_with('['))
+        });
+        if let Some((k, o)) = hit {
+            p.file = Some(o.flag.clone());
+            p.line = None;
+            if path != *k {
+                p.message = format!("{path}: {}", p.message);
+            }
+            p.path = Some(o.written.clone());
+        }
+    }
+}
+
 /// Applies every `--set` (in order), then `--seed`, `--agents` and `--record-every` (the dedicated flags
 /// win over a `--set` of the same key), to a deserialised scenario.
 pub fn apply_overrides(file: ScenarioFile, o: &Overrides) -> Result<ScenarioFile, ConfigError> {
-    let mut file = apply_sets(file, &o.sets)?;
+    apply_overrides_traced(file, o).map(|(f, _)| f)
+}
+
+/// [`apply_overrides`], also returning which key paths the command line set.
+pub fn apply_overrides_traced(file: ScenarioFile, o: &Overrides) -> Result<(ScenarioFile, Origins), ConfigError> {
+    let (mut file, mut origins) = apply_sets(file, &o.sets)?;
+    let flag = |f: &str, k: &str| Origin { flag: f.into(), written: k.into() };
     if let Some(seed) = o.seed {
         if seed > i64::MAX as u64 {
             return Err(ConfigError {
@@ -151,24 +203,28 @@ pub fn apply_overrides(file: ScenarioFile, o: &Overrides) -> Result<ScenarioFile
             });
         }
         file.seed = seed;
+        origins.insert("seed".into(), flag("--seed", "seed"));
     }
     if let Some(a) = o.agents {
         file.agents = a;
+        origins.insert("agents".into(), flag("--agents", "agents"));
     }
     if let Some(r) = o.record_every {
         file.record_every = Some(r);
+        origins.insert("record_every".into(), flag("--record-every", "record_every"));
     }
-    Ok(file)
+    Ok((file, origins))
 }
 
-/// Applies `key.path=value` overrides.
-fn apply_sets(file: ScenarioFile, sets: &[String]) -> Result<ScenarioFile, ConfigError> {
+/// Applies `key.path=value` overrides; also returns the canonical key paths they set.
+fn apply_sets(file: ScenarioFile, sets: &[String]) -> Result<(ScenarioFile, Origins), ConfigError> {
+    let mut origins = Origins::new();
     if sets.is_empty() {
-        return Ok(file);
+        return Ok((file, origins));
     }
     let set_problem = |raw: &str, msg: String| Problem {
         file: Some("--set".into()),
-        path: Some(raw.to_string()),
+        path: Some(validate::shorten(raw)),
         line: None,
         message: msg,
     };
@@ -181,7 +237,10 @@ fn apply_sets(file: ScenarioFile, sets: &[String]) -> Result<ScenarioFile, Confi
         };
         let key = key.trim();
         match source::resolve_set_path(&full, key) {
-            Some(segs) if !segs.is_empty() => source::set_at(&mut full, &segs, source::parse_set_value(value.trim())),
+            Some(segs) if !segs.is_empty() => {
+                source::set_at(&mut full, &segs, source::parse_set_value(value.trim()));
+                origins.insert(format_path(&segs), Origin { flag: "--set".into(), written: key.to_string() });
+            }
             _ => problems
                 .push(set_problem(key, "no such key in the scenario (see `llm-market validate` for every key)".into())),
         }
@@ -189,12 +248,11 @@ fn apply_sets(file: ScenarioFile, sets: &[String]) -> Result<ScenarioFile, Confi
     if !problems.is_empty() {
         return Err(ConfigError { problems });
     }
-    source::deserialize(full).map_err(|(segs, msg): (Vec<Seg>, String)| ConfigError {
-        problems: vec![Problem {
-            file: Some("--set".into()),
-            path: Some(format_path(&segs)),
-            line: None,
-            message: msg,
-        }],
-    })
+    let file = source::deserialize(full).map_err(|(segs, msg): (Vec<Seg>, String)| {
+        let mut problems =
+            vec![Problem { file: Some("--set".into()), path: Some(format_path(&segs)), line: None, message: msg }];
+        blame_command_line(&mut problems, &origins);
+        ConfigError { problems }
+    })?;
+    Ok((file, origins))
 }

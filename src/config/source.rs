@@ -4,7 +4,7 @@
 //! `id` (firms, events, training programmes) merge element by element on that id, and any other value is
 //! replaced. Problems are reported with the file, the key path and the line of the file that set the value.
 
-use super::{Problem, file::ScenarioFile};
+use super::{Problem, file::ScenarioFile, validate};
 use std::path::{Path, PathBuf};
 
 /// The baseline scenario, compiled into the binary (same bytes as `configs/baseline.toml`).
@@ -77,6 +77,110 @@ pub fn format_path(segs: &[Seg]) -> String {
     s
 }
 
+/// The largest input file read (scenario, `extends`, sweep): 16 MiB.
+pub const MAX_INPUT_BYTES: u64 = 16 << 20;
+
+/// What kind of file system object `m` is, in words.
+fn file_kind(m: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = m.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_symlink() {
+        "a symbolic link"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Whether an IO error is "too many levels of symbolic links" (ELOOP).
+fn is_symlink_loop(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(40)
+}
+
+/// Reads an input file as text, only when it is a regular file of at most [`MAX_INPUT_BYTES`]: metadata
+/// is checked first (a FIFO is never opened: opening one blocks), and the read stops one byte past the
+/// limit in case the file grows meanwhile. `Err` is a sentence about the file, without its name.
+pub fn read_input_file(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(|e| {
+        if is_symlink_loop(&e) { "is a symbolic link loop".to_string() } else { format!("cannot read the file: {e}") }
+    })?;
+    if !meta.is_file() {
+        return Err(format!("is not a regular file ({})", file_kind(&meta)));
+    }
+    let too_big = |n: u64| {
+        format!(
+            "is {:.1} MiB; input files are limited to {} MiB",
+            n as f64 / (1u64 << 20) as f64,
+            MAX_INPUT_BYTES >> 20
+        )
+    };
+    if meta.len() > MAX_INPUT_BYTES {
+        return Err(too_big(meta.len()));
+    }
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read the file: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_INPUT_BYTES + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read the file: {e}"))?;
+    if bytes.len() as u64 > MAX_INPUT_BYTES {
+        return Err(too_big(bytes.len() as u64));
+    }
+    String::from_utf8(bytes)
+        .map_err(|e| format!("cannot read the file: not UTF-8 text (at byte {})", e.utf8_error().valid_up_to()))
+}
+
+/// Keys with no sensible default, missing from a merged scenario table: (path, why it is needed). The
+/// table is the merge of the whole `extends` chain, so a key inherited from a parent is present.
+pub fn missing_keys(merged: &toml::Value) -> Vec<(Vec<Seg>, &'static str)> {
+    let mut out = Vec::new();
+    let tables = |key: &str| -> Vec<(usize, &toml::Table)> {
+        merged
+            .get(key)
+            .and_then(|v| v.as_array())
+            .map(|a| a.iter().enumerate().filter_map(|(i, v)| v.as_table().map(|t| (i, t))).collect())
+            .unwrap_or_default()
+    };
+    let need = |out: &mut Vec<(Vec<Seg>, &'static str)>, t: &toml::Table, at: Vec<Seg>, k: &str, why| {
+        if !t.contains_key(k) {
+            let mut segs = at;
+            segs.push(Seg::Key(k.into()));
+            out.push((segs, why));
+        }
+    };
+    for (i, f) in tables("firms") {
+        let at = || vec![Seg::Key("firms".into()), Seg::Index(i)];
+        need(&mut out, f, at(), "id", "every firm needs an id");
+        need(&mut out, f, at(), "launch", "every firm needs a launch date");
+        if let Some(tr) = f.get("training").and_then(|v| v.as_array()) {
+            for (j, t) in tr.iter().enumerate().filter_map(|(j, v)| v.as_table().map(|t| (j, t))) {
+                let at = || {
+                    let mut v = at();
+                    v.extend([Seg::Key("training".into()), Seg::Index(j)]);
+                    v
+                };
+                need(&mut out, t, at(), "start", "every training programme needs a start date");
+                need(&mut out, t, at(), "months", "every training programme needs a duration in months");
+                need(&mut out, t, at(), "cost_usd", "every training programme needs a cost");
+            }
+        }
+    }
+    for (i, e) in tables("events") {
+        let at = || vec![Seg::Key("events".into()), Seg::Index(i)];
+        need(&mut out, e, at(), "id", "every event needs an id");
+        need(&mut out, e, at(), "date", "every event needs a date");
+        need(&mut out, e, at(), "kind", "every event needs a kind");
+    }
+    out
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
 }
@@ -90,15 +194,29 @@ impl Sources {
             None => Some((None, EMBEDDED_BASELINE.to_string())),
             Some(p) => Some((Some(p.to_path_buf()), String::new())),
         };
+        let mut seen: Vec<(Option<PathBuf>, String)> = Vec::new();
         while let Some((p, embedded_text)) = next.take() {
             let display = p.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| EMBEDDED_NAME.to_string());
+            // A file met twice is a cycle: name the files that form it.
+            let identity = p.as_ref().map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()));
+            if let Some(first) = seen.iter().position(|(id, _)| id.is_some() && *id == identity) {
+                let chain: Vec<&str> =
+                    seen[first..].iter().map(|(_, d)| d.as_str()).chain([display.as_str()]).collect();
+                let last = &seen[seen.len() - 1].1;
+                let mut pr = Problem::in_file(last, format!("`extends` forms a cycle: {}", chain.join(" → ")));
+                pr.path = Some("extends".into());
+                pr.line = files
+                    .last()
+                    .and_then(|f: &SourceFile| f.line_of_path(&[Seg::Key("extends".into())], &toml::Table::new()));
+                return Err(vec![pr]);
+            }
+            seen.push((identity, display.clone()));
             if files.len() >= 8 {
-                return Err(vec![Problem::in_file(&display, "`extends` chain is longer than 8 files (a cycle?)")]);
+                return Err(vec![Problem::in_file(&display, "`extends` chain is longer than 8 files")]);
             }
             let text = match &p {
                 None => embedded_text,
-                Some(p) => std::fs::read_to_string(p)
-                    .map_err(|e| vec![Problem::in_file(&display, format!("cannot read the file: {e}"))])?,
+                Some(p) => read_input_file(p).map_err(|e| vec![Problem::in_file(&display, e)])?,
             };
             let mut table: toml::Table = match toml::from_str(&text) {
                 Ok(t) => t,
@@ -129,10 +247,21 @@ impl Sources {
                     .map(Path::to_path_buf)
                     .unwrap_or_else(|| PathBuf::from("configs"));
                 let target = base_dir.join(ext);
-                if p.is_some() && !target.exists() {
+                let missing = match std::fs::metadata(&target) {
+                    Ok(m) if !m.is_file() => Some(format!("is not a regular file ({})", file_kind(&m))),
+                    Ok(_) => None,
+                    Err(e) if is_symlink_loop(&e) => Some("is a symbolic link loop".into()),
+                    Err(_) if std::fs::symlink_metadata(&target).is_ok() => {
+                        Some("is a symbolic link to nothing".into())
+                    }
+                    Err(_) => Some("does not exist".into()),
+                };
+                if p.is_some()
+                    && let Some(why) = missing
+                {
                     let mut pr = Problem::in_file(
                         &display,
-                        format!("`extends` names {} which does not exist", target.display()),
+                        format!("`extends` names {} which {why}", validate::shorten(&target.display().to_string())),
                     );
                     pr.path = Some("extends".into());
                     pr.line = files
@@ -377,11 +506,7 @@ pub fn unknown_keys(value: &toml::Value, schema: &toml::Value, prefix: &mut Vec<
 /// A scenario with every optional part present, used as the schema for unknown-key detection.
 pub fn schema_example() -> toml::Value {
     use super::file::*;
-    let mut s = ScenarioFile {
-        record_every: Some(crate::model::calendar::Period::Day),
-        fault_panic_at_tick: Some(0),
-        ..Default::default()
-    };
+    let mut s = ScenarioFile { record_every: Some(crate::model::calendar::Period::Day), ..Default::default() };
     s.firms = vec![FirmFile {
         chat_launch: Some(DateValue::default()),
         catch_up: Some(CatchUpFile::default()),

@@ -2,6 +2,5 @@
 //! common random numbers, parallel execution with resume, shards and merging.
 
 pub mod design;
-pub mod merge;
 pub mod runner;
 pub mod spec;

@@ -1,19 +1,35 @@
-//! Executing a sweep: runs in parallel (one World each), results written in `run_id` order whatever the
-//! job count, failures recorded and the sweep continued, `--resume` after a crash, `--shard K/N`.
+//! Executing a sweep's runs: in parallel (one World each), results handed over in `run_id` order whatever
+//! the job count, failures recorded as a status and the sweep continued, stopped cleanly on a signal. No
+//! file is touched here: `io::sweep_run` owns the output folder (resume, verification, repair, shards).
 
 use super::spec::{RunSpec, Sweep, value_text};
-use crate::io::sweep_out::{self, SweepWriter, csv_line, serde_lines};
 use crate::sim::resources::RunTables;
 use crate::sim::rows::{AnnualRow, MarketRow, SummaryRow, TraceRow};
 use crate::sim::{MemorySink, RowSink, SimError, Simulation};
-use anyhow::{Context, Result, bail};
-use serde_json::json;
+use anyhow::Result;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
+
+/// Formats one CSV record (RFC 4180 quoting) ending in `\n`.
+pub fn csv_line(fields: &[String]) -> String {
+    let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+    w.write_record(fields).expect("writing to memory");
+    String::from_utf8(w.into_inner().expect("writing to memory")).expect("fields are text")
+}
+
+/// Serialises a row type as CSV lines: (header line, record line).
+pub fn serde_lines<T: serde::Serialize>(row: &T) -> (String, String) {
+    let mut w = csv::WriterBuilder::new().has_headers(true).from_writer(Vec::new());
+    w.serialize(row).expect("writing to memory");
+    let text = String::from_utf8(w.into_inner().expect("writing to memory")).expect("text");
+    let mut lines = text.splitn(2, '\n');
+    let header = format!("{}\n", lines.next().unwrap_or(""));
+    (header, lines.next().unwrap_or("").to_string())
+}
 
 /// Which runs keep their full trace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,10 +105,19 @@ pub struct SweepOptions {
     pub out: PathBuf,
     pub jobs: usize,
     pub shard: Option<Shard>,
+    /// Continue the sweep in `out` (`--resume`), after verifying every committed run.
     pub resume: bool,
+    /// With `resume`: do the damaged runs again and rewrite the files (`--repair`).
+    pub repair: bool,
+    /// Move the outputs in `out` aside into a backup folder and start afresh (`--force`).
+    pub force: bool,
     pub traces: TraceMode,
     /// The command line, for the manifest.
     pub command_line: Vec<String>,
+    /// Set (to the signal number) when SIGINT or SIGTERM arrives: the sweep stops cleanly.
+    pub stop: Arc<AtomicUsize>,
+    /// Fault injection for tests: (run_id, tick) pairs; that run panics at that tick.
+    pub panic_at: Vec<(u64, u32)>,
 }
 
 /// Progress as runs finish.
@@ -106,10 +131,18 @@ pub struct Progress {
 /// What a finished sweep reports.
 #[derive(Clone, Debug, Default)]
 pub struct SweepReport {
+    /// Runs of this shard (all runs when unsharded).
     pub total: u64,
+    /// Runs done now.
     pub ran: u64,
+    /// Runs verified and kept from an earlier process (`--resume`).
     pub resumed: u64,
+    /// Damaged runs done again (`--repair`).
+    pub repaired: u64,
+    /// Runs whose status is not `ok`.
     pub failed: u64,
+    /// The signal that stopped the sweep (SIGINT 2, SIGTERM 15), if one did.
+    pub interrupted: Option<usize>,
 }
 
 /// Columns of runs.csv after the varied parameters and `status,error`: per firm, then the market.
@@ -154,12 +187,19 @@ fn sample_annual() -> AnnualRow {
     AnnualRow::new(0, 0, String::new(), "", crate::model::econ::Cents::ZERO)
 }
 
-/// The result of one run, ready to be written.
-struct Finished {
-    annual: String,
-    summary: String,
-    runs_line: String,
-    failed: bool,
+/// The result of one run, formatted as the lines of the sweep's CSVs.
+pub struct Finished {
+    pub run_id: u64,
+    /// Its annual.csv rows (each ending in `\n`; empty for a run that did not finish).
+    pub annual: String,
+    /// Its summary.csv rows.
+    pub summary: String,
+    /// Its runs.csv row.
+    pub runs_line: String,
+    /// Whether its status is not `ok`.
+    pub failed: bool,
+    /// Its trace and market rows, when the run keeps a trace.
+    pub trace: Option<MemorySink>,
 }
 
 /// Keeps only the last market row (runs without a trace).
@@ -186,7 +226,7 @@ fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
 fn run_fields(sweep: &Sweep, run: &RunSpec) -> Vec<String> {
     let mut fields: Vec<String> =
         vec![run.run_id.to_string(), run.point_id.to_string(), run.replicate.to_string(), run.seed.to_string()];
-    fields.extend(sweep.points[run.point_id as usize].iter().map(value_text));
+    fields.extend(sweep.point(run.point_id).iter().map(value_text));
     fields
 }
 
@@ -196,13 +236,43 @@ fn failed_run(sweep: &Sweep, run: &RunSpec, status: &str, error: String) -> Fini
     fields.push(status.into());
     fields.push(error.replace(['\n', '\r'], " | "));
     fields.extend(std::iter::repeat_n(String::new(), metric_columns(sweep).len()));
-    Finished { annual: String::new(), summary: String::new(), runs_line: csv_line(&fields), failed: true }
+    Finished {
+        run_id: run.run_id,
+        annual: String::new(),
+        summary: String::new(),
+        runs_line: csv_line(&fields),
+        failed: true,
+        trace: None,
+    }
 }
 
-/// Runs one run and formats its rows; failures become a status.
-fn execute(sweep: &Sweep, run: &RunSpec, trace_to: Option<&Path>) -> Finished {
+/// Stops a run at its next tick once `stop` is set (a signal arrived); passes rows on otherwise.
+struct Stoppable<'a, S: RowSink> {
+    inner: S,
+    stop: &'a AtomicUsize,
+}
+
+impl<S: RowSink> RowSink for Stoppable<'_, S> {
+    fn rows(&mut self, trace: &[TraceRow], market: &[MarketRow]) -> Result<(), String> {
+        if self.stop.load(Ordering::Relaxed) != 0 {
+            return Err(INTERRUPTED.into());
+        }
+        self.inner.rows(trace, market)
+    }
+}
+
+const INTERRUPTED: &str = "interrupted";
+
+/// Runs one run and formats its rows; failures become a status. `None`: stopped by `stop`.
+pub fn execute(
+    sweep: &Sweep,
+    run: &RunSpec,
+    keep_trace: bool,
+    panic_at: &[(u64, u32)],
+    stop: &AtomicUsize,
+) -> Option<Finished> {
     let mut fields = run_fields(sweep, run);
-    let fail = |_: Vec<String>, status: &str, error: String| failed_run(sweep, run, status, error);
+    let fail = |_: Vec<String>, status: &str, error: String| Some(failed_run(sweep, run, status, error));
     let scenario = match sweep.scenario(run) {
         Ok(s) => Arc::new(s),
         Err(e) => {
@@ -211,26 +281,24 @@ fn execute(sweep: &Sweep, run: &RunSpec, trace_to: Option<&Path>) -> Finished {
         }
     };
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
-        || -> Result<(RunTables, Option<MarketRow>), SimError> {
-            let sim = Simulation::new(scenario.clone(), run.run_id);
-            match trace_to {
-                Some(dir) => {
-                    let mut sink = MemorySink::default();
-                    let tables = sim.run(&mut sink, &mut |_, _| {})?;
-                    sweep_out::write_trace(dir, run.run_id, &sink.trace, &sink.market)
-                        .map_err(|e| SimError::Sink(format!("{e:#}")))?;
-                    Ok((tables, sink.market.last().cloned()))
-                }
-                None => {
-                    let mut sink = LastMarket::default();
-                    let tables = sim.run(&mut sink, &mut |_, _| {})?;
-                    Ok((tables, sink.0))
-                }
+        || -> Result<(RunTables, Option<MarketRow>, Option<MemorySink>), SimError> {
+            let panic_tick = panic_at.iter().find(|(id, _)| *id == run.run_id).map(|(_, t)| *t);
+            let sim = Simulation::new(scenario.clone(), run.run_id).with_panic_at(panic_tick);
+            if keep_trace {
+                let mut sink = Stoppable { inner: MemorySink::default(), stop };
+                let tables = sim.run(&mut sink, &mut |_, _| {})?;
+                let last = sink.inner.market.last().cloned();
+                Ok((tables, last, Some(sink.inner)))
+            } else {
+                let mut sink = Stoppable { inner: LastMarket::default(), stop };
+                let tables = sim.run(&mut sink, &mut |_, _| {})?;
+                Ok((tables, sink.inner.0, None))
             }
         },
     ));
-    let (tables, market) = match outcome {
+    let (tables, market, trace) = match outcome {
         Ok(Ok(x)) => x,
+        Ok(Err(SimError::Sink(e))) if e == INTERRUPTED => return None,
         Ok(Err(e)) => return fail(fields, "failed", e.to_string()),
         Err(p) => return fail(fields, "panicked", format!("panic: {}", panic_text(p))),
     };
@@ -278,158 +346,69 @@ fn execute(sweep: &Sweep, run: &RunSpec, trace_to: Option<&Path>) -> Finished {
         m.hhi.to_string(),
         m.open_source_share.to_string(),
     ]);
-    Finished { annual, summary, runs_line: csv_line(&fields), failed: false }
+    Some(Finished { run_id: run.run_id, annual, summary, runs_line: csv_line(&fields), failed: false, trace })
 }
 
-/// The manifest of a sweep (rewritten at the end with timings).
-fn manifest(
+/// Which runs an execution does: positions k of the folder's run-id sequence, in increasing order — first
+/// the listed ones (runs to do again), then every k in `from..to`.
+#[derive(Clone, Debug, Default)]
+pub struct Tasks {
+    pub listed: Vec<u64>,
+    pub from: u64,
+    pub to: u64,
+}
+
+impl Tasks {
+    pub fn len(&self) -> u64 {
+        self.listed.len() as u64 + self.to.saturating_sub(self.from)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    fn get(&self, i: u64) -> u64 {
+        match self.listed.get(i as usize) {
+            Some(&k) => k,
+            None => self.from + (i - self.listed.len() as u64),
+        }
+    }
+}
+
+/// Executes `tasks` with `jobs` workers (one World each) and hands each result to `commit` in task order,
+/// whatever order the runs finish in; `id_of(k)` is the run id at position k. Each worker panicking or not,
+/// every task gets a result. Once `stop` is set, runs in progress stop at their next tick, nothing more is
+/// committed, and the function returns `Ok(false)`; `Ok(true)` means every task was committed. An error of
+/// `commit` stops the execution and is returned.
+#[allow(clippy::too_many_arguments)]
+pub fn execute_in_order(
     sweep: &Sweep,
-    opts: &SweepOptions,
-    started: SystemTime,
-    end: Option<(SystemTime, &SweepReport)>,
-) -> serde_json::Value {
-    let (version, commit) = crate::io::manifest::tool_version();
-    let iso =
-        |t: SystemTime| chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    json!({
-        "tool": "llm-market",
-        "kind": "sweep",
-        "version": version,
-        "git_commit": commit,
-        "command_line": opts.command_line,
-        "sweep": sweep.file.name,
-        "sweep_source": sweep.source,
-        "spec_hash": sweep.spec_hash(),
-        "sweep_spec": serde_json::to_value(&sweep.file).unwrap_or_default(),
-        "base_scenario_hash": crate::io::manifest::fnv1a_hex(&toml::to_string(&sweep.base).unwrap_or_default()),
-        "seed_rule": "run seed = splitmix64(sweep seed XOR splitmix64(replicate + 1)); replicate r of every point shares its seed (common random numbers)",
-        "run_id_rule": "run_id = point_id × replicates + replicate",
-        "points": sweep.n_points(),
-        "replicates": sweep.file.replicates,
-        "total_runs": sweep.n_runs(),
-        "shard": opts.shard.map(|s| json!({"index": s.index, "count": s.count})),
-        "traces": opts.traces.label(),
-        "jobs": opts.jobs,
-        "start_time": iso(started),
-        "end_time": end.map(|(t, _)| iso(t)),
-        "duration_s": end.map(|(t, _)| t.duration_since(started).map(|d| d.as_secs_f64()).unwrap_or(0.0)),
-        "status": if end.is_some() { "complete" } else { "running" },
-        "runs_done": end.map(|(_, r)| r.ran + r.resumed),
-        "runs_failed": end.map(|(_, r)| r.failed),
-    })
-}
-
-/// Refuses to resume a sweep written by another spec or binary, saying what changed.
-fn check_resumable(dir: &Path, current: &serde_json::Value) -> Result<()> {
-    let path = dir.join("manifest.json");
-    let old: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(&path).with_context(|| format!("cannot read {} to resume", path.display()))?,
-    )
-    .with_context(|| format!("{} is not valid JSON", path.display()))?;
-    let mut changes = Vec::new();
-    if old["version"] != current["version"] || old["git_commit"] != current["git_commit"] {
-        changes.push(format!(
-            "the binary changed (version {} commit {} → version {} commit {})",
-            old["version"], old["git_commit"], current["version"], current["git_commit"]
-        ));
-    }
-    if old["spec_hash"] != current["spec_hash"] {
-        let (a, b) = (&old["sweep_spec"], &current["sweep_spec"]);
-        let mut keys: Vec<String> = Vec::new();
-        if let (Some(a), Some(b)) = (a.as_object(), b.as_object()) {
-            for k in a.keys().chain(b.keys()) {
-                if a.get(k) != b.get(k) && !keys.contains(k) {
-                    keys.push(k.clone());
-                }
-            }
-        }
-        if old["base_scenario_hash"] != current["base_scenario_hash"] {
-            keys.push("the base scenario (or --set/--agents)".into());
-        }
-        changes.push(format!(
-            "the sweep spec changed: {}",
-            if keys.is_empty() { "unknown".into() } else { keys.join(", ") }
-        ));
-    }
-    if old["shard"] != current["shard"] {
-        changes.push(format!("the shard changed ({} → {})", old["shard"], current["shard"]));
-    }
-    if old["traces"] != current["traces"] {
-        changes.push(format!("--traces changed ({} → {})", old["traces"], current["traces"]));
-    }
-    if !changes.is_empty() {
-        bail!("cannot resume the sweep in {}: {}", dir.display(), changes.join("; "));
-    }
-    Ok(())
-}
-
-/// Runs (this shard of) a sweep into `opts.out`.
-pub fn run_sweep(sweep: &Sweep, opts: &SweepOptions, progress: &(dyn Fn(Progress) + Sync)) -> Result<SweepReport> {
-    let started = SystemTime::now();
-    let total = sweep.n_runs();
-    // This shard's runs are run_id = k × stride + offset for k in 0..n_mine; nothing is materialised, so
-    // memory does not grow with the number of runs.
-    let (offset, stride) = opts.shard.map_or((0, 1), |s| (s.index, s.count));
-    let n_mine = if total > offset { (total - offset).div_ceil(stride) } else { 0 };
-    let id_of = |k: u64| k * stride + offset;
-    let headers = headers(sweep);
-    let header_refs = [headers[0].as_str(), headers[1].as_str(), headers[2].as_str()];
-    let start_manifest = manifest(sweep, opts, started, None);
-    // A sweep that crashed before its first header was complete has nothing to keep: start it afresh.
-    let resuming = opts.resume
-        && std::fs::read_to_string(opts.out.join("runs.csv")).is_ok_and(|t| t.starts_with(header_refs[2]))
-        && opts.out.join("manifest.json").exists();
-    let (mut writer, done, failed_before) = if resuming {
-        check_resumable(&opts.out, &start_manifest)?;
-        let (w, done) = SweepWriter::resume(&opts.out, header_refs)?;
-        let text = std::fs::read_to_string(opts.out.join("runs.csv"))?;
-        let status_col = 4 + sweep.file.parameters.len();
-        let failed = csv::Reader::from_reader(text.as_bytes())
-            .records()
-            .filter_map(|r| r.ok())
-            .filter(|r| r.get(status_col) != Some("ok"))
-            .count() as u64;
-        (w, done, failed)
-    } else {
-        std::fs::create_dir_all(&opts.out).with_context(|| format!("cannot create {}", opts.out.display()))?;
-        // The manifest first (status "running"), so a crash at any later instant leaves a resumable folder.
-        sweep_out::write_atomic(&opts.out.join("manifest.json"), &serde_json::to_string_pretty(&start_manifest)?)?;
-        (SweepWriter::create(&opts.out, header_refs)?, Default::default(), 0)
-    };
-    sweep_out::write_atomic(&opts.out.join("manifest.json"), &serde_json::to_string_pretty(&start_manifest)?)?;
-    sweep_out::remove_stale_trace_temps(&opts.out);
-    if opts.traces != TraceMode::None {
-        std::fs::create_dir_all(opts.out.join("traces"))?;
-    }
-    // Runs are committed in order, so the runs already done are the first ones of this shard.
-    let start = done.len() as u64;
-    if done.iter().enumerate().any(|(k, id)| *id != id_of(k as u64)) {
-        bail!("{}: runs.csv does not hold this shard's first runs in order; not resuming", opts.out.display());
-    }
-    let mut report = SweepReport { total: n_mine, resumed: start, ..Default::default() };
-    report.failed = failed_before;
-    progress(Progress { done: report.resumed, failed: report.failed, total: report.total });
-
-    let next = AtomicU64::new(start);
-    let (tx, rx) = mpsc::channel::<(u64, Finished)>();
-    let jobs = (opts.jobs.max(1) as u64).min((n_mine - start).max(1));
-    let result: Result<()> = std::thread::scope(|scope| {
+    tasks: &Tasks,
+    id_of: &(dyn Fn(u64) -> u64 + Sync),
+    jobs: usize,
+    keep_trace: &(dyn Fn(u64) -> bool + Sync),
+    panic_at: &[(u64, u32)],
+    stop: &AtomicUsize,
+    commit: &mut dyn FnMut(u64, Finished) -> Result<()>,
+) -> Result<bool> {
+    let n = tasks.len();
+    let next = AtomicU64::new(0);
+    let (tx, rx) = mpsc::channel::<(u64, Option<Finished>)>();
+    let jobs = (jobs.max(1) as u64).min(n.max(1));
+    std::thread::scope(|scope| {
         for _ in 0..jobs {
             let tx = tx.clone();
-            let (next, id_of) = (&next, &id_of);
+            let next = &next;
             scope.spawn(move || {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= n_mine {
+                    if i >= n || stop.load(Ordering::Relaxed) != 0 {
                         break;
                     }
-                    let run = sweep.run(id_of(i));
-                    let trace_to = opts.traces.keeps(run.run_id, total).then_some(opts.out.as_path());
-                    let finished =
-                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| execute(sweep, &run, trace_to)))
-                            .unwrap_or_else(|p| {
-                                failed_run(sweep, &run, "panicked", format!("panic: {}", panic_text(p)))
-                            });
+                    let run = sweep.run(id_of(tasks.get(i)));
+                    let keep = keep_trace(run.run_id);
+                    let finished = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        execute(sweep, &run, keep, panic_at, stop)
+                    }))
+                    .unwrap_or_else(|p| Some(failed_run(sweep, &run, "panicked", format!("panic: {}", panic_text(p)))));
                     if tx.send((i, finished)).is_err() {
                         break;
                     }
@@ -437,33 +416,37 @@ pub fn run_sweep(sweep: &Sweep, opts: &SweepOptions, progress: &(dyn Fn(Progress
             });
         }
         drop(tx);
-        // Write in run_id order as results arrive.
-        let mut pending: BTreeMap<u64, Finished> = BTreeMap::new();
-        let mut next_to_write = start;
+        // Commit in task order as results arrive.
+        let mut pending: BTreeMap<u64, Option<Finished>> = BTreeMap::new();
+        let mut next_to_commit = 0;
         for (i, finished) in rx {
             pending.insert(i, finished);
-            while let Some(f) = pending.remove(&next_to_write) {
-                writer.write_run(&f.annual, &f.summary, &f.runs_line)?;
-                report.ran += 1;
-                report.failed += f.failed as u64;
-                next_to_write += 1;
-                progress(Progress { done: report.ran + report.resumed, failed: report.failed, total: report.total });
+            while let Some(f) = pending.remove(&next_to_commit) {
+                let Some(f) = f else { break };
+                if stop.load(Ordering::Relaxed) != 0 {
+                    break;
+                }
+                if let Err(e) = commit(tasks.get(next_to_commit), f) {
+                    stop.store(usize::MAX, Ordering::Relaxed);
+                    return Err(e);
+                }
+                next_to_commit += 1;
             }
         }
-        Ok(())
-    });
-    result?;
-    writer.finish()?;
-    let end = manifest(sweep, opts, started, Some((SystemTime::now(), &report)));
-    sweep_out::write_atomic(&opts.out.join("manifest.json"), &serde_json::to_string_pretty(&end)?)?;
-    Ok(report)
+        Ok(next_to_commit == n)
+    })
 }
 
 /// A dry run: the number of runs, and time and disk estimated from a short pilot of the first run.
+/// Counts are arithmetic (no loop over the run ids), so a sweep of 10^8 runs is sized in well under a second.
 pub fn dry_run(sweep: &Sweep, opts: &SweepOptions) -> Result<String> {
     let total = sweep.n_runs();
-    let mine = (0..total).filter(|id| opts.shard.is_none_or(|s| id % s.count == s.index)).count() as u64;
-    let run = sweep.run((0..total).find(|id| opts.shard.is_none_or(|s| id % s.count == s.index)).unwrap_or(0));
+    // Shard K/N holds the ids K, K + N, K + 2N, … below `total`.
+    let (first, mine) = match opts.shard {
+        None => (0, total),
+        Some(s) => (s.index, (total + s.count - 1 - s.index) / s.count),
+    };
+    let run = sweep.run(if first < total { first } else { 0 });
     let mut text = format!(
         "sweep {}: {} points × {} replicates = {} runs{}\n",
         sweep.file.name,
@@ -493,9 +476,12 @@ pub fn dry_run(sweep: &Sweep, opts: &SweepOptions) -> Result<String> {
             let firms = s.params().firms.len() as u64;
             let years = (s.params().end.0 - s.params().start.0).num_days() as u64 / 365 + 2;
             let per_run_bytes = 600 + firms * 120 + firms * years * 330 + firms * 260;
-            let traced = (0..total)
-                .filter(|id| opts.shard.is_none_or(|sh| id % sh.count == sh.index) && opts.traces.keeps(*id, total))
-                .count() as u64;
+            let traced = match (opts.traces, opts.shard) {
+                (TraceMode::None, _) => 0,
+                (TraceMode::All, _) => mine,
+                (TraceMode::Sample(n), None) => n.min(total),
+                (TraceMode::Sample(n), Some(sh)) => super::spec::sampled_in_shard(total, n, sh.count, sh.index),
+            };
             let cal = crate::model::calendar::TickCalendar::new(s.params().start.0, s.params().end.0, s.params().tick);
             let recorded = (0..=ticks).filter(|&k| cal.is_recorded(k, s.record_every())).count() as u64;
             let trace_bytes = traced * recorded * (firms * 330 + 120);

@@ -1,5 +1,6 @@
 //! Sweep files: a base scenario, fixed overrides, the parameters to vary and a design, replicates and a
-//! sweep seed. Loading validates everything (same error contract as scenarios) and expands the runs.
+//! sweep seed. Loading validates everything (same error contract as scenarios); a point's parameter values
+//! are computed on demand from its id (`Sweep::point`), so a design of 10^8 points takes no memory.
 
 use super::design::{self, DesignKind};
 use crate::config::file::ScenarioFile;
@@ -84,15 +85,15 @@ pub struct RunSpec {
     pub seed: u64,
 }
 
-/// A validated sweep: the resolved base scenario and every point's parameter values.
+/// A validated sweep: the resolved base scenario and its design (points are computed by [`Sweep::point`]).
 #[derive(Clone, Debug)]
 pub struct Sweep {
     pub file: SweepFile,
     pub source: String,
     /// The base scenario with the sweep's `set` and the command line's overrides applied.
     pub base: ScenarioFile,
-    /// `points[p][k]` is the value of parameter k at point p.
-    pub points: Vec<Vec<toml::Value>>,
+    /// Number of design points (saturating).
+    n_points: u64,
 }
 
 /// The maximum number of runs in one sweep.
@@ -106,8 +107,36 @@ pub fn replicate_seed(sweep_seed: u64, replicate: u64) -> u64 {
 }
 
 impl Sweep {
+    /// A sweep of `file`'s design over `base` (checked by [`load`]; this only counts the points).
+    pub fn new(file: SweepFile, source: String, base: ScenarioFile) -> Sweep {
+        let n_points = count_points(&file).unwrap_or(u64::MAX);
+        Sweep { file, source, base, n_points }
+    }
     pub fn n_points(&self) -> u64 {
-        self.points.len() as u64
+        self.n_points
+    }
+    /// The parameter values of point `point_id` (< `n_points`), in parameter order: computed from the id
+    /// alone — grid by mixed-radix digits (first parameter slowest), zip by index, random, Latin hypercube
+    /// and Sobol by their per-point generators — so no design is ever listed in memory.
+    pub fn point(&self, point_id: u64) -> Vec<toml::Value> {
+        let params = &self.file.parameters;
+        let listed = |k: usize, i: usize| params[k].values.as_ref().and_then(|v| v.get(i)).cloned();
+        match self.file.design.kind {
+            DesignKind::Grid => {
+                let lens: Vec<usize> = params.iter().map(|p| p.values.as_ref().map_or(0, Vec::len)).collect();
+                design::grid_index(&lens, point_id).into_iter().enumerate().filter_map(|(k, i)| listed(k, i)).collect()
+            }
+            DesignKind::Zip => (0..params.len()).filter_map(|k| listed(k, point_id as usize)).collect(),
+            kind => {
+                let (dims, seed) = (params.len(), self.file.seed);
+                let unit = match kind {
+                    DesignKind::Random => design::random_point(point_id, dims, seed),
+                    DesignKind::Lhs => design::lhs_point(point_id, self.n_points, dims, seed),
+                    _ => design::sobol_point(point_id, dims, seed),
+                };
+                unit.iter().zip(params).map(|(x, p)| scale_value(p, *x)).collect()
+            }
+        }
     }
     pub fn n_runs(&self) -> u64 {
         self.n_points().saturating_mul(self.file.replicates)
@@ -132,7 +161,7 @@ impl Sweep {
             .file
             .parameters
             .iter()
-            .zip(&self.points[run.point_id as usize])
+            .zip(&self.point(run.point_id))
             .map(|(p, v)| format!("{}={}", p.path, v))
             .collect();
         let file = config::apply_overrides(
@@ -148,7 +177,42 @@ impl Sweep {
             toml::to_string(&self.file).unwrap_or_default(),
             toml::to_string(&self.base).unwrap_or_default()
         );
-        crate::io::manifest::fnv1a_hex(&text)
+        crate::model::rng::fnv1a_hex(&text)
+    }
+}
+
+/// How many of the run ids `floor(i · total / n)`, i < n (the runs `--traces sample:n` keeps, n ≤ total),
+/// are ≡ `index` (mod `count`): a shard's share of the sampled traces, in O(log) time rather than a loop over
+/// the ids. x ≡ K (mod N) iff ⌊(x + N − K)/N⌋ − ⌊(x + N − K − 1)/N⌋ = 1, and ⌊(⌊iT/n⌋ + c)/N⌋ = ⌊(iT + cn)/(nN)⌋,
+/// so the count is a difference of two floor sums.
+pub fn sampled_in_shard(total: u64, n: u64, count: u64, index: u64) -> u64 {
+    let n = n.min(total);
+    if n == 0 || count == 0 || index >= count {
+        return 0;
+    }
+    let (t, n128, c, k) = (total as u128, n as u128, count as u128, index as u128);
+    let m = n128 * c;
+    (floor_sum(n128, m, t, (c - k) * n128) - floor_sum(n128, m, t, (c - k - 1) * n128)) as u64
+}
+
+/// Σ_{i<n} ⌊(a·i + b)/m⌋ (the Euclid-like floor-sum algorithm; m > 0).
+fn floor_sum(mut n: u128, mut m: u128, mut a: u128, mut b: u128) -> u128 {
+    let mut sum = 0;
+    loop {
+        if a >= m {
+            sum += n * (n - 1) / 2 * (a / m);
+            a %= m;
+        }
+        if b >= m {
+            sum += n * (b / m);
+            b %= m;
+        }
+        let y_max = a * n + b;
+        if y_max < m {
+            return sum;
+        }
+        (n, b) = (y_max / m, y_max % m);
+        std::mem::swap(&mut m, &mut a);
     }
 }
 
@@ -162,7 +226,7 @@ pub fn value_text(v: &toml::Value) -> String {
 
 /// Whether a TOML file is a sweep (it has a `[design]` table) rather than a scenario.
 pub fn is_sweep_file(path: &Path) -> bool {
-    std::fs::read_to_string(path)
+    crate::config::source::read_input_file(path)
         .ok()
         .and_then(|t| toml::from_str::<toml::Table>(&t).ok())
         .is_some_and(|t| t.contains_key("design"))
@@ -186,8 +250,8 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Sweep, ConfigError> {
     let mut problems = Vec::new();
     let mut problem =
         |path: String, message: String| problems.push(Problem { file: None, path: Some(path), line: None, message });
-    if file.name.trim().is_empty() {
-        problem("name".into(), "must not be empty".into());
+    if let Err(e) = config::validate::check_name(&file.name) {
+        problem("name".into(), e);
     }
     if file.replicates == 0 {
         problem("replicates".into(), "must be at least 1".into());
@@ -291,22 +355,19 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Sweep, ConfigError> {
         return Err(fail(problems));
     }
 
-    // Count before expanding, with checked arithmetic: a huge design is an error, not an abort.
-    let n_points: Option<u64> = match kind {
-        DesignKind::Grid => file
-            .parameters
-            .iter()
-            .try_fold(1u64, |acc, p| acc.checked_mul(p.values.as_ref().map_or(0, Vec::len) as u64)),
-        DesignKind::Zip => Some(file.parameters.first().and_then(|p| p.values.as_ref()).map_or(0, Vec::len) as u64),
-        _ => file.design.samples,
-    };
+    // Count with checked arithmetic: a huge design is an error, not an abort.
+    let n_points = count_points(&file);
     let n_runs = n_points.and_then(|p| p.checked_mul(file.replicates)).unwrap_or(u64::MAX);
-    if kind == DesignKind::Sobol && n_points.is_some_and(|p| p > u32::MAX as u64) {
+    if kind == DesignKind::Sobol && n_points.is_some_and(|p| p > design::SOBOL_MAX_POINTS) {
         return Err(fail(vec![Problem {
             file: None,
             path: Some("design.samples".into()),
             line: None,
-            message: format!("a Sobol design has at most {} points", u32::MAX),
+            message: format!(
+                "a Sobol design has at most {} points (2^16: the sequence's direction numbers have 16 bits, \
+                 so later points would repeat earlier ones); use lhs or random for more",
+                design::SOBOL_MAX_POINTS
+            ),
         }]));
     }
     if n_runs > MAX_RUNS {
@@ -321,37 +382,19 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Sweep, ConfigError> {
             },
         }]));
     }
-    let points = expand(&file);
-    Ok(Sweep { file, source: display, base, points })
+    Ok(Sweep::new(file, display, base))
 }
 
-/// Expands a (validated) design into points.
-fn expand(file: &SweepFile) -> Vec<Vec<toml::Value>> {
-    let params = &file.parameters;
-    let lists = || params.iter().map(|p| p.values.clone().unwrap_or_default()).collect::<Vec<_>>();
+/// Number of points of a design, `None` when it overflows `u64` (grid: the product of the list lengths;
+/// zip: the common length; sampled designs: `samples`).
+fn count_points(file: &SweepFile) -> Option<u64> {
     match file.design.kind {
-        DesignKind::Grid => {
-            let lists = lists();
-            let lens: Vec<usize> = lists.iter().map(Vec::len).collect();
-            design::grid_indices(&lens)
-                .into_iter()
-                .map(|idx| idx.iter().enumerate().map(|(k, &i)| lists[k][i].clone()).collect())
-                .collect()
-        }
-        DesignKind::Zip => {
-            let lists = lists();
-            let n = lists.first().map(Vec::len).unwrap_or(0);
-            (0..n).map(|i| lists.iter().map(|l| l[i].clone()).collect()).collect()
-        }
-        kind => {
-            let n = file.design.samples.unwrap_or(0) as usize;
-            let unit = match kind {
-                DesignKind::Random => design::random_unit(n, params.len(), file.seed),
-                DesignKind::Lhs => design::latin_hypercube(n, params.len(), file.seed),
-                _ => design::sobol(n, params.len(), file.seed),
-            };
-            unit.into_iter().map(|u| u.iter().zip(params).map(|(x, p)| scale_value(p, *x)).collect()).collect()
-        }
+        DesignKind::Grid => file
+            .parameters
+            .iter()
+            .try_fold(1u64, |acc, p| acc.checked_mul(p.values.as_ref().map_or(0, Vec::len) as u64)),
+        DesignKind::Zip => Some(file.parameters.first().and_then(|p| p.values.as_ref()).map_or(0, Vec::len) as u64),
+        _ => file.design.samples,
     }
 }
 
@@ -397,6 +440,12 @@ mod tests {
         points.iter().map(|p| p.iter().map(|v| v.as_float().unwrap()).collect()).collect()
     }
 
+    /// Every point of a (small) design, computed one by one.
+    fn expand(file: &SweepFile) -> Vec<Vec<toml::Value>> {
+        let s = Sweep::new(file.clone(), String::new(), ScenarioFile::default());
+        (0..s.n_points()).map(|p| s.point(p)).collect()
+    }
+
     #[test]
     fn grid_and_zip_expand_as_documented() {
         let a = param("a", Some(vec![1.0, 2.0]), None, Scale::Linear);
@@ -430,12 +479,8 @@ mod tests {
 
     #[test]
     fn replicates_share_seeds_across_points() {
-        let s = Sweep {
-            file: sweep(DesignKind::Grid, None, vec![]),
-            source: String::new(),
-            base: ScenarioFile::default(),
-            points: vec![vec![]; 3],
-        };
+        let a = param("a", Some(vec![1.0, 2.0, 3.0]), None, Scale::Linear);
+        let s = Sweep::new(sweep(DesignKind::Grid, None, vec![a]), String::new(), ScenarioFile::default());
         assert_eq!(s.n_runs(), 6);
         let r: Vec<RunSpec> = (0..6).map(|i| s.run(i)).collect();
         assert_eq!((r[3].point_id, r[3].replicate), (1, 1));
@@ -443,5 +488,56 @@ mod tests {
         assert_eq!(r[1].seed, r[5].seed);
         assert_ne!(r[0].seed, r[1].seed);
         assert!(r.iter().all(|x| x.seed <= i64::MAX as u64));
+    }
+
+    #[test]
+    fn sampled_traces_per_shard_are_counted_exactly() {
+        for total in [1u64, 2, 7, 10, 64, 1000] {
+            for n in [1u64, 2, 3, 9, 10, 64, 999, 1000, 5000] {
+                let nn = n.min(total);
+                let ids: Vec<u64> = (0..nn).map(|i| i * total / nn).collect();
+                for count in [1u64, 2, 3, 7, 11] {
+                    for index in 0..count {
+                        let brute = ids.iter().filter(|&&id| id % count == index).count() as u64;
+                        assert_eq!(sampled_in_shard(total, n, count, index), brute, "{total} {n} {count} {index}");
+                    }
+                }
+            }
+        }
+        assert_eq!(sampled_in_shard(100_000_000, 100_000_000, 7, 3), 14_285_714);
+    }
+
+    #[test]
+    fn huge_designs_are_computed_point_by_point() {
+        let hundred = || Some((0..100).map(f64::from).collect::<Vec<_>>());
+        let grid: Vec<ParameterFile> =
+            ["a", "b", "c", "d"].iter().map(|p| param(p, hundred(), None, Scale::Linear)).collect();
+        let s = Sweep::new(sweep(DesignKind::Grid, None, grid), String::new(), ScenarioFile::default());
+        assert_eq!(s.n_points(), 100_000_000);
+        assert_eq!(floats(&[s.point(12_345_678)]), vec![vec![12.0, 34.0, 56.0, 78.0]]);
+        assert_eq!(floats(&[s.point(99_999_999)]), vec![vec![99.0; 4]]);
+        for (kind, n) in [
+            (DesignKind::Random, 100_000_000),
+            (DesignKind::Lhs, 100_000_000),
+            (DesignKind::Sobol, design::SOBOL_MAX_POINTS),
+        ] {
+            let x = param("x", None, Some((2.0, 4.0)), Scale::Linear);
+            let s = Sweep::new(sweep(kind, Some(n), vec![x]), String::new(), ScenarioFile::default());
+            let last = floats(&[s.point(n - 1)])[0][0];
+            assert!((2.0..=4.0).contains(&last), "{kind:?}: {last}");
+            assert_eq!(s.point(5), s.point(5), "{kind:?}: a point is a pure function of its id");
+        }
+    }
+
+    #[test]
+    fn lazy_lhs_sweep_uses_every_stratum_once() {
+        let x = param("x", None, Some((0.0, 1.0)), Scale::Linear);
+        let y = param("y", None, Some((0.0, 8.0)), Scale::Linear);
+        let pts = floats(&expand(&sweep(DesignKind::Lhs, Some(200), vec![x, y])));
+        for (d, width) in [(0, 1.0), (1, 8.0)] {
+            let mut strata: Vec<usize> = pts.iter().map(|p| (p[d] / width * 200.0) as usize).collect();
+            strata.sort_unstable();
+            assert_eq!(strata, (0..200).collect::<Vec<_>>(), "dimension {d}");
+        }
     }
 }

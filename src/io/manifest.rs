@@ -10,15 +10,7 @@ pub fn tool_version() -> (&'static str, Option<&'static str>) {
     (env!("CARGO_PKG_VERSION"), option_env!("LLM_MARKET_GIT_COMMIT"))
 }
 
-/// A stable 64-bit FNV-1a hash of text, as 16 hex digits (config hashes).
-pub fn fnv1a_hex(text: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.as_bytes() {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
-}
+pub use crate::model::rng::fnv1a_hex;
 
 fn iso(t: SystemTime) -> String {
     chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
@@ -53,4 +45,51 @@ pub fn run_manifest(
         "files": crate::io::outputs::RUN_FILES,
         "resolved_scenario": resolved,
     })
+}
+
+/// Shortens text for messages: at most 200 characters, saying how long it was.
+pub fn short(s: &str) -> String {
+    let n = s.chars().count();
+    if n <= 200 { s.to_string() } else { format!("{}… ({n} characters)", s.chars().take(200).collect::<String>()) }
+}
+
+/// The keys whose values differ between two TOML documents, as `key.path: old → new` (arrays of tables
+/// are compared element by element, named by `id` where they have one).
+pub fn toml_diff(old: &str, new: &str) -> Vec<String> {
+    fn flatten(prefix: String, v: &toml::Value, out: &mut std::collections::BTreeMap<String, String>) {
+        match v {
+            toml::Value::Table(t) => {
+                for (k, x) in t {
+                    flatten(if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") }, x, out);
+                }
+            }
+            toml::Value::Array(a) if a.iter().all(|x| x.is_table()) && !a.is_empty() => {
+                for (i, x) in a.iter().enumerate() {
+                    let name = x.get("id").and_then(|v| v.as_str()).map_or(i.to_string(), str::to_string);
+                    flatten(format!("{prefix}.{name}"), x, out);
+                }
+            }
+            other => {
+                out.insert(prefix, other.to_string());
+            }
+        }
+    }
+    let parse = |t: &str| {
+        let mut m = std::collections::BTreeMap::new();
+        if let Ok(v) = toml::from_str::<toml::Table>(t) {
+            flatten(String::new(), &toml::Value::Table(v), &mut m);
+        }
+        m
+    };
+    let (a, b) = (parse(old), parse(new));
+    let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|k| {
+            let v = |m: &std::collections::BTreeMap<String, String>| m.get(k).map_or("absent".into(), |x| short(x));
+            format!("{k}: {} → {}", v(&a), v(&b))
+        })
+        .collect()
 }

@@ -1,7 +1,12 @@
-//! The only code that touches files: run output directories written atomically, CSV streams, manifests.
+//! The only code that writes files: output folders (locks, what they hold), run outputs written atomically,
+//! sweep files committed run by run and verified before they are trusted, merges, manifests, reports.
 
+pub mod folder;
 pub mod manifest;
+pub mod merge;
 pub mod outputs;
 pub mod report;
 pub mod results;
+pub mod sweep_check;
 pub mod sweep_out;
+pub mod sweep_run;

@@ -1,7 +1,10 @@
-//! A run's output directory, written atomically: files are streamed into a private staging folder inside
-//! the target directory and renamed over their final names only when the run succeeded. A failed or
-//! interrupted run leaves the previous results untouched; nothing the tool did not write is deleted.
+//! A run's output directory, written atomically: the folder is claimed (locked; a folder holding other
+//! outputs is refused unless `--force` moves them aside), files are streamed into a private staging folder
+//! inside it and renamed into place only when the run succeeded. A failed or interrupted run leaves no
+//! output; nothing the tool did not write is deleted. The manifest records each CSV's rows and checksum, so
+//! that a damaged file is found before it is read back (`compare`).
 
+use super::folder::{Kind, Mode, STAGING_PREFIX};
 use crate::sim::RowSink;
 use crate::sim::resources::RunTables;
 use crate::sim::rows::{MarketRow, SummaryRow, TraceRow};
@@ -12,12 +15,12 @@ use std::path::{Path, PathBuf};
 
 /// The files of a run, in the order they are moved into place.
 pub const RUN_FILES: [&str; 5] = ["trace.csv", "market.csv", "annual.csv", "summary.csv", "manifest.json"];
-const STAGING_PREFIX: &str = ".llm-market-staging-";
 
 type CsvOut = csv::Writer<BufWriter<File>>;
 
 /// An open run output: the trace and market CSVs are streamed as the run goes.
 pub struct RunOutput {
+    _lock: super::folder::FolderLock,
     dir: PathBuf,
     staging: PathBuf,
     trace: CsvOut,
@@ -29,68 +32,72 @@ fn csv_writer(path: &Path) -> Result<CsvOut> {
     Ok(csv::WriterBuilder::new().has_headers(true).from_writer(BufWriter::with_capacity(1 << 20, f)))
 }
 
-/// Removes staging folders left by processes that no longer run (a crash or kill -9).
-fn remove_stale_staging(dir: &Path) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().to_string();
-        if let Some(pid) = name.strip_prefix(STAGING_PREFIX).and_then(|p| p.parse::<u32>().ok()) {
-            let alive = Path::new(&format!("/proc/{pid}")).exists() && pid != std::process::id();
-            if !alive {
-                let _ = fs::remove_dir_all(e.path());
-            }
-        }
-    }
-}
-
 impl RunOutput {
-    /// Creates `dir` if needed and a fresh staging folder inside it.
-    pub fn create(dir: &Path) -> Result<RunOutput> {
-        fs::create_dir_all(dir).with_context(|| format!("cannot create the output directory {}", dir.display()))?;
-        remove_stale_staging(dir);
+    /// Claims `dir` for a run (see [`super::folder::claim`]; `force` moves earlier outputs aside) and
+    /// opens a fresh staging folder inside it.
+    pub fn create(dir: &Path, force: bool) -> Result<RunOutput> {
+        let mode = if force { Mode::Force } else { Mode::Fresh };
+        let lock = super::folder::claim(dir, Kind::Run, mode)?;
         let staging = dir.join(format!("{STAGING_PREFIX}{}", std::process::id()));
-        if staging.exists() {
-            fs::remove_dir_all(&staging).with_context(|| format!("cannot clear {}", staging.display()))?;
-        }
         fs::create_dir(&staging).with_context(|| format!("cannot create {}", staging.display()))?;
         let trace = csv_writer(&staging.join("trace.csv"))?;
         let market = csv_writer(&staging.join("market.csv"))?;
-        Ok(RunOutput { dir: dir.to_path_buf(), staging, trace, market })
+        Ok(RunOutput { _lock: lock, dir: dir.to_path_buf(), staging, trace, market })
     }
 
     /// Writes the final tables and the manifest, then moves every file into place.
+    /// On error (a full disk) the staging folder is removed and the folder holds no output.
     pub fn finish(
         mut self,
         tables: &RunTables,
         thresholds: &[f64],
         manifest: &serde_json::Value,
     ) -> Result<Vec<PathBuf>> {
-        self.trace.flush()?;
-        self.market.flush()?;
-        let mut annual = csv_writer(&self.staging.join("annual.csv"))?;
+        let result = self.finish_files(tables, thresholds, manifest);
+        if result.is_err() {
+            let _ = fs::remove_dir_all(&self.staging);
+        }
+        result
+    }
+
+    fn finish_files(
+        &mut self,
+        tables: &RunTables,
+        thresholds: &[f64],
+        manifest: &serde_json::Value,
+    ) -> Result<Vec<PathBuf>> {
+        let staging = self.staging.clone();
+        let staged = |name: &str| staging.join(name);
+        self.trace.flush().with_context(|| format!("cannot write {}", staged("trace.csv").display()))?;
+        self.market.flush().with_context(|| format!("cannot write {}", staged("market.csv").display()))?;
+        let mut annual = csv_writer(&staged("annual.csv"))?;
         for r in &tables.annual {
             annual.serialize(r)?;
         }
-        annual.flush()?;
-        write_summary(&self.staging.join("summary.csv"), &tables.summary, thresholds)?;
-        let mut m = File::create(self.staging.join("manifest.json"))?;
-        m.write_all(serde_json::to_string_pretty(manifest)?.as_bytes())?;
-        m.write_all(b"\n")?;
-        m.sync_all()?;
+        annual.flush().with_context(|| format!("cannot write {}", staged("annual.csv").display()))?;
+        write_summary(&staged("summary.csv"), &tables.summary, thresholds)?;
+        let mut manifest = manifest.clone();
+        manifest["kind"] = serde_json::json!(Kind::Run.as_str());
+        let mut sums = serde_json::Map::new();
+        for name in &RUN_FILES[..4] {
+            sums.insert(name.to_string(), checksum(&staged(name))?);
+        }
+        manifest["checksums"] = serde_json::Value::Object(sums);
+        let mpath = staged("manifest.json");
+        let mut m = File::create(&mpath).with_context(|| format!("cannot create {}", mpath.display()))?;
+        m.write_all(format!("{}\n", serde_json::to_string_pretty(&manifest)?).as_bytes())
+            .and_then(|_| m.sync_all())
+            .with_context(|| format!("cannot write {}", mpath.display()))?;
         let mut done = Vec::new();
         for name in RUN_FILES {
             let from = self.staging.join(name);
-            File::open(&from)?.sync_all()?;
+            File::open(&from).and_then(|f| f.sync_all()).with_context(|| format!("cannot write {}", from.display()))?;
             let to = self.dir.join(name);
             fs::rename(&from, &to).with_context(|| format!("cannot move {} into place", to.display()))?;
             done.push(to);
         }
         fs::remove_dir(&self.staging).ok();
-        if let Ok(d) = File::open(&self.dir) {
-            d.sync_all().ok();
-        }
+        super::folder::sync_dir(&self.dir);
         Ok(done)
     }
 
@@ -104,14 +111,22 @@ impl RunOutput {
 
 impl RowSink for RunOutput {
     fn rows(&mut self, trace: &[TraceRow], market: &[MarketRow]) -> Result<(), String> {
+        let fail = |name: &str, e: csv::Error| format!("cannot write {}: {e}", self.staging.join(name).display());
         for r in trace {
-            self.trace.serialize(r).map_err(|e| e.to_string())?;
+            self.trace.serialize(r).map_err(|e| fail("trace.csv", e))?;
         }
         for r in market {
-            self.market.serialize(r).map_err(|e| e.to_string())?;
+            self.market.serialize(r).map_err(|e| fail("market.csv", e))?;
         }
         Ok(())
     }
+}
+
+/// The rows (lines after the header) and CRC-32 of a written CSV file, as the run manifest records them.
+pub fn checksum(path: &Path) -> Result<serde_json::Value> {
+    let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let rows = bytes.iter().filter(|&&b| b == b'\n').count().saturating_sub(1);
+    Ok(serde_json::json!({"rows": rows, "bytes": bytes.len(), "crc32": format!("{:08x}", crc32fast::hash(&bytes))}))
 }
 
 /// Writes `summary.csv` (its threshold columns depend on the scenario).

@@ -1,13 +1,27 @@
 //! Reading finished outputs back for comparison: a run folder (`llm-market run`) or a sweep folder
-//! (`llm-market sweep`) becomes one or more [`ScenarioData`], one per parameter point.
+//! (`llm-market sweep`, a shard or a merge) becomes one or more [`ScenarioData`], one per parameter point.
+//! Nothing is read before it is verified: a run's files against the checksums of its manifest, a sweep's
+//! rows against its index (as `--resume` does); an unfinished sweep is refused, or with `partial` only
+//! its committed runs are used.
 
 use crate::analysis::compare::{Replicate, ScenarioData, TracePoint};
+use crate::experiment::runner::TraceMode;
+use crate::io::sweep_check;
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
 use std::path::Path;
 
 fn read_csv(path: &Path) -> Result<(csv::StringRecord, Vec<csv::StringRecord>)> {
-    let mut r = csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
+    read_csv_prefix(path, None)
+}
+
+/// Reads a CSV file, or only its first `len` bytes (the committed runs of an unfinished sweep).
+fn read_csv_prefix(path: &Path, len: Option<u64>) -> Result<(csv::StringRecord, Vec<csv::StringRecord>)> {
+    let mut bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if let Some(len) = len {
+        bytes.truncate(len as usize);
+    }
+    let mut r = csv::Reader::from_reader(std::io::Cursor::new(bytes));
     let h = r.headers()?.clone();
     let rows =
         r.records().collect::<Result<Vec<_>, _>>().with_context(|| format!("{} is malformed", path.display()))?;
@@ -23,8 +37,8 @@ fn num(s: &str) -> f64 {
 }
 
 /// Annual and summary rows of one file, grouped by run id: (run_id → rows as maps column → text).
-fn grouped(path: &Path) -> Result<BTreeMap<u64, Vec<BTreeMap<String, String>>>> {
-    let (h, rows) = read_csv(path)?;
+fn grouped(path: &Path, len: Option<u64>) -> Result<BTreeMap<u64, Vec<BTreeMap<String, String>>>> {
+    let (h, rows) = read_csv_prefix(path, len)?;
     let mut out: BTreeMap<u64, Vec<BTreeMap<String, String>>> = BTreeMap::new();
     for r in rows {
         let id: u64 =
@@ -57,24 +71,92 @@ fn last_hhi(market: &Path) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-/// Loads a run or sweep output folder.
-pub fn load_folder(dir: &Path) -> Result<Vec<ScenarioData>> {
+/// Checks a run folder's CSVs against the rows and checksums its manifest recorded.
+fn verify_run(dir: &Path, manifest: &serde_json::Value) -> Result<()> {
+    let Some(sums) = manifest["checksums"].as_object() else {
+        bail!("{}: its manifest records no checksums (an earlier version wrote it): run it again", dir.display());
+    };
+    for name in &crate::io::outputs::RUN_FILES[..4] {
+        let path = dir.join(name);
+        if !path.is_file() {
+            bail!("{}: missing", path.display());
+        }
+        let got = crate::io::outputs::checksum(&path)?;
+        let want = sums.get(*name).cloned().unwrap_or_default();
+        if got != want {
+            bail!(
+                "{}: the file changed after the run wrote it ({} rows, {} bytes, CRC-32 {}; the manifest records {} rows, {} bytes, CRC-32 {})",
+                path.display(),
+                got["rows"],
+                got["bytes"],
+                got["crc32"],
+                want["rows"],
+                want["bytes"],
+                want["crc32"]
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Verifies a sweep folder; returns the byte lengths to read of annual, summary and runs (the committed
+/// runs) and a note for a partial sweep.
+fn verify_sweep(dir: &Path, manifest: &serde_json::Value, partial: bool) -> Result<([u64; 3], Option<String>)> {
+    let complete = manifest["status"] == "complete";
+    if !complete && !partial {
+        bail!(
+            "{}: the sweep did not finish (status {}): continue it with `llm-market sweep … --resume`, or compare its committed runs with --partial",
+            dir.display(),
+            manifest["status"].as_str().unwrap_or("unknown")
+        );
+    }
+    let total = manifest["total_runs"]
+        .as_u64()
+        .with_context(|| format!("{}: its manifest has no total_runs", dir.display()))?;
+    let (offset, stride) = match &manifest["shard"] {
+        serde_json::Value::Null => (0, 1),
+        s => (s["index"].as_u64().unwrap_or(0), s["count"].as_u64().unwrap_or(1).max(1)),
+    };
+    let count = if total > offset { (total - offset).div_ceil(stride) } else { 0 };
+    let ids = sweep_check::IdSeq { offset, stride, count };
+    let traces: TraceMode = manifest["traces"].as_str().unwrap_or("none").parse().unwrap_or(TraceMode::None);
+    let traced = |id: u64| traces.keeps(id, total);
+    let c = sweep_check::check(dir, &sweep_check::Layout { headers: None, ids, traced: &traced })?;
+    if !c.problems.is_empty() {
+        bail!(
+            "{}
+cannot compare it: repair it first (`llm-market sweep … --resume --repair`)",
+            c.describe(dir, 12)
+        );
+    }
+    if complete && (c.torn_tail || c.committed != count) {
+        bail!("{}: its manifest says complete but {} of {count} runs are committed", dir.display(), c.committed);
+    }
+    let note = (!complete).then(|| format!("partial: {} of {count} runs committed", c.committed));
+    Ok(([c.keep[0], c.keep[1], c.keep[2]], note))
+}
+
+/// Loads a run or sweep output folder, after verifying it (see the module doc).
+pub fn load_folder(dir: &Path, partial: bool) -> Result<Vec<ScenarioData>> {
     let mpath = dir.join("manifest.json");
-    let manifest: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(&mpath)
-            .with_context(|| format!("{} is not a run or sweep output folder (no manifest.json)", dir.display()))?,
-    )
-    .with_context(|| format!("{} is not valid JSON", mpath.display()))?;
+    if !mpath.is_file() {
+        bail!("{} is not a run or sweep output folder (no manifest.json)", dir.display());
+    }
+    let _lock = crate::io::folder::lock_for_reading(dir)?;
+    let manifest = crate::io::folder::read_manifest(&mpath)
+        .with_context(|| format!("{} is not a valid manifest", mpath.display()))?;
     let version =
         format!("{} {}", manifest["version"].as_str().unwrap_or("?"), manifest["git_commit"].as_str().unwrap_or(""));
-    let annual = grouped(&dir.join("annual.csv"))?;
-    let summary = grouped(&dir.join("summary.csv"))?;
-    if manifest["kind"] == "sweep" {
-        if manifest["status"] != "complete" {
-            bail!("{}: the sweep did not finish (status {}); resume it first", dir.display(), manifest["status"]);
+    let kind = manifest["kind"].as_str().unwrap_or("run");
+    if matches!(kind, "sweep" | "shard" | "merge") {
+        let (len, note) = verify_sweep(dir, &manifest, partial)?;
+        if let Some(n) = &note {
+            eprintln!("warning: {}: {n}; only those are compared", dir.display());
         }
+        let annual = grouped(&dir.join("annual.csv"), Some(len[0]))?;
+        let summary = grouped(&dir.join("summary.csv"), Some(len[1]))?;
         let rpath = dir.join("runs.csv");
-        let (h, rows) = read_csv(&rpath)?;
+        let (h, rows) = read_csv_prefix(&rpath, Some(len[2]))?;
         let (ci, cp, cr, cs, cst, hhi) = (
             col(&h, "run_id", &rpath)?,
             col(&h, "point_id", &rpath)?,
@@ -92,10 +174,16 @@ pub fn load_folder(dir: &Path) -> Result<Vec<ScenarioData>> {
             let label = params.iter().map(|(i, p)| format!("{p}={}", &r[*i])).collect::<Vec<_>>().join(", ");
             let sc = points.entry(point).or_insert_with(|| ScenarioData {
                 name: if n_points > 1 { format!("{name}#{point}") } else { name.clone() },
-                description: if label.is_empty() {
-                    manifest["sweep_spec"]["description"].as_str().unwrap_or("").to_string()
-                } else {
-                    label
+                description: {
+                    let d = if label.is_empty() {
+                        manifest["sweep_spec"]["description"].as_str().unwrap_or("").to_string()
+                    } else {
+                        label
+                    };
+                    match &note {
+                        Some(n) => format!("{d} [{n}]"),
+                        None => d,
+                    }
                 },
                 source: dir.display().to_string(),
                 version: version.clone(),
@@ -107,7 +195,7 @@ pub fn load_folder(dir: &Path) -> Result<Vec<ScenarioData>> {
                 sc.failed += 1;
                 continue;
             }
-            let tpath = crate::io::sweep_out::trace_dir(dir, id).join("trace.csv");
+            let tpath = crate::io::sweep_check::trace_dir(dir, id).join("trace.csv");
             sc.replicates.push(Replicate {
                 replicate: r[cr].parse()?,
                 seed: r[cs].parse()?,
@@ -118,7 +206,10 @@ pub fn load_folder(dir: &Path) -> Result<Vec<ScenarioData>> {
             });
         }
         Ok(points.into_values().collect())
-    } else {
+    } else if kind == "run" {
+        verify_run(dir, &manifest)?;
+        let annual = grouped(&dir.join("annual.csv"), None)?;
+        let summary = grouped(&dir.join("summary.csv"), None)?;
         let resolved: toml::Table =
             toml::from_str(manifest["resolved_scenario"].as_str().unwrap_or("")).unwrap_or_default();
         Ok(vec![ScenarioData {
@@ -137,5 +228,7 @@ pub fn load_folder(dir: &Path) -> Result<Vec<ScenarioData>> {
             }],
             failed: 0,
         }])
+    } else {
+        bail!("{} holds a {kind}, not a run or a sweep: nothing to compare there", dir.display())
     }
 }

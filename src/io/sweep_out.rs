@@ -1,188 +1,186 @@
-//! A sweep's output directory: `runs.csv`, `annual.csv` and `summary.csv` are appended run by run in
-//! `run_id` order and flushed after each run, so a crash loses at most the runs in flight; `--resume`
-//! repairs a torn last row and continues. Traces of sampled runs go to `traces/run-<id>/`, each written
-//! to a temporary folder and renamed into place.
+//! A sweep's output files: `annual.csv`, `summary.csv`, `runs.csv` and `index.csv` are appended run by run
+//! in `run_id` order and flushed after each run, so a crash loses at most the run being written. Traces of
+//! sampled runs go to `traces/run-<id>/`, each written to a temporary folder and renamed into place.
 //!
-//! Commit order: a run's annual and summary rows are written and flushed first, its `runs.csv` row
-//! last; a run counts as done once its `runs.csv` row is complete.
+//! Commit order: a run's trace (if kept), its annual and summary rows, its `runs.csv` row, and last its
+//! line of `index.csv` with the row counts and checksums that `--resume`, `merge` and `compare` verify
+//! (see [`crate::io::sweep_check`]); a run counts as done once its index line is complete.
 
-use anyhow::{Context, Result, bail};
-use std::collections::BTreeSet;
+use super::sweep_check::{INDEX_HEADER, IndexEntry, SWEEP_FILES, trace_crc, trace_dir};
+use crate::sim::rows::{MarketRow, TraceRow};
+use anyhow::{Context, Result};
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-/// The CSV files of a sweep, in commit order (runs.csv last).
-pub const SWEEP_CSVS: [&str; 3] = ["annual.csv", "summary.csv", "runs.csv"];
+pub use crate::experiment::runner::{csv_line, serde_lines};
 
-/// Formats one CSV record (RFC 4180 quoting) ending in `\n`.
-pub fn csv_line(fields: &[String]) -> String {
-    let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
-    w.write_record(fields).expect("writing to memory");
-    String::from_utf8(w.into_inner().expect("writing to memory")).expect("fields are text")
-}
-
-/// Serialises a row type as CSV lines: (header line, record line).
-pub fn serde_lines<T: serde::Serialize>(row: &T) -> (String, String) {
-    let mut w = csv::WriterBuilder::new().has_headers(true).from_writer(Vec::new());
-    w.serialize(row).expect("writing to memory");
-    let text = String::from_utf8(w.into_inner().expect("writing to memory")).expect("text");
-    let mut lines = text.splitn(2, '\n');
-    let header = format!("{}\n", lines.next().unwrap_or(""));
-    (header, lines.next().unwrap_or("").to_string())
-}
-
-/// The run id at the start of a CSV line, if the line is complete and well formed.
-fn line_run_id(line: &str) -> Option<u64> {
-    line.split(',').next()?.parse().ok()
-}
-
-/// Appends to the three sweep CSVs.
+/// Appends to the four sweep files.
 pub struct SweepWriter {
+    /// Where the files are written (the sweep folder, or a repair staging folder inside it).
     dir: PathBuf,
-    files: Vec<BufWriter<File>>,
+    /// The sweep folder (traces always go there).
+    root: PathBuf,
+    files: Vec<(PathBuf, BufWriter<File>)>,
+}
+
+fn open_append(path: &Path) -> Result<BufWriter<File>> {
+    let f = OpenOptions::new().append(true).open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    Ok(BufWriter::with_capacity(1 << 16, f))
 }
 
 impl SweepWriter {
-    /// Starts a new sweep in `dir`: writes the headers (replacing earlier sweep CSVs there).
-    pub fn create(dir: &Path, headers: [&str; 3]) -> Result<SweepWriter> {
+    /// Starts new sweep files in `dir` (the sweep folder `root` or a staging folder inside it): each file is
+    /// written with its header to a temporary name and renamed, so a file exists only with its whole header.
+    pub fn create(dir: &Path, root: &Path, headers: [&str; 3]) -> Result<SweepWriter> {
         fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let mut files = Vec::new();
-        for (name, header) in SWEEP_CSVS.iter().zip(headers) {
+        for (name, header) in SWEEP_FILES.iter().zip(headers.into_iter().chain([INDEX_HEADER])) {
             let path = dir.join(name);
-            let mut f =
-                BufWriter::new(File::create(&path).with_context(|| format!("cannot create {}", path.display()))?);
-            f.write_all(header.as_bytes())?;
-            f.flush()?;
-            files.push(f);
+            write_atomic(&path, header)?;
+            files.push((path.clone(), open_append(&path)?));
         }
-        Ok(SweepWriter { dir: dir.to_path_buf(), files })
+        Ok(SweepWriter { dir: dir.to_path_buf(), root: root.to_path_buf(), files })
     }
 
-    /// Reopens a sweep for `--resume`: checks the headers, drops a torn last line and any annual or summary
-    /// rows of runs without a complete `runs.csv` row, and returns the runs already done.
-    pub fn resume(dir: &Path, headers: [&str; 3]) -> Result<(SweepWriter, BTreeSet<u64>)> {
-        let runs_path = dir.join("runs.csv");
-        let text =
-            fs::read_to_string(&runs_path).with_context(|| format!("cannot read {} to resume", runs_path.display()))?;
-        if !text.starts_with(headers[2]) {
-            bail!("{}: its columns differ from this sweep's; not resuming", runs_path.display());
-        }
-        let mut done = BTreeSet::new();
-        for line in text[headers[2].len()..].split_inclusive('\n') {
-            if !line.ends_with('\n') {
-                break;
-            }
-            match line_run_id(line) {
-                Some(id) if done.last().is_none_or(|last| id > *last) => {
-                    done.insert(id);
-                }
-                _ => break,
-            }
-        }
-        let last_done = done.last().copied();
+    /// Reopens verified sweep files for `--resume`, cutting each file to `keep` bytes (the end of the last
+    /// committed run: what follows is the run that was being written when the process stopped).
+    pub fn reopen(dir: &Path, keep: [u64; 4]) -> Result<SweepWriter> {
         let mut files = Vec::new();
-        for (name, header) in SWEEP_CSVS.iter().zip(headers) {
+        for (name, len) in SWEEP_FILES.iter().zip(keep) {
             let path = dir.join(name);
-            let text =
-                fs::read_to_string(&path).with_context(|| format!("cannot read {} to resume", path.display()))?;
-            if !text.starts_with(header) {
-                bail!("{}: its columns differ from this sweep's; not resuming", path.display());
+            let f = OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .with_context(|| format!("cannot open {}", path.display()))?;
+            if f.metadata()?.len() != len {
+                f.set_len(len).with_context(|| format!("cannot cut {} to its last committed run", path.display()))?;
+                f.sync_all()?;
             }
-            let mut len = header.len();
-            for line in text[len..].split_inclusive('\n') {
-                let complete = line.ends_with('\n');
-                let id = line_run_id(line);
-                if !complete || id.is_none() || last_done.is_none_or(|last| id.unwrap() > last) {
-                    break;
-                }
-                len += line.len();
-            }
-            let f = OpenOptions::new().write(true).open(&path)?;
-            f.set_len(len as u64)?;
-            let mut f = BufWriter::new(OpenOptions::new().append(true).open(&path)?);
-            f.flush()?;
-            files.push(f);
+            files.push((path.clone(), open_append(&path)?));
         }
-        Ok((SweepWriter { dir: dir.to_path_buf(), files }, done))
+        Ok(SweepWriter { dir: dir.to_path_buf(), root: dir.to_path_buf(), files })
     }
 
-    /// Writes one run: its annual and summary lines, then its runs.csv line; each file is flushed.
-    pub fn write_run(&mut self, annual: &str, summary: &str, runs_line: &str) -> Result<()> {
-        for (f, text) in self.files.iter_mut().zip([annual, summary, runs_line]) {
-            f.write_all(text.as_bytes())?;
-            f.flush()?;
+    /// Writes one run: its trace (if any), its annual and summary rows, its runs.csv row, then its index
+    /// line; each file is flushed in that order.
+    pub fn write_run(
+        &mut self,
+        run_id: u64,
+        annual: &str,
+        summary: &str,
+        runs_line: &str,
+        trace: Option<(&[TraceRow], &[MarketRow])>,
+    ) -> Result<()> {
+        let crc = match trace {
+            Some((t, m)) => Some(write_trace(&self.root, run_id, t, m)?),
+            None => None,
+        };
+        let index = IndexEntry::of(run_id, annual, summary, runs_line, crc).line();
+        for ((path, f), text) in self.files.iter_mut().zip([annual, summary, runs_line, index.as_str()]) {
+            f.write_all(text.as_bytes())
+                .and_then(|_| f.flush())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Copies a verified run's rows (from the files being repaired): the same bytes, a new index line.
+    pub fn copy_run(
+        &mut self,
+        run_id: u64,
+        annual: &str,
+        summary: &str,
+        runs_line: &str,
+        trace_crc: Option<u32>,
+    ) -> Result<()> {
+        let index = IndexEntry::of(run_id, annual, summary, runs_line, trace_crc).line();
+        for ((path, f), text) in self.files.iter_mut().zip([annual, summary, runs_line, index.as_str()]) {
+            f.write_all(text.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
         }
         Ok(())
     }
 
     /// Flushes and syncs every file.
-    pub fn finish(mut self) -> Result<()> {
-        for f in self.files.iter_mut() {
-            f.flush()?;
-            f.get_ref().sync_all()?;
+    pub fn finish(self) -> Result<()> {
+        for (path, mut f) in self.files {
+            f.flush()
+                .and_then(|_| f.get_ref().sync_all())
+                .with_context(|| format!("cannot write {}", path.display()))?;
         }
-        if let Ok(d) = File::open(&self.dir) {
-            d.sync_all().ok();
+        super::folder::sync_dir(&self.dir);
+        Ok(())
+    }
+
+    /// Moves repaired files from this writer's staging folder over the sweep's files, then removes it.
+    pub fn install(self, root: &Path) -> Result<()> {
+        let staging = self.dir.clone();
+        self.finish()?;
+        for name in SWEEP_FILES {
+            let (from, to) = (staging.join(name), root.join(name));
+            fs::rename(&from, &to).with_context(|| format!("cannot move {} into place", to.display()))?;
         }
+        fs::remove_dir_all(&staging).ok();
+        super::folder::sync_dir(root);
         Ok(())
     }
 }
 
-/// Where the trace of run `run_id` goes.
-pub fn trace_dir(dir: &Path, run_id: u64) -> PathBuf {
-    dir.join("traces").join(format!("run-{run_id:06}"))
-}
-
-/// Writes a run's trace and market rows into `traces/run-<id>/` atomically (temporary folder + rename).
-pub fn write_trace(
-    dir: &Path,
-    run_id: u64,
-    trace: &[crate::sim::rows::TraceRow],
-    market: &[crate::sim::rows::MarketRow],
-) -> Result<()> {
+/// Writes a run's trace and market rows into `traces/run-<id>/` atomically (temporary folder + rename);
+/// returns the checksum of the two files.
+pub fn write_trace(dir: &Path, run_id: u64, trace: &[TraceRow], market: &[MarketRow]) -> Result<u32> {
     let final_dir = trace_dir(dir, run_id);
     let tmp = dir.join("traces").join(format!(".tmp-run-{run_id:06}-{}", std::process::id()));
-    if tmp.exists() {
-        fs::remove_dir_all(&tmp)?;
-    }
-    fs::create_dir_all(&tmp)?;
-    let mut w = csv::Writer::from_path(tmp.join("trace.csv"))?;
-    for r in trace {
-        w.serialize(r)?;
-    }
-    w.flush()?;
-    let mut w = csv::Writer::from_path(tmp.join("market.csv"))?;
-    for r in market {
-        w.serialize(r)?;
-    }
-    w.flush()?;
-    if final_dir.exists() {
-        fs::remove_dir_all(&final_dir)?;
-    }
-    fs::rename(&tmp, &final_dir)?;
-    Ok(())
-}
-
-/// Removes temporary trace folders left by a crashed process (`traces/.tmp-run-*`).
-pub fn remove_stale_trace_temps(dir: &Path) {
-    if let Ok(entries) = fs::read_dir(dir.join("traces")) {
-        for e in entries.flatten() {
-            if e.file_name().to_string_lossy().starts_with(".tmp-run-") {
-                let _ = fs::remove_dir_all(e.path());
-            }
+    let result = (|| -> Result<u32> {
+        if tmp.exists() {
+            fs::remove_dir_all(&tmp)?;
         }
+        fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        let mut bytes = Vec::new();
+        for (name, rows) in [("trace.csv", to_csv(trace)?), ("market.csv", to_csv(market)?)] {
+            let path = tmp.join(name);
+            let mut f = File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+            f.write_all(&rows)
+                .and_then(|_| f.sync_all())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            bytes.push(rows);
+        }
+        if final_dir.exists() {
+            // The trace of a run that is being done again (resumed or repaired): replaced by the same bytes.
+            fs::remove_dir_all(&final_dir).with_context(|| format!("cannot replace {}", final_dir.display()))?;
+        }
+        fs::rename(&tmp, &final_dir).with_context(|| format!("cannot move {} into place", final_dir.display()))?;
+        Ok(trace_crc(&bytes[0], &bytes[1]))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_dir_all(&tmp);
     }
+    result
 }
 
-/// Writes `text` to `path` atomically (temporary file in the same folder, then rename).
-pub fn write_atomic(path: &Path, text: &str) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    {
-        let mut f = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
+fn to_csv<T: serde::Serialize>(rows: &[T]) -> Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for r in rows {
+        w.serialize(r)?;
     }
-    fs::rename(&tmp, path).with_context(|| format!("cannot move {} into place", path.display()))?;
-    Ok(())
+    w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Writes `text` to `path` atomically (temporary file in the same folder, synced, then renamed). On any
+/// error the temporary file is removed and the error names the path.
+pub fn write_atomic(path: &Path, text: impl AsRef<[u8]>) -> Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let tmp = path.with_file_name(format!("{name}.tmp-{}", std::process::id()));
+    let result = (|| -> Result<()> {
+        let mut f = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        f.write_all(text.as_ref())
+            .and_then(|_| f.sync_all())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        fs::rename(&tmp, path).with_context(|| format!("cannot move {} into place", path.display()))?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
 }

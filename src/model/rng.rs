@@ -127,6 +127,17 @@ impl rand_core::TryRng for CounterRng {
     }
 }
 
+/// A stable 64-bit FNV-1a hash of text, as 16 hex digits: the identity of a configuration in manifests
+/// (not a random stream).
+pub fn fnv1a_hex(text: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.as_bytes() {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

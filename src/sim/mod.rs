@@ -4,12 +4,15 @@
 pub mod clock;
 pub mod components;
 pub mod firms;
+pub mod memory;
 pub mod orgs;
 pub mod record;
 pub mod resources;
 pub mod rows;
 pub mod setup;
 pub mod users;
+
+pub use memory::estimated_peak_bytes;
 
 use crate::config::Scenario;
 use bevy_ecs::prelude::*;
@@ -171,6 +174,13 @@ impl Simulation {
         initial.add_systems(record::record_tick);
         initial.run(&mut world);
         Simulation { world, schedule, n_ticks }
+    }
+
+    /// Fault injection for tests: the run panics at `tick` (phase 1), so that tests can check how a
+    /// panic is handled. The caller decides (`app.rs` reads `LLM_MARKET_TEST_PANIC`); the sim reads nothing.
+    pub fn with_panic_at(mut self, tick: Option<u32>) -> Simulation {
+        self.world.resource_mut::<resources::RunInfo>().panic_at_tick = tick;
+        self
     }
 
     pub fn n_ticks(&self) -> u32 {

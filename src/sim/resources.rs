@@ -5,6 +5,7 @@ use super::components::TASTE_CLASSES;
 use super::rows::{AnnualRow, MarketRow, SummaryRow, TraceRow};
 use crate::config::Scenario;
 use crate::config::file::{EventFile, FirmFile};
+use crate::config::validate::{COUNT_LIMIT, FLOW_LIMIT_USD, STOCK_LIMIT_USD};
 use crate::model::calendar::{MonthDay, Period, TickCalendar};
 use crate::model::econ::Cents;
 use bevy_ecs::prelude::Resource;
@@ -33,6 +34,8 @@ pub struct RunInfo {
     pub summer: (MonthDay, MonthDay),
     pub n_users: u32,
     pub n_orgs: u32,
+    /// Fault injection for tests: phase 1 panics at this tick (see [`super::Simulation::with_panic_at`]).
+    pub panic_at_tick: Option<u32>,
 }
 
 impl RunInfo {
@@ -247,19 +250,47 @@ pub struct Health {
 }
 
 impl Health {
-    /// Flags a non-finite value, or one beyond [`Health::LIMIT`] (which integer cents could not hold).
+    /// Flags a non-finite value, or one the accounts cannot hold: a money flow of one tick beyond
+    /// [`FLOW_LIMIT_USD`] (computed in `f64`, rounded to cents), cash or funding (a stock, in `i64` cents)
+    /// beyond [`STOCK_LIMIT_USD`], queries or visits of one tick beyond [`COUNT_LIMIT`]. Validation bounds
+    /// every one of these over the whole run (`config::validate`), so this is an overflow guard that a
+    /// validated scenario does not meet; the message names the firm, the quantity and the keys behind it.
     pub fn check(&mut self, what: &str, firm: &str, v: f64) {
         if self.error.is_some() {
             return;
         }
+        let (kind, limit, unit) = match what {
+            "cash" | "funding" => ("stock", STOCK_LIMIT_USD, " USD"),
+            "queries" | "visits" => ("count per tick", COUNT_LIMIT, ""),
+            _ => ("flow per tick", FLOW_LIMIT_USD, " USD"),
+        };
+        let keys = Self::driver(what);
         if !v.is_finite() {
-            self.error = Some(format!("{what} of {firm} is not a finite number ({v})"));
-        } else if v.abs() > Self::LIMIT {
             self.error =
-                Some(format!("{what} of {firm} is {v:e}, beyond 1e14 per tick (not a finite amount of money)"));
+                Some(format!("{what} ({kind}) of firm {firm} is not a finite number ({v}); it comes from {keys}"));
+        } else if v.abs() > limit {
+            self.error = Some(format!(
+                "{what} ({kind}) of firm {firm} is {v:e}{unit}, beyond the {limit:e}{unit} the accounts hold; \
+                 it comes from {keys}"
+            ));
         }
     }
 
-    /// The largest flow per tick the accounts accept, in USD or units (cash is kept in i64 cents).
-    pub const LIMIT: f64 = 1e14;
+    /// The scenario keys behind a quantity checked by [`Health::check`].
+    fn driver(what: &str) -> &'static str {
+        match what {
+            "subscription revenue" => "sub_price_usd_per_month and population",
+            "API revenue" => "api_price_usd_per_mtok and the orgs' tokens (orgs.token_growth_per_year)",
+            "seat revenue" => "seat_price_usd_per_month and orgs.verticals.*.seats",
+            "inference cost" => "cost_per_query_usd, serving_cost_usd_per_mtok and cost_decline_per_year",
+            "fixed cost" => "fixed_cost_usd_per_year and fixed_cost_growth_per_year",
+            "training cost" => "training[].cost_usd and training[].months",
+            "funding" => "funding events' amount_usd, parent_budget_usd and raise.size_months",
+            "cash" => "cash_usd, the flows and funding",
+            _ => "population and the segments' usage",
+        }
+    }
+
+    /// The largest flow per tick the accounts accept, USD (see [`FLOW_LIMIT_USD`]).
+    pub const LIMIT: f64 = FLOW_LIMIT_USD;
 }

@@ -40,6 +40,7 @@ pub fn populate(world: &mut World, scenario: Arc<Scenario>, run_id: u64) {
         n_orgs,
         calendar: calendar.clone(),
         scenario: scenario.clone(),
+        panic_at_tick: None,
     };
     let mut events: Vec<_> = p
         .events

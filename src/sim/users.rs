@@ -382,14 +382,23 @@ enum Simd {
     Avx512,
 }
 
+static VECTOR_TEST_OFF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes this process find quiet users one at a time even where the CPU has AVX-512 (the command line's
+/// `LLM_MARKET_SIMD=off`, read by `app`: the simulation reads no environment). Results are the same.
+pub fn disable_vector_test() {
+    VECTOR_TEST_OFF.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 impl Simd {
-    /// What this CPU allows, unless the environment variable `LLM_MARKET_SIMD` is `off` (for comparing the
-    /// two ways; the results are the same).
+    /// What this CPU allows, unless [`disable_vector_test`] was called (for comparing the two ways; the
+    /// results are the same).
     fn detect() -> Simd {
-        static CHOICE: std::sync::OnceLock<Simd> = std::sync::OnceLock::new();
-        *CHOICE.get_or_init(|| {
-            if std::env::var_os("LLM_MARKET_SIMD").is_some_and(|v| v == "off") { Simd::None } else { Simd::available() }
-        })
+        static AVAILABLE: std::sync::OnceLock<Simd> = std::sync::OnceLock::new();
+        if VECTOR_TEST_OFF.load(std::sync::atomic::Ordering::Relaxed) {
+            return Simd::None;
+        }
+        *AVAILABLE.get_or_init(Simd::available)
     }
 
     fn available() -> Simd {

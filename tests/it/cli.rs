@@ -114,7 +114,8 @@ fn set_paths_that_do_not_exist_and_bad_set_values() {
     let o =
         llm(&["run", tiny().to_str().unwrap(), "--set", "firms.lab.revenue_share=2", "--out", out.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("firms[0].revenue_share: is a probability"), "{}", stderr(&o));
+    // The value came from the command line: the flag is blamed, with the key as written.
+    assert!(stderr(&o).contains("--set: firms.lab.revenue_share: is a probability"), "{}", stderr(&o));
     assert!(!out.exists());
 }
 
@@ -163,13 +164,19 @@ fn the_embedded_baseline_is_the_config_file() {
 }
 
 #[test]
-fn outputs_replace_previous_results_and_keep_foreign_files() {
+fn outputs_replace_previous_results_only_with_force_and_keep_foreign_files() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     fs::create_dir_all(&out).unwrap();
     fs::write(out.join("notes.txt"), "mine").unwrap();
     fs::write(out.join("trace.csv"), "old").unwrap();
-    let o = run_tiny(&out, &["--set", "end=2023-03-31"]);
+    // A file named like an output, without a manifest saying what wrote it: refused, nothing touched.
+    let o = llm(&["run", tiny().to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no readable manifest.json") && stderr(&o).contains("--force"), "{}", stderr(&o));
+    assert_eq!(fs::read_to_string(out.join("trace.csv")).unwrap(), "old");
+    // --force moves it into a backup folder and writes the run.
+    let o = run_tiny(&out, &["--set", "end=2023-03-31", "--force"]);
     let stdout = String::from_utf8_lossy(&o.stdout);
     for f in ["trace.csv", "market.csv", "annual.csv", "summary.csv", "manifest.json"] {
         assert!(out.join(f).exists(), "{f} missing");
@@ -177,12 +184,12 @@ fn outputs_replace_previous_results_and_keep_foreign_files() {
     }
     assert_eq!(fs::read_to_string(out.join("notes.txt")).unwrap(), "mine");
     assert!(fs::read_to_string(out.join("trace.csv")).unwrap().starts_with("run_id,tick,date,firm"));
-    let leftovers: Vec<_> = fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-        .filter(|n| n.starts_with('.'))
-        .collect();
+    let names: Vec<String> =
+        fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect();
+    let leftovers: Vec<_> = names.iter().filter(|n| n.starts_with('.') && *n != ".llm-market.lock").collect();
     assert!(leftovers.is_empty(), "staging left behind: {leftovers:?}");
+    let backup = names.iter().find(|n| n.starts_with("backup-")).expect("a backup folder");
+    assert_eq!(fs::read_to_string(out.join(backup).join("trace.csv")).unwrap(), "old");
     let manifest: serde_json::Value = serde_json::from_slice(&read(&out, "manifest.json")).unwrap();
     assert_eq!(manifest["scenario"], "tiny");
     assert_eq!(manifest["seed"], 7);
@@ -275,5 +282,7 @@ fn bench_prints_one_json_line() {
     assert_eq!(v["outputs"], true);
     let share = v["output_share"].as_f64().unwrap();
     assert!((0.0..1.0).contains(&share), "the share of time spent writing is a fraction: {share}");
-    assert_eq!(fs::read_dir(&out).unwrap().count(), 0, "nothing is left in the outputs folder");
+    let left: Vec<String> =
+        fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect();
+    assert_eq!(left, [".llm-market.lock"], "nothing but the lock file is left in the outputs folder");
 }

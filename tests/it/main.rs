@@ -1,10 +1,14 @@
 //! The one integration-test binary (matklad, "Delete Cargo Integration Tests"). Modules:
+mod bounds; // memory and size bounds checked before work starts: 10^8-point dry runs, memory refusals
 mod calibration; // the baseline reproduces the 2023 record (DESIGN.md §1.4)
 mod cli; // command-line behaviour: bad input gives exit 2 and nothing written; outputs are atomic
 mod compare; // scenario comparison: statistics, charts, report, refusals
+mod config_fuzz; // seeded mutants of the tiny and baseline scenarios: exit 0 or 2, never a panic or a hang
+mod config_safety; // names, input files, extends loops, whole-run bounds, flag blame, required keys, faults
 mod determinism; // same seed → same bytes, for any thread count; another seed → other results
 mod docking; // agent-based awareness matches the closed-form Bass curve
 mod golden; // the tiny scenario's CSVs match the committed golden files
+mod integrity; // results never lost or silently wrong: locks, folder kinds, verified resume and repair, signals
 mod invariants; // accounting and population identities checked every tick
 mod slurm; // a real Slurm cluster (when LLM_MARKET_SLURM_TESTS is set)
 mod support; // helpers: the binary, the tiny scenario, temp dirs

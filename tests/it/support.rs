@@ -18,6 +18,16 @@ pub fn llm(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_llm-market")).args(args).current_dir(root()).output().expect("the binary runs")
 }
 
+/// Runs the `llm-market` binary with `args` and extra environment variables.
+pub fn llm_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_llm-market"));
+    c.args(args).current_dir(root());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("the binary runs")
+}
+
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()
 }

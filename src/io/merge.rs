@@ -1,0 +1,233 @@
+//! Merging the folders of a sharded sweep: each shard is locked and verified like a resume (every run's
+//! rows against its index line), every run must be present exactly once, and the merged files are
+//! streamed in `run_id` order, byte-identical to those of the same sweep run unsharded.
+
+use super::folder::{self, Kind, Mode};
+use super::sweep_check::{self, IdSeq, Layout, RowReader, SWEEP_FILES, trace_crc, trace_dir};
+use super::sweep_out::{SweepWriter, write_atomic};
+use crate::experiment::runner::TraceMode;
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+
+/// Describes run ids compactly: `0-3, 7, 9-12`.
+pub fn ranges(ids: &[u64]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < ids.len() {
+        let mut j = i;
+        while j + 1 < ids.len() && ids[j + 1] == ids[j] + 1 {
+            j += 1;
+        }
+        out.push(if i == j { ids[i].to_string() } else { format!("{}-{}", ids[i], ids[j]) });
+        i = j + 1;
+    }
+    out.join(", ")
+}
+
+struct Shard {
+    dir: PathBuf,
+    manifest: serde_json::Value,
+    ids: IdSeq,
+    headers: [String; 3],
+    _lock: Option<folder::FolderLock>,
+}
+
+/// Reads, locks and verifies one shard folder.
+fn open_shard(dir: &Path) -> Result<Shard> {
+    let mpath = dir.join("manifest.json");
+    if !mpath.is_file() {
+        bail!("{} is not a sweep output folder (no manifest.json)", dir.display());
+    }
+    let lock = folder::lock(dir)?;
+    let manifest =
+        folder::read_manifest(&mpath).with_context(|| format!("{} is not a valid manifest", mpath.display()))?;
+    if !matches!(manifest["kind"].as_str(), Some("shard" | "sweep")) {
+        bail!(
+            "{} is not the output of a sweep or a shard (its manifest says kind {})",
+            dir.display(),
+            manifest["kind"]
+        );
+    }
+    if manifest["status"] != "complete" {
+        bail!(
+            "{}: the sweep there did not finish (status {}); continue it with `llm-market sweep … --shard … --resume`",
+            dir.display(),
+            manifest["status"].as_str().unwrap_or("unknown")
+        );
+    }
+    let total = manifest["total_runs"].as_u64().with_context(|| format!("{}: no total_runs", mpath.display()))?;
+    let (offset, stride) = match &manifest["shard"] {
+        serde_json::Value::Null => (0, 1),
+        s => (s["index"].as_u64().unwrap_or(0), s["count"].as_u64().unwrap_or(1).max(1)),
+    };
+    let count = if total > offset { (total - offset).div_ceil(stride) } else { 0 };
+    let ids = IdSeq { offset, stride, count };
+    let traces: TraceMode = manifest["traces"]
+        .as_str()
+        .unwrap_or("none")
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("{}: {e}", mpath.display()))?;
+    let traced = |id: u64| traces.keeps(id, total);
+    let c = sweep_check::check(dir, &Layout { headers: None, ids, traced: &traced })?;
+    if !c.problems.is_empty() || c.torn_tail {
+        let mut msg = c.describe(dir, 12);
+        if c.problems.is_empty() {
+            msg = format!("{}: the files end with an unfinished run", dir.display());
+        }
+        bail!("{msg}\ncannot merge: repair the shard first (`llm-market sweep … --shard … --resume --repair`)");
+    }
+    if c.committed != count {
+        bail!("{}: {} of its {count} runs are committed, but its manifest says complete", dir.display(), c.committed);
+    }
+    let mut headers: [String; 3] = Default::default();
+    for (k, h) in headers.iter_mut().enumerate() {
+        *h = RowReader::open(&dir.join(SWEEP_FILES[k]), ids, None)?.header;
+    }
+    Ok(Shard { dir: dir.to_path_buf(), manifest, ids, headers, _lock: Some(lock) })
+}
+
+/// Merges shard folders into `out`; returns the number of runs.
+pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<u64> {
+    if dirs.is_empty() {
+        bail!("nothing to merge: name the shard output folders");
+    }
+    if dirs.iter().any(|d| same_dir(d, out)) {
+        bail!("--out {} is one of the folders to merge; write the merged sweep to another folder", out.display());
+    }
+    let mut shards: Vec<Shard> = Vec::new();
+    for d in dirs {
+        if shards.iter().any(|s| same_dir(&s.dir, d)) {
+            // The same folder twice: its runs are duplicated (reported below); it cannot be locked twice.
+            let i = shards.iter().position(|s| same_dir(&s.dir, d)).unwrap();
+            let (ids, manifest, headers) = (shards[i].ids, shards[i].manifest.clone(), shards[i].headers.clone());
+            shards.push(Shard { dir: d.clone(), manifest, ids, headers, _lock: None });
+            continue;
+        }
+        shards.push(open_shard(d)?);
+    }
+    let first = &shards[0];
+    for s in &shards[1..] {
+        let diff: Vec<String> = super::sweep_run::differences(&first.manifest, &s.manifest)
+            .into_iter()
+            .filter(|d| !d.starts_with("the shard ("))
+            .collect();
+        if !diff.is_empty() {
+            bail!(
+                "{} and {} come from different sweeps or binaries: {}",
+                first.dir.display(),
+                s.dir.display(),
+                diff.join("; ")
+            );
+        }
+        if s.manifest["total_runs"] != first.manifest["total_runs"] {
+            bail!(
+                "{} and {}: total_runs {} vs {}",
+                first.dir.display(),
+                s.dir.display(),
+                first.manifest["total_runs"],
+                s.manifest["total_runs"]
+            );
+        }
+        for ((a, b), name) in s.headers.iter().zip(&first.headers).zip(SWEEP_FILES) {
+            if a != b {
+                bail!("{} and {}: the columns of {name} differ", first.dir.display(), s.dir.display());
+            }
+        }
+    }
+    let total = first.manifest["total_runs"].as_u64().unwrap_or(0);
+    // Every run exactly once.
+    let mut owner: Vec<Option<usize>> = vec![None; total as usize];
+    let mut duplicated = Vec::new();
+    for (i, s) in shards.iter().enumerate() {
+        for k in 0..s.ids.count {
+            let id = s.ids.id(k) as usize;
+            if owner[id].replace(i).is_some() {
+                duplicated.push(id as u64);
+            }
+        }
+    }
+    let missing: Vec<u64> = (0..total).filter(|&id| owner[id as usize].is_none()).collect();
+    if !duplicated.is_empty() || !missing.is_empty() {
+        duplicated.sort_unstable();
+        duplicated.dedup();
+        let mut msg = String::from("cannot merge:");
+        if !missing.is_empty() {
+            msg.push_str(&format!(
+                " missing runs {} ({} of {total});",
+                super::manifest::short(&ranges(&missing)),
+                missing.len()
+            ));
+        }
+        if !duplicated.is_empty() {
+            msg.push_str(&format!(" runs present more than once: {};", super::manifest::short(&ranges(&duplicated))));
+        }
+        bail!("{}", msg.trim_end_matches(';'));
+    }
+    let _lock = folder::claim(out, Kind::Merge, if force { Mode::Force } else { Mode::Fresh })?;
+    let headers = [first.headers[0].as_str(), first.headers[1].as_str(), first.headers[2].as_str()];
+    let mut writer = SweepWriter::create(out, out, headers)?;
+    let mut readers: Vec<Vec<RowReader>> = Vec::new();
+    for s in &shards {
+        readers.push((0..3).map(|k| RowReader::open(&s.dir.join(SWEEP_FILES[k]), s.ids, None)).collect::<Result<_>>()?);
+    }
+    let traces: TraceMode = first.manifest["traces"].as_str().unwrap_or("none").parse().unwrap_or(TraceMode::None);
+    let mut failed = 0u64;
+    let status_col = first.headers[2].trim_end().split(',').position(|c| c == "status");
+    for id in 0..total {
+        let i = owner[id as usize].expect("checked above");
+        let mut text = [String::new(), String::new(), String::new()];
+        for (r, t) in readers[i].iter_mut().zip(text.iter_mut()) {
+            r.take(id, t)?;
+        }
+        let crc = if traces.keeps(id, total) {
+            let (from, to) = (trace_dir(&shards[i].dir, id), trace_dir(out, id));
+            let t = std::fs::read(from.join("trace.csv")).with_context(|| format!("cannot read {}", from.display()))?;
+            let m =
+                std::fs::read(from.join("market.csv")).with_context(|| format!("cannot read {}", from.display()))?;
+            std::fs::create_dir_all(&to).with_context(|| format!("cannot create {}", to.display()))?;
+            write_atomic(&to.join("trace.csv"), &t)?;
+            write_atomic(&to.join("market.csv"), &m)?;
+            Some(trace_crc(&t, &m))
+        } else {
+            None
+        };
+        writer.copy_run(id, &text[0], &text[1], &text[2], crc)?;
+        let status = status_col.and_then(|c| {
+            csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_reader(text[2].as_bytes())
+                .records()
+                .next()?
+                .ok()?
+                .get(c)
+                .map(str::to_string)
+        });
+        failed += u64::from(status.as_deref() != Some("ok"));
+    }
+    writer.finish()?;
+    let mut manifest = first.manifest.clone();
+    manifest["kind"] = serde_json::json!(Kind::Merge.as_str());
+    manifest["shard"] = serde_json::Value::Null;
+    manifest["merged_from"] = serde_json::json!(dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>());
+    manifest["runs_done"] = serde_json::json!(total);
+    manifest["runs_failed"] = serde_json::json!(failed);
+    manifest["command_line"] = serde_json::json!(std::env::args().collect::<Vec<_>>());
+    write_atomic(&out.join("manifest.json"), format!("{}\n", serde_json::to_string_pretty(&manifest)?))?;
+    Ok(total)
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ranges_are_compact() {
+        assert_eq!(super::ranges(&[0, 1, 2, 3, 7, 9, 10]), "0-3, 7, 9-10");
+        assert_eq!(super::ranges(&[]), "");
+    }
+}
