@@ -55,18 +55,8 @@ fn open_shard(dir: &Path) -> Result<Shard> {
             manifest["status"].as_str().unwrap_or("unknown")
         );
     }
-    let total = manifest["total_runs"].as_u64().with_context(|| format!("{}: no total_runs", mpath.display()))?;
-    let (offset, stride) = match &manifest["shard"] {
-        serde_json::Value::Null => (0, 1),
-        s => (s["index"].as_u64().unwrap_or(0), s["count"].as_u64().unwrap_or(1).max(1)),
-    };
-    let count = if total > offset { (total - offset).div_ceil(stride) } else { 0 };
-    let ids = IdSeq { offset, stride, count };
-    let traces: TraceMode = manifest["traces"]
-        .as_str()
-        .unwrap_or("none")
-        .parse()
-        .map_err(|e: String| anyhow::anyhow!("{}: {e}", mpath.display()))?;
+    let sweep_check::Recorded { ids, total, traces } = sweep_check::recorded(dir, &manifest)?;
+    let count = ids.count;
     let traced = |id: u64| traces.keeps(id, total);
     let c = sweep_check::check(dir, &Layout { headers: None, ids, traced: &traced })?;
     if !c.problems.is_empty() || c.torn_tail {
@@ -192,16 +182,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<u64> {
             None
         };
         writer.copy_run(id, &text[0], &text[1], &text[2], crc)?;
-        let status = status_col.and_then(|c| {
-            csv::ReaderBuilder::new()
-                .has_headers(false)
-                .from_reader(text[2].as_bytes())
-                .records()
-                .next()?
-                .ok()?
-                .get(c)
-                .map(str::to_string)
-        });
+        let status = status_col.and_then(|c| sweep_check::field(&text[2], c));
         failed += u64::from(status.as_deref() != Some("ok"));
     }
     writer.finish()?;

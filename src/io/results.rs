@@ -5,7 +5,6 @@
 //! its committed runs are used.
 
 use crate::analysis::compare::{Replicate, ScenarioData, TracePoint};
-use crate::experiment::runner::TraceMode;
 use crate::io::sweep_check;
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
@@ -110,16 +109,8 @@ fn verify_sweep(dir: &Path, manifest: &serde_json::Value, partial: bool) -> Resu
             manifest["status"].as_str().unwrap_or("unknown")
         );
     }
-    let total = manifest["total_runs"]
-        .as_u64()
-        .with_context(|| format!("{}: its manifest has no total_runs", dir.display()))?;
-    let (offset, stride) = match &manifest["shard"] {
-        serde_json::Value::Null => (0, 1),
-        s => (s["index"].as_u64().unwrap_or(0), s["count"].as_u64().unwrap_or(1).max(1)),
-    };
-    let count = if total > offset { (total - offset).div_ceil(stride) } else { 0 };
-    let ids = sweep_check::IdSeq { offset, stride, count };
-    let traces: TraceMode = manifest["traces"].as_str().unwrap_or("none").parse().unwrap_or(TraceMode::None);
+    let sweep_check::Recorded { ids, total, traces } = sweep_check::recorded(dir, manifest)?;
+    let count = ids.count;
     let traced = |id: u64| traces.keeps(id, total);
     let c = sweep_check::check(dir, &sweep_check::Layout { headers: None, ids, traced: &traced })?;
     if !c.problems.is_empty() {

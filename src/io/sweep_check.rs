@@ -30,6 +30,12 @@ pub struct IdSeq {
 }
 
 impl IdSeq {
+    /// The runs of shard `index`/`count` (`None`: unsharded) of a sweep of `total` runs.
+    pub fn of(total: u64, shard: Option<(u64, u64)>) -> IdSeq {
+        let (offset, stride) = shard.unwrap_or((0, 1));
+        let count = if total > offset { (total - offset).div_ceil(stride) } else { 0 };
+        IdSeq { offset, stride, count }
+    }
     pub fn id(&self, k: u64) -> u64 {
         self.offset + k * self.stride
     }
@@ -97,6 +103,37 @@ impl IndexEntry {
         // Only the canonical form is accepted, so that an edited line cannot pass.
         (entry.line() == line).then_some(entry)
     }
+}
+
+/// What a sweep folder's manifest says about its runs.
+pub struct Recorded {
+    pub ids: IdSeq,
+    /// Runs of the whole sweep.
+    pub total: u64,
+    pub traces: crate::experiment::runner::TraceMode,
+}
+
+/// Reads the runs a sweep, shard or merged folder holds from its manifest.
+pub fn recorded(dir: &Path, manifest: &serde_json::Value) -> Result<Recorded> {
+    let total = manifest["total_runs"]
+        .as_u64()
+        .with_context(|| format!("{}: its manifest has no total_runs", dir.display()))?;
+    let shard = match &manifest["shard"] {
+        serde_json::Value::Null => None,
+        s => Some((s["index"].as_u64().unwrap_or(0), s["count"].as_u64().unwrap_or(1).max(1))),
+    };
+    let traces = manifest["traces"]
+        .as_str()
+        .unwrap_or("none")
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("{}: manifest.json: traces: {e}", dir.display()))?;
+    Ok(Recorded { ids: IdSeq::of(total, shard), total, traces })
+}
+
+/// Field `col` of a one-line CSV record (e.g. the `status` of a runs.csv row).
+pub fn field(line: &str, col: usize) -> Option<String> {
+    let mut r = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(line.as_bytes());
+    r.records().next()?.ok()?.get(col).map(str::to_string)
 }
 
 /// CRC-32 of a run's trace files (trace.csv then market.csv), as the index records it.

@@ -85,6 +85,12 @@ impl SweepWriter {
         Ok(())
     }
 
+    /// Writes a finished run (see [`SweepWriter::write_run`]).
+    pub fn write_finished(&mut self, f: &crate::experiment::runner::Finished) -> Result<()> {
+        let trace = f.trace.as_ref().map(|t| (t.trace.as_slice(), t.market.as_slice()));
+        self.write_run(f.run_id, &f.annual, &f.summary, &f.runs_line, trace)
+    }
+
     /// Copies a verified run's rows (from the files being repaired): the same bytes, a new index line.
     pub fn copy_run(
         &mut self,

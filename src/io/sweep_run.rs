@@ -21,10 +21,7 @@ pub fn kind(opts: &SweepOptions) -> Kind {
 
 /// The run ids of this shard (all runs when unsharded).
 pub fn id_seq(sweep: &Sweep, opts: &SweepOptions) -> IdSeq {
-    let total = sweep.n_runs();
-    let (offset, stride) = opts.shard.map_or((0, 1), |s| (s.index, s.count));
-    let count = if total > offset { (total - offset).div_ceil(stride) } else { 0 };
-    IdSeq { offset, stride, count }
+    IdSeq::of(sweep.n_runs(), opts.shard.map(|s| (s.index, s.count)))
 }
 
 fn iso(t: SystemTime) -> String {
@@ -191,24 +188,13 @@ pub fn run_sweep(sweep: &Sweep, opts: &SweepOptions, progress: &(dyn Fn(Progress
     let done_before = report.resumed + report.repaired;
     progress(Progress { done: done_before, failed: report.failed, total: report.total });
     let tasks = Tasks { listed: vec![], from: done_before, to: ids.count };
-    let id_of = |k: u64| ids.id(k);
-    let complete = runner::execute_in_order(
-        sweep,
-        &tasks,
-        &id_of,
-        opts.jobs,
-        &traced,
-        &opts.panic_at,
-        &opts.stop,
-        &mut |_, f: Finished| {
-            let trace = f.trace.as_ref().map(|t| (t.trace.as_slice(), t.market.as_slice()));
-            writer.write_run(f.run_id, &f.annual, &f.summary, &f.runs_line, trace)?;
-            report.ran += 1;
-            report.failed += f.failed as u64;
-            progress(Progress { done: report.ran + done_before, failed: report.failed, total: report.total });
-            Ok(())
-        },
-    )?;
+    let complete = execute(sweep, opts, &layout, &tasks, &mut |_, f: Finished| {
+        writer.write_finished(&f)?;
+        report.ran += 1;
+        report.failed += f.failed as u64;
+        progress(Progress { done: report.ran + done_before, failed: report.failed, total: report.total });
+        Ok(())
+    })?;
     writer.finish()?;
     if !complete {
         return interrupted(sweep, opts, started, report);
@@ -216,6 +202,20 @@ pub fn run_sweep(sweep: &Sweep, opts: &SweepOptions, progress: &(dyn Fn(Progress
     let end = manifest(sweep, opts, started, "complete", Some((SystemTime::now(), &report)));
     write_atomic(&opts.out.join("manifest.json"), &pretty(&end)?)?;
     Ok(report)
+}
+
+/// Executes `tasks` (positions in the folder's run ids) with the sweep's jobs, trace choice, faults and stop
+/// flag, handing each result to `commit` in order; `Ok(false)`: stopped by a signal.
+fn execute(
+    sweep: &Sweep,
+    opts: &SweepOptions,
+    layout: &Layout,
+    tasks: &Tasks,
+    commit: &mut dyn FnMut(u64, Finished) -> Result<()>,
+) -> Result<bool> {
+    let ids = layout.ids;
+    let id_of = |k: u64| ids.id(k);
+    runner::execute_in_order(sweep, tasks, &id_of, opts.jobs, layout.traced, &opts.panic_at, &opts.stop, commit)
 }
 
 /// Records an interrupted sweep (resumable) and reports the signal.
@@ -266,28 +266,16 @@ fn repair(
         next: 0,
         status_col: 4 + sweep.file.parameters.len(),
     };
-    let traced = |id: u64| (layout.traced)(id);
     let tasks = Tasks { listed: c.damaged.clone(), from: 0, to: 0 };
-    let id_of = |k: u64| ids.id(k);
-    let complete = runner::execute_in_order(
-        sweep,
-        &tasks,
-        &id_of,
-        opts.jobs,
-        &traced,
-        &opts.panic_at,
-        &opts.stop,
-        &mut |k, f: Finished| {
-            rep.copy_until(k, &opts.out, layout, report)?;
-            let trace = f.trace.as_ref().map(|t| (t.trace.as_slice(), t.market.as_slice()));
-            rep.w.write_run(f.run_id, &f.annual, &f.summary, &f.runs_line, trace)?;
-            rep.next = k + 1;
-            report.repaired += 1;
-            report.failed += f.failed as u64;
-            progress(Progress { done: rep.next, failed: report.failed, total: report.total });
-            Ok(())
-        },
-    );
+    let complete = execute(sweep, opts, layout, &tasks, &mut |k, f: Finished| {
+        rep.copy_until(k, &opts.out, layout, report)?;
+        rep.w.write_finished(&f)?;
+        rep.next = k + 1;
+        report.repaired += 1;
+        report.failed += f.failed as u64;
+        progress(Progress { done: rep.next, failed: report.failed, total: report.total });
+        Ok(())
+    });
     let complete = match complete {
         Ok(x) => x,
         Err(e) => {
@@ -336,13 +324,7 @@ impl Copier {
                 None
             };
             self.w.copy_run(id, &text[0], &text[1], &text[2], crc)?;
-            let status = csv::ReaderBuilder::new()
-                .has_headers(false)
-                .from_reader(text[2].as_bytes())
-                .records()
-                .next()
-                .and_then(|r| r.ok())
-                .and_then(|r| r.get(self.status_col).map(str::to_string));
+            let status = sweep_check::field(&text[2], self.status_col);
             report.failed += u64::from(status.as_deref() != Some("ok"));
         }
         Ok(())
