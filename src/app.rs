@@ -79,7 +79,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             cmd_bench(agents, ticks, threads, scenario.as_deref(), repeats, outputs.as_deref())
         }
         Command::Merge { dirs, out, force } => {
-            let n = crate::io::merge::merge(&dirs, &out, force)?;
+            let stop = stop_on_signals()?;
+            let Some(n) = crate::io::merge::merge(&dirs, &out, force, &stop)? else {
+                let sig = stop.load(Ordering::Relaxed);
+                eprintln!("interrupted by {}: nothing was merged into {}", signal_name(sig), out.display());
+                return Ok(ExitCode::from(128 + sig as u8));
+            };
             println!("merged {n} runs from {} folders into {}", dirs.len(), out.display());
             Ok(ExitCode::SUCCESS)
         }

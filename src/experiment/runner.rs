@@ -68,9 +68,9 @@ impl TraceMode {
             TraceMode::None => false,
             TraceMode::All => true,
             TraceMode::Sample(n) => {
-                let n = n.min(total);
-                // id is sampled iff some i has floor(i·total/n) == id.
-                let i = (id * n).div_ceil(total);
+                let (id, n, total) = (id as u128, n.min(total) as u128, total as u128);
+                // id is sampled iff some i has floor(i·total/n) == id (in 128 bits: no overflow).
+                let i = (id * n).div_ceil(total.max(1));
                 i < n && i * total / n == id
             }
         }

@@ -241,8 +241,28 @@ pub fn claim(dir: &Path, kind: Kind, mode: Mode) -> Result<FolderLock> {
     }
 }
 
-/// Moves `names` into a new `backup-<UTC time>/` folder inside `dir`; returns its path.
+/// Takes the locks of every output folder nested in `path` (a comparison's `runs/<name>/`): a folder
+/// another process is writing must not be moved. The locks are held until the returned values drop.
+fn lock_nested(path: &Path, held: &mut Vec<FolderLock>) -> Result<()> {
+    let Ok(entries) = fs::read_dir(path) else { return Ok(()) };
+    if path.join(LOCK_FILE).is_file() {
+        held.push(lock(path)?);
+    }
+    for e in entries.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) && !e.file_name().to_string_lossy().starts_with("run-") {
+            lock_nested(&e.path(), held)?;
+        }
+    }
+    Ok(())
+}
+
+/// Moves `names` into a new `backup-<UTC time>/` folder inside `dir`; returns its path. Refused if an
+/// output folder nested in what would move is in use by another process.
 fn move_aside(dir: &Path, names: &[String]) -> Result<PathBuf> {
+    let mut held = Vec::new();
+    for name in names {
+        lock_nested(&dir.join(name), &mut held)?;
+    }
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
     let mut backup = dir.join(format!("backup-{stamp}"));
     let mut n = 2;
@@ -264,10 +284,15 @@ pub const STAGING_PREFIX: &str = ".llm-market-staging-";
 pub const REPAIR_PREFIX: &str = ".llm-market-repair-";
 const TRACE_TMP_PREFIX: &str = ".tmp-run-";
 
-/// Whether a file name is one of the tool's temporary files (`NAME.tmp-<pid>`, written by
-/// [`crate::io::sweep_out::write_atomic`]).
+/// Whether a file name is one of the tool's temporary files: `NAME.tmp-<pid>` for a file NAME the tool
+/// writes with [`crate::io::sweep_out::write_atomic`] (and `manifest.tmp-<pid>` of earlier versions). Any
+/// other name — a user's `notes.tmp-2024` — is not the tool's and is left alone.
 fn is_tmp_file(name: &str) -> bool {
-    name.rsplit_once(".tmp-").is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+    name.rsplit_once(".tmp-").is_some_and(|(base, pid)| {
+        !pid.is_empty()
+            && pid.bytes().all(|b| b.is_ascii_digit())
+            && (base == "manifest" || (OUTPUT_NAMES.contains(&base) && base.contains('.')))
+    })
 }
 
 /// Removes the temporaries a crashed or killed process left in `dir` (call with the lock held).
@@ -302,8 +327,11 @@ mod tests {
     #[test]
     fn temporaries_are_recognised() {
         assert!(is_tmp_file("manifest.tmp-1234"));
+        assert!(is_tmp_file("manifest.json.tmp-1234"));
+        assert!(is_tmp_file("index.csv.tmp-7"));
         assert!(!is_tmp_file("manifest.json"));
         assert!(!is_tmp_file("notes.tmp-x"));
+        assert!(!is_tmp_file("notes.tmp-20240101"));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use super::sweep_out::{SweepWriter, write_atomic};
 use crate::experiment::runner::TraceMode;
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Describes run ids compactly: `0-3, 7, 9-12`.
 pub fn ranges(ids: &[u64]) -> String {
@@ -55,10 +56,11 @@ fn open_shard(dir: &Path) -> Result<Shard> {
             manifest["status"].as_str().unwrap_or("unknown")
         );
     }
-    let sweep_check::Recorded { ids, total, traces } = sweep_check::recorded(dir, &manifest)?;
+    let sweep_check::Recorded { ids, total, traces, headers } = sweep_check::recorded(dir, &manifest)?;
     let count = ids.count;
     let traced = |id: u64| traces.keeps(id, total);
-    let c = sweep_check::check(dir, &Layout { headers: None, ids, traced: &traced })?;
+    let header_refs = [headers[0].as_str(), headers[1].as_str(), headers[2].as_str()];
+    let c = sweep_check::check(dir, &Layout { headers: Some(header_refs), ids, traced: &traced })?;
     if !c.problems.is_empty() || c.torn_tail {
         let mut msg = c.describe(dir, 12);
         if c.problems.is_empty() {
@@ -69,15 +71,12 @@ fn open_shard(dir: &Path) -> Result<Shard> {
     if c.committed != count {
         bail!("{}: {} of its {count} runs are committed, but its manifest says complete", dir.display(), c.committed);
     }
-    let mut headers: [String; 3] = Default::default();
-    for (k, h) in headers.iter_mut().enumerate() {
-        *h = RowReader::open(&dir.join(SWEEP_FILES[k]), ids, None)?.header;
-    }
     Ok(Shard { dir: dir.to_path_buf(), manifest, ids, headers, _lock: Some(lock) })
 }
 
-/// Merges shard folders into `out`; returns the number of runs.
-pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<u64> {
+/// Merges shard folders into `out`; returns the number of runs, or `None` when `stop` was set (a signal)
+/// before the end: the merged files are written in a staging folder and moved into `out` only complete.
+pub fn merge(dirs: &[PathBuf], out: &Path, force: bool, stop: &AtomicUsize) -> Result<Option<u64>> {
     if dirs.is_empty() {
         bail!("nothing to merge: name the shard output folders");
     }
@@ -126,17 +125,18 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<u64> {
     }
     let total = first.manifest["total_runs"].as_u64().unwrap_or(0);
     // Every run exactly once.
-    let mut owner: Vec<Option<usize>> = vec![None; total as usize];
+    // The shard folder that holds each run (u32::MAX: none yet); 4 bytes a run.
+    let mut owner: Vec<u32> = vec![u32::MAX; total as usize];
     let mut duplicated = Vec::new();
     for (i, s) in shards.iter().enumerate() {
         for k in 0..s.ids.count {
             let id = s.ids.id(k) as usize;
-            if owner[id].replace(i).is_some() {
+            if std::mem::replace(&mut owner[id], i as u32) != u32::MAX {
                 duplicated.push(id as u64);
             }
         }
     }
-    let missing: Vec<u64> = (0..total).filter(|&id| owner[id as usize].is_none()).collect();
+    let missing: Vec<u64> = (0..total).filter(|&id| owner[id as usize] == u32::MAX).collect();
     if !duplicated.is_empty() || !missing.is_empty() {
         duplicated.sort_unstable();
         duplicated.dedup();
@@ -154,38 +154,15 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<u64> {
         bail!("{}", msg.trim_end_matches(';'));
     }
     let _lock = folder::claim(out, Kind::Merge, if force { Mode::Force } else { Mode::Fresh })?;
-    let headers = [first.headers[0].as_str(), first.headers[1].as_str(), first.headers[2].as_str()];
-    let mut writer = SweepWriter::create(out, out, headers)?;
-    let mut readers: Vec<Vec<RowReader>> = Vec::new();
-    for s in &shards {
-        readers.push((0..3).map(|k| RowReader::open(&s.dir.join(SWEEP_FILES[k]), s.ids, None)).collect::<Result<_>>()?);
-    }
-    let traces: TraceMode = first.manifest["traces"].as_str().unwrap_or("none").parse().unwrap_or(TraceMode::None);
-    let mut failed = 0u64;
-    let status_col = first.headers[2].trim_end().split(',').position(|c| c == "status");
-    for id in 0..total {
-        let i = owner[id as usize].expect("checked above");
-        let mut text = [String::new(), String::new(), String::new()];
-        for (r, t) in readers[i].iter_mut().zip(text.iter_mut()) {
-            r.take(id, t)?;
+    let staging = out.join(format!("{}{}", folder::STAGING_PREFIX, std::process::id()));
+    let result = write_merged(&shards, &owner, &staging, stop);
+    let failed = match result {
+        Ok(Some(failed)) => failed,
+        other => {
+            let _ = std::fs::remove_dir_all(&staging);
+            return other.map(|_| None);
         }
-        let crc = if traces.keeps(id, total) {
-            let (from, to) = (trace_dir(&shards[i].dir, id), trace_dir(out, id));
-            let t = std::fs::read(from.join("trace.csv")).with_context(|| format!("cannot read {}", from.display()))?;
-            let m =
-                std::fs::read(from.join("market.csv")).with_context(|| format!("cannot read {}", from.display()))?;
-            std::fs::create_dir_all(&to).with_context(|| format!("cannot create {}", to.display()))?;
-            write_atomic(&to.join("trace.csv"), &t)?;
-            write_atomic(&to.join("market.csv"), &m)?;
-            Some(trace_crc(&t, &m))
-        } else {
-            None
-        };
-        writer.copy_run(id, &text[0], &text[1], &text[2], crc)?;
-        let status = status_col.and_then(|c| sweep_check::field(&text[2], c));
-        failed += u64::from(status.as_deref() != Some("ok"));
-    }
-    writer.finish()?;
+    };
     let mut manifest = first.manifest.clone();
     manifest["kind"] = serde_json::json!(Kind::Merge.as_str());
     manifest["shard"] = serde_json::Value::Null;
@@ -193,8 +170,66 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<u64> {
     manifest["runs_done"] = serde_json::json!(total);
     manifest["runs_failed"] = serde_json::json!(failed);
     manifest["command_line"] = serde_json::json!(std::env::args().collect::<Vec<_>>());
-    write_atomic(&out.join("manifest.json"), format!("{}\n", serde_json::to_string_pretty(&manifest)?))?;
-    Ok(total)
+    write_atomic(&staging.join("manifest.json"), format!("{}\n", serde_json::to_string_pretty(&manifest)?))?;
+    // Into place: the data files and traces first, the manifest (what says the folder is a merge) last.
+    let mut names: Vec<&str> = SWEEP_FILES.to_vec();
+    if staging.join("traces").exists() {
+        names.push("traces");
+    }
+    names.push("manifest.json");
+    for name in names {
+        let to = out.join(name);
+        std::fs::rename(staging.join(name), &to).with_context(|| format!("cannot move {} into place", to.display()))?;
+    }
+    let _ = std::fs::remove_dir_all(&staging);
+    folder::sync_dir(out);
+    Ok(Some(total))
+}
+
+/// Writes the merged files into `staging`, run by run in id order; returns the number of failed runs
+/// (`None`: stopped by a signal).
+fn write_merged(shards: &[Shard], owner: &[u32], staging: &Path, stop: &AtomicUsize) -> Result<Option<u64>> {
+    let first = &shards[0];
+    let total = owner.len() as u64;
+    let headers = [first.headers[0].as_str(), first.headers[1].as_str(), first.headers[2].as_str()];
+    let mut writer = SweepWriter::create(staging, staging, headers)?;
+    let mut readers: Vec<Vec<RowReader>> = Vec::new();
+    for s in shards {
+        readers.push((0..3).map(|k| RowReader::open(&s.dir.join(SWEEP_FILES[k]), s.ids, None)).collect::<Result<_>>()?);
+    }
+    let traces: TraceMode = first.manifest["traces"].as_str().unwrap_or("none").parse().unwrap_or(TraceMode::None);
+    let status_col = first.headers[2].trim_end().split(',').position(|c| c == "status");
+    let mut failed = 0u64;
+    for id in 0..total {
+        if stop.load(Ordering::Relaxed) != 0 {
+            return Ok(None);
+        }
+        let i = owner[id as usize] as usize;
+        let mut text = [String::new(), String::new(), String::new()];
+        for (r, t) in readers[i].iter_mut().zip(text.iter_mut()) {
+            r.take(id, t)?;
+        }
+        let ok = status_col.and_then(|c| sweep_check::field(&text[2], c)).as_deref() == Some("ok");
+        failed += u64::from(!ok);
+        // A run that did not finish has no trace.
+        let crc = if traces.keeps(id, total) && ok {
+            let (from, to) = (trace_dir(&shards[i].dir, id), trace_dir(staging, id));
+            let t = std::fs::read(from.join("trace.csv")).with_context(|| format!("cannot read {}", from.display()))?;
+            let m =
+                std::fs::read(from.join("market.csv")).with_context(|| format!("cannot read {}", from.display()))?;
+            std::fs::create_dir_all(&to).with_context(|| format!("cannot create {}", to.display()))?;
+            for (name, bytes) in [("trace.csv", &t), ("market.csv", &m)] {
+                let path = to.join(name);
+                std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            Some(trace_crc(&t, &m))
+        } else {
+            None
+        };
+        writer.copy_run(id, &text[0], &text[1], &text[2], crc)?;
+    }
+    writer.finish()?;
+    Ok(Some(failed))
 }
 
 fn same_dir(a: &Path, b: &Path) -> bool {

@@ -5,6 +5,7 @@
 //! its committed runs are used.
 
 use crate::analysis::compare::{Replicate, ScenarioData, TracePoint};
+use crate::experiment::runner::TraceMode;
 use crate::io::sweep_check;
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
@@ -100,7 +101,18 @@ fn verify_run(dir: &Path, manifest: &serde_json::Value) -> Result<()> {
 
 /// Verifies a sweep folder; returns the byte lengths to read of annual, summary and runs (the committed
 /// runs) and a note for a partial sweep.
-fn verify_sweep(dir: &Path, manifest: &serde_json::Value, partial: bool) -> Result<([u64; 3], Option<String>)> {
+/// What a verified sweep folder may be read for.
+struct Verified {
+    /// Bytes of annual.csv, summary.csv and runs.csv that hold committed runs.
+    len: [u64; 3],
+    /// Set for an unfinished sweep compared with `--partial`.
+    note: Option<String>,
+    /// Which runs keep a trace (only those traces are read: they are the ones verified).
+    traces: TraceMode,
+    total: u64,
+}
+
+fn verify_sweep(dir: &Path, manifest: &serde_json::Value, partial: bool) -> Result<Verified> {
     let complete = manifest["status"] == "complete";
     if !complete && !partial {
         bail!(
@@ -109,10 +121,11 @@ fn verify_sweep(dir: &Path, manifest: &serde_json::Value, partial: bool) -> Resu
             manifest["status"].as_str().unwrap_or("unknown")
         );
     }
-    let sweep_check::Recorded { ids, total, traces } = sweep_check::recorded(dir, manifest)?;
+    let sweep_check::Recorded { ids, total, traces, headers } = sweep_check::recorded(dir, manifest)?;
     let count = ids.count;
     let traced = |id: u64| traces.keeps(id, total);
-    let c = sweep_check::check(dir, &sweep_check::Layout { headers: None, ids, traced: &traced })?;
+    let header_refs = [headers[0].as_str(), headers[1].as_str(), headers[2].as_str()];
+    let c = sweep_check::check(dir, &sweep_check::Layout { headers: Some(header_refs), ids, traced: &traced })?;
     if !c.problems.is_empty() {
         bail!(
             "{}
@@ -124,7 +137,7 @@ cannot compare it: repair it first (`llm-market sweep … --resume --repair`)",
         bail!("{}: its manifest says complete but {} of {count} runs are committed", dir.display(), c.committed);
     }
     let note = (!complete).then(|| format!("partial: {} of {count} runs committed", c.committed));
-    Ok(([c.keep[0], c.keep[1], c.keep[2]], note))
+    Ok(Verified { len: [c.keep[0], c.keep[1], c.keep[2]], note, traces, total })
 }
 
 /// Loads a run or sweep output folder, after verifying it (see the module doc).
@@ -140,7 +153,7 @@ pub fn load_folder(dir: &Path, partial: bool) -> Result<Vec<ScenarioData>> {
         format!("{} {}", manifest["version"].as_str().unwrap_or("?"), manifest["git_commit"].as_str().unwrap_or(""));
     let kind = manifest["kind"].as_str().unwrap_or("run");
     if matches!(kind, "sweep" | "shard" | "merge") {
-        let (len, note) = verify_sweep(dir, &manifest, partial)?;
+        let Verified { len, note, traces, total } = verify_sweep(dir, &manifest, partial)?;
         if let Some(n) = &note {
             eprintln!("warning: {}: {n}; only those are compared", dir.display());
         }
@@ -193,7 +206,7 @@ pub fn load_folder(dir: &Path, partial: bool) -> Result<Vec<ScenarioData>> {
                 annual: annual.get(&id).cloned().unwrap_or_default(),
                 summary: summary.get(&id).cloned().unwrap_or_default(),
                 hhi_end: num(&r[hhi]),
-                trace: if tpath.exists() { Some(read_trace(&tpath)?) } else { None },
+                trace: if traces.keeps(id, total) { Some(read_trace(&tpath)?) } else { None },
             });
         }
         Ok(points.into_values().collect())

@@ -111,23 +111,40 @@ pub struct Recorded {
     /// Runs of the whole sweep.
     pub total: u64,
     pub traces: crate::experiment::runner::TraceMode,
+    /// The headers of annual.csv, summary.csv and runs.csv that the recorded sweep spec and base scenario
+    /// imply: `merge` and `compare` check the files' headers against them.
+    pub headers: [String; 3],
 }
 
 /// Reads the runs a sweep, shard or merged folder holds from its manifest.
 pub fn recorded(dir: &Path, manifest: &serde_json::Value) -> Result<Recorded> {
-    let total = manifest["total_runs"]
-        .as_u64()
-        .with_context(|| format!("{}: its manifest has no total_runs", dir.display()))?;
+    let bad = |what: &str| anyhow::anyhow!("{}: its manifest.json {what}", dir.display());
+    let total = manifest["total_runs"].as_u64().ok_or_else(|| bad("has no total_runs"))?;
+    if total > crate::experiment::spec::MAX_RUNS {
+        return Err(bad(&format!("says {total} runs, more than a sweep may have")));
+    }
     let shard = match &manifest["shard"] {
         serde_json::Value::Null => None,
-        s => Some((s["index"].as_u64().unwrap_or(0), s["count"].as_u64().unwrap_or(1).max(1))),
+        s => match (s["index"].as_u64(), s["count"].as_u64()) {
+            (Some(i), Some(n)) if i < n && n <= total.max(1) => Some((i, n)),
+            _ => return Err(bad(&format!("has an impossible shard {s}"))),
+        },
     };
+    let file: crate::experiment::spec::SweepFile = serde_json::from_value(manifest["sweep_spec"].clone())
+        .map_err(|e| bad(&format!("has no readable sweep_spec ({e})")))?;
+    let base: crate::config::file::ScenarioFile = toml::from_str(manifest["base_scenario"].as_str().unwrap_or(""))
+        .map_err(|e| bad(&format!("has no readable base_scenario ({})", cut(&e.to_string()))))?;
+    let sweep = crate::experiment::spec::Sweep::new(file, dir.display().to_string(), base);
+    if sweep.n_runs() != total {
+        return Err(bad(&format!("says {total} runs, its sweep_spec {}", sweep.n_runs())));
+    }
+    let headers = crate::experiment::runner::headers(&sweep);
     let traces = manifest["traces"]
         .as_str()
         .unwrap_or("none")
         .parse()
         .map_err(|e: String| anyhow::anyhow!("{}: manifest.json: traces: {e}", dir.display()))?;
-    Ok(Recorded { ids: IdSeq::of(total, shard), total, traces })
+    Ok(Recorded { ids: IdSeq::of(total, shard), total, traces, headers })
 }
 
 /// Field `col` of a one-line CSV record (e.g. the `status` of a runs.csv row).
@@ -136,9 +153,11 @@ pub fn field(line: &str, col: usize) -> Option<String> {
     r.records().next()?.ok()?.get(col).map(str::to_string)
 }
 
-/// CRC-32 of a run's trace files (trace.csv then market.csv), as the index records it.
+/// CRC-32 of a run's trace files, as the index records it: trace.csv's length, then its bytes, then
+/// market.csv's (the length keeps bytes moved from one file to the other from passing).
 pub fn trace_crc(trace: &[u8], market: &[u8]) -> u32 {
     let mut h = crc32fast::Hasher::new();
+    h.update(&(trace.len() as u64).to_le_bytes());
     h.update(trace);
     h.update(market);
     h.finalize()
@@ -264,6 +283,8 @@ pub struct Check {
     pub failed: u64,
     /// Whether any file has a line after its header: if not, there is nothing to lose.
     pub rows_seen: bool,
+    /// Folders under `traces/` that no index entry accounts for (a repair removes them).
+    pub stray_traces: Vec<PathBuf>,
 }
 
 impl Check {
@@ -347,6 +368,7 @@ pub fn check(dir: &Path, layout: &Layout) -> Result<Check> {
     }
 
     // 2. The data files: rows grouped by run, checked against the index.
+    let mut failed = std::collections::BTreeSet::new();
     let mut extent = c.committed;
     for f in 0..3 {
         let path = dir.join(name(f));
@@ -463,7 +485,8 @@ pub fn check(dir: &Path, layout: &Layout) -> Result<Check> {
             }
         }
         if f == 2 {
-            c.failed = count_failed(&path, &entries, layout, &damaged)?;
+            failed = failed_runs(&path, &entries, layout, &damaged)?;
+            c.failed = failed.len() as u64;
         }
     }
 
@@ -472,7 +495,9 @@ pub fn check(dir: &Path, layout: &Layout) -> Result<Check> {
         let id = layout.ids.id(k);
         let want = (layout.traced)(id);
         match (want, e.trace_crc) {
+            // A run that did not finish has no trace to keep.
             (false, None) => {}
+            (true, None) if failed.contains(&k) => {}
             (false, Some(_)) | (true, None) => {
                 c.problems.push(format!("{}: run {id}'s trace entry does not match --traces", name(3)));
                 damaged.insert(k);
@@ -497,6 +522,29 @@ pub fn check(dir: &Path, layout: &Layout) -> Result<Check> {
             }
         }
     }
+    // Trace folders the index does not account for (a run that keeps none, or not of this sweep).
+    if let Ok(list) = std::fs::read_dir(dir.join("traces")) {
+        let mut names: Vec<String> = list.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        for n in names.iter().filter(|n| !n.starts_with('.')) {
+            let k = n
+                .strip_prefix("run-")
+                .filter(|x| x.len() >= 6 && x.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|x| x.parse::<u64>().ok())
+                .filter(|id| trace_dir(dir, *id).ends_with(n))
+                .and_then(|id| layout.ids.position(id).map(|k| (id, k)));
+            // A run that keeps a trace may have one, unless the index records that it has none (it failed);
+            // a damaged or uncommitted run's trace is replaced when the run is done again.
+            let expected = match k {
+                Some((id, k)) => (layout.traced)(id) && entries.get(&k).is_none_or(|e| e.trace_crc.is_some()),
+                None => false,
+            };
+            if !expected {
+                c.problems.push(format!("traces/{n}: a trace the index does not record"));
+                c.stray_traces.push(dir.join("traces").join(n));
+            }
+        }
+    }
     c.extent = extent.max(c.committed);
     if c.extent > c.committed + 1 {
         c.problems.push(format!(
@@ -513,21 +561,21 @@ pub fn check(dir: &Path, layout: &Layout) -> Result<Check> {
     Ok(c)
 }
 
-/// Committed, undamaged runs of runs.csv whose status is not `ok`.
-fn count_failed(
+/// Committed, undamaged runs of runs.csv whose status is not `ok` (their positions).
+fn failed_runs(
     path: &Path,
     entries: &BTreeMap<u64, IndexEntry>,
     layout: &Layout,
     damaged: &std::collections::BTreeSet<u64>,
-) -> Result<u64> {
+) -> Result<std::collections::BTreeSet<u64>> {
     let mut r = csv::ReaderBuilder::new()
         .flexible(true)
         .from_path(path)
         .with_context(|| format!("cannot read {}", path.display()))?;
     let Some(status) = r.headers().ok().and_then(|h| h.iter().position(|x| x == "status")) else {
-        return Ok(0);
+        return Ok(Default::default());
     };
-    let mut n = 0;
+    let mut n = std::collections::BTreeSet::new();
     for rec in r.records().flatten() {
         let k = rec.get(0).and_then(|x| x.parse().ok()).and_then(|id| layout.ids.position(id));
         if let Some(k) = k
@@ -535,7 +583,7 @@ fn count_failed(
             && !damaged.contains(&k)
             && rec.get(status) != Some("ok")
         {
-            n += 1;
+            n.insert(k);
         }
     }
     Ok(n)

@@ -8,7 +8,7 @@ use super::sweep_out::{SweepWriter, write_atomic};
 use crate::experiment::runner::{self, Finished, Progress, SweepOptions, SweepReport, Tasks};
 use crate::experiment::spec::Sweep;
 use crate::io::merge::ranges;
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use serde_json::json;
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -266,6 +266,10 @@ fn repair(
         next: 0,
         status_col: 4 + sweep.file.parameters.len(),
     };
+    // Trace folders of runs that keep none were not written by this sweep's runs.
+    for d in &c.stray_traces {
+        std::fs::remove_dir_all(d).with_context(|| format!("cannot remove {}", d.display()))?;
+    }
     let tasks = Tasks { listed: c.damaged.clone(), from: 0, to: 0 };
     let complete = execute(sweep, opts, layout, &tasks, &mut |k, f: Finished| {
         rep.copy_until(k, &opts.out, layout, report)?;
@@ -317,15 +321,16 @@ impl Copier {
                     r.take(id, t)?;
                 }
             }
-            let crc = if (layout.traced)(id) {
+            let ok = sweep_check::field(&text[2], self.status_col).as_deref() == Some("ok");
+            // A run that did not finish has no trace.
+            let crc = if (layout.traced)(id) && ok {
                 let d = trace_dir(dir, id);
                 Some(trace_crc(&std::fs::read(d.join("trace.csv"))?, &std::fs::read(d.join("market.csv"))?))
             } else {
                 None
             };
             self.w.copy_run(id, &text[0], &text[1], &text[2], crc)?;
-            let status = sweep_check::field(&text[2], self.status_col);
-            report.failed += u64::from(status.as_deref() != Some("ok"));
+            report.failed += u64::from(!ok);
         }
         Ok(())
     }

@@ -583,3 +583,138 @@ fn a_full_disk_names_the_file_and_leaves_a_resumable_folder() {
     assert_eq!(temporaries(&run), Vec::<String>::new());
     assert!(!run.join("trace.csv").exists());
 }
+
+/// Cases found by review: a failed run that would keep a trace, bytes moved between a run's two trace
+/// files, edited headers, stray trace folders, a user's `*.tmp-<digits>` file, an impossible manifest.
+#[test]
+fn review_cases_are_handled() {
+    // A sweep whose failing runs fall on traced runs: resumed as complete, merged and compared.
+    let d = tempfile::tempdir().unwrap();
+    let faults = root().join("tests/data/sweep_faults.toml");
+    let f = faults.to_str().unwrap();
+    let o = llm(&["sweep", f, "--out", d.path().to_str().unwrap(), "--traces", "all"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let o = llm(&["sweep", f, "--out", d.path().to_str().unwrap(), "--traces", "all", "--resume"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("0 run now, 5 done before"), "{}", stderr(&o));
+
+    let r = reference();
+    // Bytes moved from a trace.csv to its market.csv.
+    let moved = tempfile::tempdir().unwrap();
+    copy_dir(r.path(), moved.path());
+    let t = moved.path().join("traces/run-000000");
+    let trace = String::from_utf8(read(&t, "trace.csv")).unwrap();
+    let cut = trace[..trace.len() - 1].rfind('\n').unwrap() + 1;
+    fs::write(t.join("market.csv"), format!("{}{}", &trace[cut..], String::from_utf8(read(&t, "market.csv")).unwrap()))
+        .unwrap();
+    fs::write(t.join("trace.csv"), &trace[..cut]).unwrap();
+    refused_then_repaired(r.path(), moved.path(), "trace of run 0 differs");
+
+    // An edited header: refused by resume, merge and compare alike.
+    let swapped = tempfile::tempdir().unwrap();
+    copy_dir(r.path(), swapped.path());
+    edit(swapped.path(), "summary.csv", |t| t.replacen("min_cash_usd,min_cash_date", "min_cash_date,min_cash_usd", 1));
+    let out = tempfile::tempdir().unwrap();
+    let o = llm(&["compare", swapped.path().to_str().unwrap(), "--out", out.path().join("c").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("summary.csv:1: the header differs"), "{}", stderr(&o));
+    let o = llm(&["merge", swapped.path().to_str().unwrap(), "--out", out.path().join("m").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("summary.csv:1: the header differs"), "{}", stderr(&o));
+    refused_then_repaired(r.path(), swapped.path(), "summary.csv:1: the header differs");
+
+    // A trace folder of a run that keeps none: refused (compare would have read it), repair removes it.
+    let stray = tempfile::tempdir().unwrap();
+    copy_dir(r.path(), stray.path());
+    copy_dir(&r.path().join("traces/run-000000"), &stray.path().join("traces/run-000001"));
+    let o = llm(&["compare", stray.path().to_str().unwrap(), "--out", out.path().join("c2").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    refused_then_repaired(r.path(), stray.path(), "traces/run-000001: a trace the index does not record");
+
+    // A user's file that merely looks like a temporary is not removed.
+    let notes = tempfile::tempdir().unwrap();
+    copy_dir(r.path(), notes.path());
+    fs::write(notes.path().join("notes.tmp-20240101"), "mine").unwrap();
+    assert!(sweep(notes.path(), &["--traces", "sample:3", "--resume"]).status.success());
+    assert_eq!(fs::read_to_string(notes.path().join("notes.tmp-20240101")).unwrap(), "mine");
+
+    // An impossible manifest: exit 2, no panic.
+    let huge = tempfile::tempdir().unwrap();
+    copy_dir(r.path(), huge.path());
+    edit(huge.path(), "manifest.json", |t| t.replacen("\"total_runs\": 8", "\"total_runs\": 4611686018427387904", 1));
+    for args in
+        [vec!["merge", huge.path().to_str().unwrap(), "--out"], vec!["compare", huge.path().to_str().unwrap(), "--out"]]
+    {
+        let mut a = args.clone();
+        let o_dir = out.path().join(format!("h-{}", args[0]));
+        a.push(o_dir.to_str().unwrap());
+        let o = llm(&a);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("more than a sweep may have"), "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn force_does_not_move_a_folder_another_process_is_writing() {
+    let d = tempfile::tempdir().unwrap();
+    let inner = d.path().join("runs").join("busy");
+    let mut first = Command::new(env!("CARGO_BIN_EXE_llm-market"))
+        .args(["sweep", &sweep_file(), "--out", inner.to_str().unwrap(), "--agents", "60000", "--jobs", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while !inner.join("index.csv").exists() && t0.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let o = llm(&["run", tiny().to_str().unwrap(), "--out", d.path().to_str().unwrap(), "--force"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains(&format!("is in use by process {}", first.id())), "{}", stderr(&o));
+    assert!(first.wait().unwrap().success());
+    assert!(inner.join("index.csv").exists(), "the busy folder stayed where it was");
+}
+
+#[test]
+fn an_interrupted_merge_leaves_nothing_half_written() {
+    let base = tempfile::tempdir().unwrap();
+    let many = root().join("tests/data/sweep_many.toml");
+    let shard = |k: u32| base.path().join(format!("s{k}"));
+    for k in 0..2 {
+        let (out, k) = (shard(k), format!("{k}/2"));
+        let o =
+            llm(&["sweep", many.to_str().unwrap(), "--out", out.to_str().unwrap(), "--traces", "all", "--shard", &k]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let out = base.path().join("m");
+    let child = Command::new(env!("CARGO_BIN_EXE_llm-market"))
+        .args(["merge", shard(0).to_str().unwrap(), shard(1).to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while !fs::read_dir(&out)
+        .is_ok_and(|mut r| r.any(|e| e.unwrap().file_name().to_string_lossy().starts_with(".llm-market-staging")))
+        && t0.elapsed() < Duration::from_secs(20)
+    {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    signal(child.id(), "TERM");
+    let o = child.wait_with_output().unwrap();
+    let left: Vec<String> =
+        fs::read_dir(&out).unwrap().flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect();
+    match o.status.code() {
+        // Stopped before the end: nothing but the lock file is left, and a merge afterwards works.
+        Some(143) => assert_eq!(left, [".llm-market.lock"], "{}", stderr(&o)),
+        // Finished before the signal arrived (a fast machine): a complete merge.
+        Some(0) => {
+            eprintln!("the merge finished before the signal: the interrupted path was not exercised this time");
+            assert!(left.contains(&"manifest.json".to_string()));
+        }
+        other => panic!("exit {other:?}: {}", stderr(&o)),
+    }
+    let again = base.path().join("m2");
+    let o = llm(&["merge", shard(0).to_str().unwrap(), shard(1).to_str().unwrap(), "--out", again.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
