@@ -163,7 +163,11 @@ pub fn run_sweep(sweep: &Sweep, opts: &SweepOptions, progress: &(dyn Fn(Progress
             bail!(
                 "{}\ncannot resume: nothing was changed. `--resume --repair` does {} again and rewrites the files to the bytes of an uninterrupted sweep",
                 c.describe(&opts.out, 12),
-                if damaged.is_empty() { "no run".to_string() } else { format!("runs {}", ranges(&damaged)) }
+                match damaged.len() {
+                    0 => "no run".to_string(),
+                    1 => format!("run {}", damaged[0]),
+                    _ => format!("runs {}", ranges(&damaged)),
+                }
             );
         } else {
             write_atomic(&opts.out.join("manifest.json"), &pretty(&running)?)?;
