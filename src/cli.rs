@@ -198,7 +198,7 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         outputs: Option<PathBuf>,
     },
-    /// Run the baseline and print the table "model vs 2023 data" (DESIGN.md §1.4).
+    /// Run the baseline and print the table "model vs 2023 data" (README "Calibration").
     Calibration {
         /// Scenario to check (default: the embedded baseline).
         scenario: Option<PathBuf>,

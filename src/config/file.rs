@@ -51,7 +51,7 @@ impl<'de> Deserialize<'de> for DateValue {
     }
 }
 
-/// The kind of a firm (DESIGN.md §1.2).
+/// The kind of a firm (docs/ODD.md §2.1).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FirmKind {

@@ -1,7 +1,7 @@
 //! Multinomial logit choice with inertia and an outside option, on precomputed weights.
 //!
 //! Utilities are computed once per tick per (segment, taste class, firm) and exponentiated there; a user's
-//! choice then costs one pass over the firms it knows: no `exp` per user (DESIGN.md §5).
+//! choice then costs one pass over the firms it knows: no `exp` per user (docs/ODD.md §7.5).
 
 /// Sentinel for "no provider" (the outside option).
 pub const NONE: u8 = u8::MAX;

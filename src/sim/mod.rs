@@ -1,5 +1,5 @@
 //! The simulation: a bevy_ecs `World` of firms, users and organisations, and a `Schedule` whose phases
-//! run in the fixed order of DESIGN.md §1.3. No IO, no clock, no environment here.
+//! run in the fixed order of docs/ODD.md §3. No IO, no clock, no environment here.
 
 pub mod clock;
 pub mod components;

@@ -67,7 +67,7 @@ pub struct EventQueue {
     pub leaks: Vec<(NaiveDate, f64)>,
 }
 
-/// What user phases need to know this tick, precomputed per segment and firm (DESIGN.md §5).
+/// What user phases need to know this tick, precomputed per segment and firm (docs/ODD.md §7.5).
 #[derive(Resource, Clone, Debug)]
 pub struct Offers {
     pub n_firms: usize,
