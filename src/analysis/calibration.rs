@@ -1,4 +1,4 @@
-//! The table "model vs 2023 data" (README "Calibration", data/calibration_2023.csv): runs a scenario with monthly recording and compares
+//! The table "model vs 2023 data" (README "Calibration"): runs a scenario with monthly recording and compares
 //! it with `data/calibration_2023.csv` (public figures with sources, compiled into the binary).
 
 use super::fmt_big;
