@@ -157,7 +157,7 @@ fn cmd_run(
     let stop = stop_on_signals()?;
     // A panic inside the simulation is a bug: it becomes exit code 1 with nothing written, never a crash.
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let mut sink = StopOnSignal { inner: &mut output, stop: &stop };
+        let mut sink = experiment::runner::Stoppable { inner: &mut output, stop: &stop };
         sim.run(&mut sink, &mut |t, _| pb.set_position(t as u64))
     }));
     pb.finish_and_clear();
@@ -165,7 +165,10 @@ fn cmd_run(
         Ok(r) => r,
         Err(p) => {
             output.abort();
-            eprintln!("error: the run failed: internal error (panic: {}); this is a bug", panic_message(&*p));
+            eprintln!(
+                "error: the run failed: internal error (panic: {}); this is a bug",
+                experiment::runner::panic_text(&*p)
+            );
             return Ok(ExitCode::from(1));
         }
     };
@@ -215,21 +218,6 @@ fn signal_name(sig: usize) -> &'static str {
     if sig == signal_hook::consts::SIGINT as usize { "SIGINT" } else { "SIGTERM" }
 }
 
-/// Passes rows on until a signal arrives, then stops the run at its next tick.
-struct StopOnSignal<'a> {
-    inner: &'a mut dyn RowSink,
-    stop: &'a AtomicUsize,
-}
-
-impl RowSink for StopOnSignal<'_> {
-    fn rows(&mut self, trace: &[sim::rows::TraceRow], market: &[sim::rows::MarketRow]) -> Result<(), String> {
-        if self.stop.load(Ordering::Relaxed) != 0 {
-            return Err("interrupted".into());
-        }
-        self.inner.rows(trace, market)
-    }
-}
-
 fn print_run_summary(tables: &sim::resources::RunTables) {
     println!("{:<16} {:>14} {:>10} {:>12} {:>16}", "firm", "peak users", "bankrupt", "break-even", "end cash (USD)");
     for s in &tables.summary {
@@ -242,14 +230,6 @@ fn print_run_summary(tables: &sim::resources::RunTables) {
             s.end_cash_usd
         );
     }
-}
-
-/// The text of a caught panic.
-fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
-    p.downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into())
 }
 
 /// The environment variable that injects faults for tests: `RUN_ID@TICK,RUN_ID@TICK` makes run RUN_ID
@@ -607,10 +587,10 @@ fn cmd_compare(
         "inputs": inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         "scenarios": scenarios.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
         "partial": partial,
-        "start_time": chrono::DateTime::<chrono::Utc>::from(started).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "end_time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "start_time": manifest::iso(started),
+        "end_time": manifest::iso(SystemTime::now()),
     });
-    crate::io::sweep_out::write_atomic(&out.join("manifest.json"), format!("{}\n", serde_json::to_string_pretty(&m)?))?;
+    manifest::write(&out.join("manifest.json"), &m)?;
     print!("{}", cmp.table(&focus, &metrics));
     println!();
     println!("wrote {} files to {} (comparison.csv, report.html, charts/)", files.len(), out.display());

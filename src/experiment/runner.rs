@@ -215,7 +215,8 @@ impl RowSink for LastMarket {
     }
 }
 
-fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
+/// The text of a caught panic.
+pub fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
     p.downcast_ref::<&str>()
         .map(|s| s.to_string())
         .or_else(|| p.downcast_ref::<String>().cloned())
@@ -247,9 +248,9 @@ fn failed_run(sweep: &Sweep, run: &RunSpec, status: &str, error: String) -> Fini
 }
 
 /// Stops a run at its next tick once `stop` is set (a signal arrived); passes rows on otherwise.
-struct Stoppable<'a, S: RowSink> {
-    inner: S,
-    stop: &'a AtomicUsize,
+pub struct Stoppable<'a, S: RowSink> {
+    pub inner: S,
+    pub stop: &'a AtomicUsize,
 }
 
 impl<S: RowSink> RowSink for Stoppable<'_, S> {
@@ -300,7 +301,7 @@ pub fn execute(
         Ok(Ok(x)) => x,
         Ok(Err(SimError::Sink(e))) if e == INTERRUPTED => return None,
         Ok(Err(e)) => return fail(fields, "failed", e.to_string()),
-        Err(p) => return fail(fields, "panicked", format!("panic: {}", panic_text(p))),
+        Err(p) => return fail(fields, "panicked", format!("panic: {}", panic_text(&*p))),
     };
     let mut annual = String::new();
     for r in &tables.annual {
@@ -408,7 +409,9 @@ pub fn execute_in_order(
                     let finished = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         execute(sweep, &run, keep, panic_at, stop)
                     }))
-                    .unwrap_or_else(|p| Some(failed_run(sweep, &run, "panicked", format!("panic: {}", panic_text(p)))));
+                    .unwrap_or_else(|p| {
+                        Some(failed_run(sweep, &run, "panicked", format!("panic: {}", panic_text(&*p))))
+                    });
                     if tx.send((i, finished)).is_err() {
                         break;
                     }

@@ -10,9 +10,16 @@ pub fn tool_version() -> (&'static str, Option<&'static str>) {
     (env!("CARGO_PKG_VERSION"), option_env!("LLM_MARKET_GIT_COMMIT"))
 }
 
+pub use crate::config::validate::shorten;
 pub use crate::model::rng::fnv1a_hex;
 
-fn iso(t: SystemTime) -> String {
+/// Writes a manifest (pretty JSON and a newline) atomically.
+pub fn write(path: &std::path::Path, manifest: &serde_json::Value) -> anyhow::Result<()> {
+    super::sweep_out::write_atomic(path, format!("{}\n", serde_json::to_string_pretty(manifest)?))
+}
+
+/// A time as ISO-8601 UTC with milliseconds (the manifests' `start_time`, `end_time`).
+pub fn iso(t: SystemTime) -> String {
     chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
@@ -45,12 +52,6 @@ pub fn run_manifest(
         "files": crate::io::outputs::RUN_FILES,
         "resolved_scenario": resolved,
     })
-}
-
-/// Shortens text for messages: at most 200 characters, saying how long it was.
-pub fn short(s: &str) -> String {
-    let n = s.chars().count();
-    if n <= 200 { s.to_string() } else { format!("{}… ({n} characters)", s.chars().take(200).collect::<String>()) }
 }
 
 /// The keys whose values differ between two TOML documents, as `key.path: old → new` (arrays of tables
@@ -88,7 +89,7 @@ pub fn toml_diff(old: &str, new: &str) -> Vec<String> {
     keys.into_iter()
         .filter(|k| a.get(*k) != b.get(*k))
         .map(|k| {
-            let v = |m: &std::collections::BTreeMap<String, String>| m.get(k).map_or("absent".into(), |x| short(x));
+            let v = |m: &std::collections::BTreeMap<String, String>| m.get(k).map_or("absent".into(), |x| shorten(x));
             format!("{k}: {} → {}", v(&a), v(&b))
         })
         .collect()

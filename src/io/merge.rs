@@ -4,7 +4,7 @@
 
 use super::folder::{self, Kind, Mode};
 use super::sweep_check::{self, IdSeq, Layout, RowReader, SWEEP_FILES, trace_crc, trace_dir};
-use super::sweep_out::{SweepWriter, write_atomic};
+use super::sweep_out::SweepWriter;
 use crate::experiment::runner::TraceMode;
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -144,12 +144,12 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool, stop: &AtomicUsize) -> R
         if !missing.is_empty() {
             msg.push_str(&format!(
                 " missing runs {} ({} of {total});",
-                super::manifest::short(&ranges(&missing)),
+                super::manifest::shorten(&ranges(&missing)),
                 missing.len()
             ));
         }
         if !duplicated.is_empty() {
-            msg.push_str(&format!(" runs present more than once: {};", super::manifest::short(&ranges(&duplicated))));
+            msg.push_str(&format!(" runs present more than once: {};", super::manifest::shorten(&ranges(&duplicated))));
         }
         bail!("{}", msg.trim_end_matches(';'));
     }
@@ -170,7 +170,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool, stop: &AtomicUsize) -> R
     manifest["runs_done"] = serde_json::json!(total);
     manifest["runs_failed"] = serde_json::json!(failed);
     manifest["command_line"] = serde_json::json!(std::env::args().collect::<Vec<_>>());
-    write_atomic(&staging.join("manifest.json"), format!("{}\n", serde_json::to_string_pretty(&manifest)?))?;
+    super::manifest::write(&staging.join("manifest.json"), &manifest)?;
     // Into place: the data files and traces first, the manifest (what says the folder is a merge) last.
     let mut names: Vec<&str> = SWEEP_FILES.to_vec();
     if staging.join("traces").exists() {

@@ -10,7 +10,7 @@ use crate::sim::resources::RunTables;
 use crate::sim::rows::{MarketRow, SummaryRow, TraceRow};
 use anyhow::{Context, Result};
 use std::fs::{self, File};
-use std::io::{BufWriter, Write};
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 /// The files of a run, in the order they are moved into place.
@@ -83,11 +83,7 @@ impl RunOutput {
             sums.insert(name.to_string(), checksum(&staged(name))?);
         }
         manifest["checksums"] = serde_json::Value::Object(sums);
-        let mpath = staged("manifest.json");
-        let mut m = File::create(&mpath).with_context(|| format!("cannot create {}", mpath.display()))?;
-        m.write_all(format!("{}\n", serde_json::to_string_pretty(&manifest)?).as_bytes())
-            .and_then(|_| m.sync_all())
-            .with_context(|| format!("cannot write {}", mpath.display()))?;
+        super::manifest::write(&staged("manifest.json"), &manifest)?;
         let mut done = Vec::new();
         for name in RUN_FILES {
             let from = self.staging.join(name);

@@ -589,11 +589,9 @@ fn failed_runs(
     Ok(n)
 }
 
-/// Shortens text for messages (at most 200 characters).
-pub fn cut(s: &str) -> String {
-    let s = s.trim_end_matches('\n');
-    let n = s.chars().count();
-    if n <= 200 { s.to_string() } else { format!("{}… ({n} characters)", s.chars().take(200).collect::<String>()) }
+/// A line or message as echoed in a problem: without its newline, at most 200 characters.
+fn cut(s: &str) -> String {
+    crate::config::validate::shorten(s.trim_end_matches('\n'))
 }
 
 /// Reads the rows of chosen runs back from a sweep CSV, in order, skipping everything else (malformed

@@ -4,7 +4,7 @@
 
 use super::folder::{self, Kind, Mode};
 use super::sweep_check::{self, IdSeq, Layout, RowReader, SWEEP_FILES, trace_crc, trace_dir};
-use super::sweep_out::{SweepWriter, write_atomic};
+use super::sweep_out::SweepWriter;
 use crate::experiment::runner::{self, Finished, Progress, SweepOptions, SweepReport, Tasks};
 use crate::experiment::spec::Sweep;
 use crate::io::merge::ranges;
@@ -22,10 +22,6 @@ pub fn kind(opts: &SweepOptions) -> Kind {
 /// The run ids of this shard (all runs when unsharded).
 pub fn id_seq(sweep: &Sweep, opts: &SweepOptions) -> IdSeq {
     IdSeq::of(sweep.n_runs(), opts.shard.map(|s| (s.index, s.count)))
-}
-
-fn iso(t: SystemTime) -> String {
-    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// The manifest of a sweep (rewritten at the end with timings and the status).
@@ -60,8 +56,8 @@ fn manifest(
         "traces": opts.traces.label(),
         "jobs": opts.jobs,
         "files": SWEEP_FILES,
-        "start_time": iso(started),
-        "end_time": end.map(|(t, _)| iso(t)),
+        "start_time": super::manifest::iso(started),
+        "end_time": end.map(|(t, _)| super::manifest::iso(t)),
         "duration_s": end.map(|(t, _)| t.duration_since(started).map(|d| d.as_secs_f64()).unwrap_or(0.0)),
         "status": status,
         "runs_done": end.map(|(_, r)| r.ran + r.resumed),
@@ -86,8 +82,8 @@ pub fn differences(old: &serde_json::Value, new: &serde_json::Value) -> Vec<Stri
             for k in keys {
                 changes.push(format!(
                     "the sweep file's `{k}` ({} → {})",
-                    super::manifest::short(&a.get(k).map(|v| v.to_string()).unwrap_or("absent".into())),
-                    super::manifest::short(&b.get(k).map(|v| v.to_string()).unwrap_or("absent".into()))
+                    super::manifest::shorten(&a.get(k).map(|v| v.to_string()).unwrap_or("absent".into())),
+                    super::manifest::shorten(&b.get(k).map(|v| v.to_string()).unwrap_or("absent".into()))
                 ));
             }
         }
@@ -156,7 +152,7 @@ pub fn run_sweep(sweep: &Sweep, opts: &SweepOptions, progress: &(dyn Fn(Progress
         } else if c.problems.is_empty() {
             report.resumed = c.committed;
             report.failed = c.failed;
-            write_atomic(&opts.out.join("manifest.json"), &pretty(&running)?)?;
+            super::manifest::write(&opts.out.join("manifest.json"), &running)?;
             Some(SweepWriter::reopen(&opts.out, c.keep)?)
         } else if !opts.repair {
             let damaged: Vec<u64> = c.damaged.iter().map(|&k| ids.id(k)).collect();
@@ -170,7 +166,7 @@ pub fn run_sweep(sweep: &Sweep, opts: &SweepOptions, progress: &(dyn Fn(Progress
                 }
             );
         } else {
-            write_atomic(&opts.out.join("manifest.json"), &pretty(&running)?)?;
+            super::manifest::write(&opts.out.join("manifest.json"), &running)?;
             let Some(done) = repair(sweep, opts, &layout, &c, &header_refs, &mut report, progress)? else {
                 return interrupted(sweep, opts, started, report);
             };
@@ -182,7 +178,7 @@ pub fn run_sweep(sweep: &Sweep, opts: &SweepOptions, progress: &(dyn Fn(Progress
     };
     if writer.is_none() {
         // The manifest first (status "running"), so that a crash at any later instant leaves a resumable folder.
-        write_atomic(&opts.out.join("manifest.json"), &pretty(&running)?)?;
+        super::manifest::write(&opts.out.join("manifest.json"), &running)?;
         writer = Some(SweepWriter::create(&opts.out, &opts.out, header_refs)?);
     }
     let mut writer = writer.expect("opened above");
@@ -204,7 +200,7 @@ pub fn run_sweep(sweep: &Sweep, opts: &SweepOptions, progress: &(dyn Fn(Progress
         return interrupted(sweep, opts, started, report);
     }
     let end = manifest(sweep, opts, started, "complete", Some((SystemTime::now(), &report)));
-    write_atomic(&opts.out.join("manifest.json"), &pretty(&end)?)?;
+    super::manifest::write(&opts.out.join("manifest.json"), &end)?;
     Ok(report)
 }
 
@@ -230,13 +226,9 @@ fn interrupted(
     mut report: SweepReport,
 ) -> Result<SweepReport> {
     let m = manifest(sweep, opts, started, "interrupted", Some((SystemTime::now(), &report)));
-    write_atomic(&opts.out.join("manifest.json"), &pretty(&m)?)?;
+    super::manifest::write(&opts.out.join("manifest.json"), &m)?;
     report.interrupted = Some(opts.stop.load(Ordering::Relaxed));
     Ok(report)
-}
-
-fn pretty(v: &serde_json::Value) -> Result<String> {
-    Ok(format!("{}\n", serde_json::to_string_pretty(v)?))
 }
 
 fn file_lengths(dir: &Path) -> Result<[u64; 4]> {

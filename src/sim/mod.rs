@@ -114,6 +114,12 @@ pub trait RowSink {
     fn rows(&mut self, trace: &[rows::TraceRow], market: &[rows::MarketRow]) -> Result<(), String>;
 }
 
+impl<T: RowSink + ?Sized> RowSink for &mut T {
+    fn rows(&mut self, trace: &[rows::TraceRow], market: &[rows::MarketRow]) -> Result<(), String> {
+        (**self).rows(trace, market)
+    }
+}
+
 /// Collects rows in memory (tests, calibration).
 #[derive(Default, Debug)]
 pub struct MemorySink {

@@ -108,6 +108,14 @@ fn a_malformed_row_in_the_middle_is_refused_not_truncated_and_repair_restores_it
     );
 }
 
+/// Cuts the first line starting with `prefix` after its first `keep` bytes (keeping its newline);
+/// `usize::MAX` deletes the whole line.
+fn keep_head_of_line(t: &str, prefix: &str, keep: usize) -> String {
+    let i = t.find(&format!("\n{prefix}")).unwrap() + 1;
+    let j = t[i..].find('\n').unwrap() + i;
+    if keep == usize::MAX { format!("{}{}", &t[..i], &t[j + 1..]) } else { format!("{}{}", &t[..i + keep], &t[j..]) }
+}
+
 #[test]
 fn structural_damage_is_found_and_repaired() {
     let r = reference();
@@ -120,35 +128,17 @@ fn structural_damage_is_found_and_repaired() {
         ),
         (
             "half a row in the middle of runs.csv",
-            |d| {
-                edit(d, "runs.csv", |t| {
-                    let i = t.find("\n4,").unwrap();
-                    let j = t[i + 1..].find('\n').unwrap() + i + 1;
-                    format!("{}{}", &t[..i + 20], &t[j..])
-                })
-            },
+            |d| edit(d, "runs.csv", |t| keep_head_of_line(&t, "4,", 19)),
             "runs.csv:6:",
         ),
         (
             "half a row in the middle of annual.csv",
-            |d| {
-                edit(d, "annual.csv", |t| {
-                    let i = t.find("\n2,").unwrap();
-                    let j = t[i + 1..].find('\n').unwrap() + i + 1;
-                    format!("{}{}", &t[..i + 15], &t[j..])
-                })
-            },
+            |d| edit(d, "annual.csv", |t| keep_head_of_line(&t, "2,", 14)),
             "annual.csv:",
         ),
         (
             "a deleted summary row",
-            |d| {
-                edit(d, "summary.csv", |t| {
-                    let i = t.find("\n5,").unwrap();
-                    let j = t[i + 1..].find('\n').unwrap() + i + 1;
-                    format!("{}{}", &t[..i], &t[j..])
-                })
-            },
+            |d| edit(d, "summary.csv", |t| keep_head_of_line(&t, "5,", usize::MAX)),
             "summary.csv:",
         ),
         (
