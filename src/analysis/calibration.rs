@@ -132,24 +132,21 @@ pub fn calibrate(scenario: Arc<Scenario>) -> Result<Report, SimError> {
             source: x.source.clone(),
         });
     }
-    // Inference spend per day (F1): ChatGPT queries × cost per query at that date.
-    if let Some(x) = d.iter().find(|x| x.metric == "inference_cost")
-        && let Some(f) = p.firms.iter().find(|f| f.id == FOCUS_FIRM)
-    {
+    // Serving spend per day (F1): what ChatGPT's chat (free and paid) took of OpenAI's compute bill.
+    if let Some(x) = d.iter().find(|x| x.metric == "inference_cost") {
         for (label, months) in [("2023-02", vec![2u32]), ("2023-03..05 (spring)", vec![3, 4, 5])] {
             let mut spend = 0.0;
             let mut days = 0.0;
             for m in &months {
                 if let Some(r) = month(2023, *m) {
-                    let years = (r.date - p.start.0).num_days() as f64 / 365.2425;
-                    spend += r.queries as f64 * f.cost_per_query_usd * econ::trend(1.0, f.cost_decline_per_year, years);
+                    spend += (r.cost_free_chat_usd + r.cost_paid_chat_usd).usd();
                     days += r.date.day() as f64;
                 }
             }
             let per_day = if days > 0.0 { spend / days } else { 0.0 };
             let ratio = per_day / x.value;
             lines.push(Line {
-                metric: "ChatGPT inference spend per day (USD)".into(),
+                metric: "ChatGPT serving spend per day (USD; chat's share of compute)".into(),
                 period: label.into(),
                 model: fmt_big(per_day),
                 data: fmt_big(x.value),
@@ -158,6 +155,26 @@ pub fn calibrate(scenario: Arc<Scenario>) -> Result<Report, SimError> {
                 source: format!("{}; criterion: within ±25%", x.source),
             });
         }
+    }
+    // ChatGPT "at capacity" (waitlist, rate limits) in January–February 2023: emerges from demand outgrowing
+    // the GPUs contracted before launch.
+    let rationed: Vec<(u32, u64, u64)> =
+        [1u32, 2].iter().filter_map(|m| month(2023, *m).map(|r| (*m, r.waitlist, r.rationed_users))).collect();
+    if let Some(x) = d.iter().find(|x| x.metric == "at_capacity") {
+        let text = rationed
+            .iter()
+            .map(|(m, w, r)| format!("2023-{m:02}: {} waitlisted, {} rationed", fmt_big(*w as f64), fmt_big(*r as f64)))
+            .collect::<Vec<_>>()
+            .join("; ");
+        lines.push(Line {
+            metric: "ChatGPT at capacity (sign-ups waitlisted, users rationed)".into(),
+            period: "2023-01..02".into(),
+            model: if text.is_empty() { "-".into() } else { text },
+            data: "at capacity".into(),
+            ratio: None,
+            ok: Some(rationed.iter().any(|(_, w, r)| *w > 0 || *r > 0)),
+            source: format!("{}; criterion: waitlist or rationing in January or February", x.source),
+        });
     }
     // Dated inputs: prices, funding, launches.
     let date_line = |metric: &str, model: Option<NaiveDate>, data: &str, source: &str| Line {
@@ -189,6 +206,18 @@ pub fn calibrate(scenario: Arc<Scenario>) -> Result<Report, SimError> {
         event_date(FOCUS_FIRM, &|e| e.kind == EventKind::Release),
         "2023-03-14",
         "OpenAI",
+    ));
+    let capped_tier = p
+        .firms
+        .iter()
+        .find(|f| f.id == FOCUS_FIRM)
+        .and_then(|f| f.tiers.iter().skip(1).find(|t| t.message_cap_per_active_day > 0.0))
+        .map(|t| t.release.0);
+    lines.push(date_line(
+        "GPT-4 tier with a message cap (paid users) from",
+        capped_tier,
+        "2023-03-14",
+        "OpenAI (GPT-4 in ChatGPT Plus, 25 messages per 3 hours)",
     ));
     let msft: f64 = p
         .events
@@ -283,6 +312,36 @@ pub fn calibrate(scenario: Arc<Scenario>) -> Result<Report, SimError> {
             ratio: None,
             ok: None,
             source: "The Information: 2022 loss ≈ 540M".into(),
+        });
+    }
+    // OpenAI's 2022 result: the run's 2022 (from launch) plus the costs of 2022 before it, from the same
+    // parameters (fixed cost on its growth trend, training programmes); revenue before the run (the GPT-3
+    // API, about 28M in 2022) is not modelled and counts as zero.
+    if let (Some(f), Some(x)) = (
+        p.firms.iter().find(|f| f.id == FOCUS_FIRM),
+        d.iter().find(|x| x.metric == "net_loss" && x.entity == "OpenAI" && x.date == "2022"),
+    ) && p.start.0.year() == 2022
+    {
+        let jan1 = NaiveDate::from_ymd_opt(2022, 1, 1).expect("a date");
+        let before_days = (p.start.0 - jan1).num_days();
+        let fixed: f64 = (0..before_days)
+            .map(|k| {
+                let years = (k - before_days) as f64 / 365.2425;
+                f.fixed_cost_usd_per_year * econ::trend(1.0, f.fixed_cost_growth_per_year, years) / 365.2425
+            })
+            .sum();
+        let training = crate::sim::firms::training_cost(f, jan1, p.start.0);
+        let run_2022 = annual.iter().find(|r| r.year == 2022).map(|r| r.profit_usd.usd()).unwrap_or(0.0);
+        let model = run_2022 - fixed - training;
+        let ratio = -model / x.value;
+        lines.push(Line {
+            metric: "OpenAI 2022 result (run from launch + earlier 2022 costs)".into(),
+            period: "2022".into(),
+            model: fmt_big(model),
+            data: fmt_big(-x.value),
+            ratio: Some(ratio),
+            ok: Some((0.7..=1.3).contains(&ratio)),
+            source: format!("{}; criterion: within ±30%", x.source),
         });
     }
     let revenue_in = |year: i32| annual.iter().find(|r| r.year == year).map(|r| r.revenue_usd.usd()).unwrap_or(0.0);

@@ -310,6 +310,12 @@ pub struct OrgsFile {
     pub enterprise_adoption_per_month: f64,
     pub seat_take_up: f64,
     pub self_host_markup: f64,
+    /// Share of organisations' API tokens that are output tokens (prices and costs are blended with it).
+    pub output_token_share: f64,
+    /// Top-tier queries per enterprise seat per day.
+    pub seat_queries_per_day: f64,
+    /// How many times likelier an adopted organisation that bans consumer chat is to buy enterprise seats.
+    pub ban_contract_factor: f64,
     pub verticals: VerticalsFile,
 }
 
@@ -333,6 +339,9 @@ impl Default for OrgsFile {
             enterprise_adoption_per_month: 0.01,
             seat_take_up: 0.1,
             self_host_markup: 2.0,
+            output_token_share: 0.25,
+            seat_queries_per_day: 5.0,
+            ban_contract_factor: 2.0,
             verticals: VerticalsFile::default(),
         }
     }
@@ -349,6 +358,8 @@ pub struct VerticalFile {
     pub tokens_factor: f64,
     pub ban_factor: f64,
     pub self_host_affinity: f64,
+    /// Share of the vertical's API tokens sent to the provider's best tier (the rest to its first tier).
+    pub top_tier_share: f64,
 }
 
 impl Default for VerticalFile {
@@ -361,6 +372,7 @@ impl Default for VerticalFile {
             tokens_factor: 1.0,
             ban_factor: 1.0,
             self_host_affinity: 0.0,
+            top_tier_share: 0.2,
         }
     }
 }
@@ -456,6 +468,98 @@ pub struct TrainingFile {
     pub cost_usd: f64,
 }
 
+/// One model a firm serves (a tier): when it is released, its quality, what it costs to serve, how many
+/// tokens a chat query takes, and its API list prices.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TierFile {
+    pub name: String,
+    /// First day the tier is served.
+    pub release: DateValue,
+    /// Quality relative to the firm's quality path, Elo: the paid tier's uplift over the free tier.
+    pub elo_offset: f64,
+    /// Serving cost at release at full utilisation of committed compute, USD per million input tokens.
+    pub cost_in_usd_per_mtok: f64,
+    /// The same per million output tokens.
+    pub cost_out_usd_per_mtok: f64,
+    /// Input tokens of one chat query (the prompt and the conversation sent again).
+    pub chat_tokens_in_per_query: f64,
+    /// Output tokens of one chat query.
+    pub chat_tokens_out_per_query: f64,
+    /// API list price, USD per million input tokens.
+    pub api_price_in_usd_per_mtok: f64,
+    /// API list price, USD per million output tokens.
+    pub api_price_out_usd_per_mtok: f64,
+    /// Paid users' queries on this tier per active day at most (0: no cap); the rest go to the free tier.
+    pub message_cap_per_active_day: f64,
+}
+
+impl Default for TierFile {
+    fn default() -> Self {
+        TierFile {
+            name: "model".into(),
+            release: DateValue::default(),
+            elo_offset: 0.0,
+            cost_in_usd_per_mtok: 0.6,
+            cost_out_usd_per_mtok: 0.8,
+            chat_tokens_in_per_query: 4200.0,
+            chat_tokens_out_per_query: 1300.0,
+            api_price_in_usd_per_mtok: 2.0,
+            api_price_out_usd_per_mtok: 2.0,
+            message_cap_per_active_day: 0.0,
+        }
+    }
+}
+
+/// A firm's compute: committed GPUs, how it orders more, and what happens when demand exceeds them.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ComputeFile {
+    /// GPUs (A100-equivalents) committed at the start of the run, for `commitment_months`.
+    pub initial_gpus: f64,
+    /// What one committed GPU costs per day, used or not, USD.
+    pub gpu_cost_usd_per_day: f64,
+    /// Share of committed GPUs that serve inference (the rest: outages, training, reallocation).
+    pub usable_share: f64,
+    /// Months from an order to its GPUs serving.
+    pub lead_time_months: f64,
+    /// Months an order commits the firm to pay for its GPUs.
+    pub commitment_months: f64,
+    /// Spare capacity ordered on top of the demand forecast (0.2: 20%).
+    pub headroom: f64,
+    /// Share of the money the firm can count on (cash, compute credits, its parent's budget, announced
+    /// funding, a year of revenue) that outstanding commitments may take at most.
+    pub max_commit_share: f64,
+    /// Spot GPUs a firm may rent for peaks, as a share of its usable committed GPUs (0: none).
+    pub spot_max_share: f64,
+    /// Price of a spot GPU relative to a committed one.
+    pub spot_premium: f64,
+    /// Utility of the firm's chat app to users when all free demand is rationed ("at capacity"), scaled by
+    /// the share rationed.
+    pub at_capacity_utility: f64,
+    /// Extra monthly churn of paying users when all paid demand is rationed (message caps), scaled by the
+    /// share rationed.
+    pub capped_churn_per_month: f64,
+}
+
+impl Default for ComputeFile {
+    fn default() -> Self {
+        ComputeFile {
+            initial_gpus: 10_000.0,
+            gpu_cost_usd_per_day: 24.0,
+            usable_share: 1.0,
+            lead_time_months: 3.0,
+            commitment_months: 12.0,
+            headroom: 0.2,
+            max_commit_share: 0.5,
+            spot_max_share: 0.0,
+            spot_premium: 2.0,
+            at_capacity_utility: -2.0,
+            capped_churn_per_month: 0.2,
+        }
+    }
+}
+
 /// One firm (a chatbot / model family).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -476,7 +580,9 @@ pub struct FirmFile {
     pub catch_up: Option<CatchUpFile>,
     pub free_tier: bool,
     pub sub_price_usd_per_month: f64,
-    pub paid_quality_uplift_elo: f64,
+    /// Price of the first tier's API tokens (blended at `orgs.output_token_share`), USD per million tokens: a
+    /// state that price and strategy events and the pricing rules move; the other tiers' API prices move in
+    /// proportion to it.
     pub api_price_usd_per_mtok: f64,
     pub seat_price_usd_per_month: f64,
     pub brand: f64,
@@ -489,9 +595,13 @@ pub struct FirmFile {
     pub cash_usd: f64,
     pub fixed_cost_usd_per_year: f64,
     pub fixed_cost_growth_per_year: f64,
-    pub cost_per_query_usd: f64,
-    pub serving_cost_usd_per_mtok: f64,
+    /// Serving cost per token falls by this factor per year after each tier's release (hardware and
+    /// efficiency: a GPU serves `1 / factor` times more tokens each year).
     pub cost_decline_per_year: f64,
+    /// The models the firm serves, from the smallest to the best (docs/ODD.md §7.8).
+    pub tiers: Vec<TierFile>,
+    /// Compute capacity, contracted ahead (docs/ODD.md §7.9).
+    pub compute: ComputeFile,
     pub revenue_share: f64,
     pub parent_budget_usd: f64,
     pub raise: RaiseFile,
@@ -515,7 +625,6 @@ impl Default for FirmFile {
             catch_up: None,
             free_tier: true,
             sub_price_usd_per_month: 0.0,
-            paid_quality_uplift_elo: 0.0,
             api_price_usd_per_mtok: 2.0,
             seat_price_usd_per_month: 0.0,
             brand: 0.0,
@@ -528,9 +637,9 @@ impl Default for FirmFile {
             cash_usd: 0.0,
             fixed_cost_usd_per_year: 0.0,
             fixed_cost_growth_per_year: 1.0,
-            cost_per_query_usd: 0.0036,
-            serving_cost_usd_per_mtok: 0.7,
             cost_decline_per_year: 0.5,
+            tiers: Vec::new(),
+            compute: ComputeFile::default(),
             revenue_share: 0.0,
             parent_budget_usd: 0.0,
             raise: RaiseFile::default(),
@@ -557,6 +666,9 @@ pub enum EventKind {
     /// The "open strategy" switch (F15): API price cut (`api_price_factor`), trust of organisations
     /// (`org_trust_add`), open weights (`self_hostable`).
     Strategy,
+    /// Changes one parameter (`key`, a key path as for `--set`) to `value` from `date` on; applied at the
+    /// first tick on or after its date.
+    Set,
 }
 
 fn default_true() -> bool {
@@ -577,6 +689,10 @@ pub struct EventFile {
     pub firm: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub amount_usd: Option<f64>,
+    /// Share of a funding event's amount paid as compute credits (e.g. Azure compute), which pay the firm's
+    /// compute costs before its cash does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compute_share: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quality_jump_elo: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -595,6 +711,12 @@ pub struct EventFile {
     pub org_trust_add: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub self_hostable: Option<bool>,
+    /// For a `set` event: the key path it changes (`firms.openai.brand`, as for `--set`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// For a `set` event: the new value (any TOML value: number, bool, string, date, array, inline table).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<toml::Value>,
     pub note: String,
 }
 
@@ -607,6 +729,7 @@ impl Default for EventFile {
             enabled: true,
             firm: None,
             amount_usd: None,
+            compute_share: None,
             quality_jump_elo: None,
             sub_price_usd_per_month: None,
             api_price_usd_per_mtok: None,
@@ -616,6 +739,8 @@ impl Default for EventFile {
             api_price_factor: None,
             org_trust_add: None,
             self_hostable: None,
+            key: None,
+            value: None,
             note: String::new(),
         }
     }

@@ -3,6 +3,7 @@
 //! Two levels, as in ripgrep: [`file::ScenarioFile`] mirrors the TOML; [`Scenario`] is built from it only
 //! after every check passed, so the simulator never sees an invalid value.
 
+pub mod dated;
 pub mod file;
 pub mod source;
 pub mod validate;
@@ -82,11 +83,25 @@ pub struct Overrides {
     pub record_every: Option<Period>,
 }
 
+/// The parameters in force from a date on: the scenario with every `set` event dated on or before `from`
+/// applied.
+///
+/// Epoch 0 is the scenario as written, from `start`; it also sets up the initial state. A later epoch takes
+/// effect at the first tick on or after `from`; one dated on the start date applies from the first tick on
+/// (the initial state of tick 0 is still set up from the scenario as written).
+#[derive(Clone, Debug)]
+pub struct Epoch {
+    pub from: chrono::NaiveDate,
+    pub params: std::sync::Arc<ScenarioFile>,
+}
+
 /// A validated scenario. Construct it with [`load`] or [`Scenario::from_file`].
 #[derive(Clone, Debug)]
 pub struct Scenario {
     params: ScenarioFile,
     summer: (MonthDay, MonthDay),
+    /// Epoch 0 (the scenario as written), then one per date of the enabled `set` events (see [`Epoch`]).
+    epochs: Vec<Epoch>,
     /// Where it came from, for manifests (`configs/baseline.toml (embedded)` or a path).
     pub source: String,
 }
@@ -94,12 +109,16 @@ pub struct Scenario {
 impl Scenario {
     /// Validates an in-memory scenario (used by sweeps and tests).
     pub fn from_file(params: ScenarioFile, source: &str) -> Result<Scenario, ConfigError> {
-        let summer = validate::validate(&params).map_err(|problems| ConfigError { problems })?;
-        Ok(Scenario { params, summer, source: source.to_string() })
+        let (summer, epochs) = check(&params).map_err(|problems| ConfigError { problems })?;
+        Ok(Scenario { params, summer, epochs, source: source.to_string() })
     }
     /// The resolved parameters (every default filled in).
     pub fn params(&self) -> &ScenarioFile {
         &self.params
+    }
+    /// The parameters in force from each date on, in date order; the first is [`Scenario::params`].
+    pub fn epochs(&self) -> &[Epoch] {
+        &self.epochs
     }
     pub fn summer(&self) -> (MonthDay, MonthDay) {
         self.summer
@@ -142,12 +161,27 @@ pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Scenario, Conf
         ConfigError { problems }
     })?;
     let (file, origins) = apply_overrides_traced(file, overrides)?;
-    let summer = validate::validate(&file).map_err(|mut problems| {
+    let (summer, epochs) = check(&file).map_err(|mut problems| {
         blame_command_line(&mut problems, &origins);
         sources.annotate(&mut problems);
         ConfigError { problems }
     })?;
-    Ok(Scenario { params: file, summer, source: source_name })
+    Ok(Scenario { params: file, summer, epochs, source: source_name })
+}
+
+/// What [`check`] gives a valid scenario: the academic-summer window and the epochs.
+type Checked = ((MonthDay, MonthDay), Vec<Epoch>);
+
+/// Validates a scenario and builds its epochs. The values of `set` events are checked only once the
+/// scenario itself is valid (each is checked against it); their keys are checked either way.
+fn check(file: &ScenarioFile) -> Result<Checked, Vec<Problem>> {
+    match validate::validate(file) {
+        Ok(summer) => dated::epochs(file).map(|epochs| (summer, epochs)),
+        Err(mut problems) => {
+            problems.extend(dated::key_problems(file));
+            Err(problems)
+        }
+    }
 }
 
 /// Where a value set on the command line came from: the flag as the user wrote it and its key path.

@@ -171,6 +171,17 @@ pub fn missing_keys(merged: &toml::Value) -> Vec<(Vec<Seg>, &'static str)> {
                 need(&mut out, t, at(), "cost_usd", "every training programme needs a cost");
             }
         }
+        if let Some(tiers) = f.get("tiers").and_then(|v| v.as_array()) {
+            for (j, t) in tiers.iter().enumerate().filter_map(|(j, v)| v.as_table().map(|t| (j, t))) {
+                let at = || {
+                    let mut v = at();
+                    v.extend([Seg::Key("tiers".into()), Seg::Index(j)]);
+                    v
+                };
+                need(&mut out, t, at(), "name", "every tier needs a name");
+                need(&mut out, t, at(), "release", "every tier needs a release date");
+            }
+        }
     }
     for (i, e) in tables("events") {
         let at = || vec![Seg::Key("events".into()), Seg::Index(i)];
@@ -511,11 +522,13 @@ pub fn schema_example() -> toml::Value {
         chat_launch: Some(DateValue::default()),
         catch_up: Some(CatchUpFile::default()),
         training: vec![TrainingFile::default()],
+        tiers: vec![TierFile::default()],
         ..Default::default()
     }];
     s.events = vec![EventFile {
         firm: Some(String::new()),
         amount_usd: Some(0.0),
+        compute_share: Some(0.0),
         quality_jump_elo: Some(0.0),
         sub_price_usd_per_month: Some(0.0),
         api_price_usd_per_mtok: Some(0.0),
@@ -525,6 +538,8 @@ pub fn schema_example() -> toml::Value {
         api_price_factor: Some(0.0),
         org_trust_add: Some(0.0),
         self_hostable: Some(true),
+        key: Some(String::new()),
+        value: Some(toml::Value::Float(0.0)),
         ..Default::default()
     }];
     toml::Value::try_from(&s).expect("the schema example serialises")

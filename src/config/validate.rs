@@ -36,6 +36,10 @@ pub const MAX_GROWTH_PER_YEAR: f64 = 100.0;
 pub const MAX_MONTHS: f64 = 1200.0;
 /// Usage per user or organisation per day (queries, visits, million tokens) and seats per organisation.
 pub const MAX_USAGE: f64 = 1e6;
+/// The most tiers (models) one firm may serve.
+pub const MAX_TIERS: usize = 16;
+/// The most GPUs a firm may start with.
+pub const MAX_GPUS: f64 = 1e9;
 /// The longest run, in days (50 years).
 pub const MAX_RUN_DAYS: i64 = 366 * 50;
 
@@ -124,6 +128,8 @@ const GROWTH: Dom = above(0.0, MAX_GROWTH_PER_YEAR, " per year");
 const MONTHS: Dom = above(0.0, MAX_MONTHS, " months");
 const MONTHS_NONNEG: Dom = closed(0.0, MAX_MONTHS, " months");
 const USAGE: Dom = closed(0.0, MAX_USAGE, "");
+const TOKENS: Dom = closed(0.0, MAX_USAGE, " tokens");
+const GPUS: Dom = closed(0.0, MAX_GPUS, " GPUs");
 
 impl Dom {
     fn text(&self) -> String {
@@ -268,6 +274,9 @@ pub fn validate(s: &ScenarioFile) -> Result<(MonthDay, MonthDay), Vec<Problem>> 
     c.prob("orgs.enterprise_adoption_per_month", o.enterprise_adoption_per_month);
     c.prob("orgs.seat_take_up", o.seat_take_up);
     c.num("orgs.self_host_markup", o.self_host_markup, FACTOR);
+    c.prob("orgs.output_token_share", o.output_token_share);
+    c.num("orgs.seat_queries_per_day", o.seat_queries_per_day, USAGE);
+    c.num("orgs.ban_contract_factor", o.ban_contract_factor, FACTOR);
     let vnames = ["healthcare", "finance", "education", "tech", "other"];
     let mut vshare = 0.0;
     for (name, v) in vnames.iter().zip(o.verticals.as_array()) {
@@ -280,6 +289,7 @@ pub fn validate(s: &ScenarioFile) -> Result<(MonthDay, MonthDay), Vec<Problem>> 
         c.num(&p("tokens_factor"), v.tokens_factor, FACTOR);
         c.num(&p("ban_factor"), v.ban_factor, FACTOR);
         c.num(&p("self_host_affinity"), v.self_host_affinity, UTILITY);
+        c.prob(&p("top_tier_share"), v.top_tier_share);
     }
     c.sums_to_one("orgs.verticals", vshare);
 
@@ -308,7 +318,6 @@ pub fn validate(s: &ScenarioFile) -> Result<(MonthDay, MonthDay), Vec<Problem>> 
             c.num(&p("catch_up.tau_months"), cu.tau_months, MONTHS);
         }
         c.num(&p("sub_price_usd_per_month"), f.sub_price_usd_per_month, PRICE);
-        c.num(&p("paid_quality_uplift_elo"), f.paid_quality_uplift_elo, ELO_NONNEG);
         c.num(&p("api_price_usd_per_mtok"), f.api_price_usd_per_mtok, PRICE);
         c.num(&p("seat_price_usd_per_month"), f.seat_price_usd_per_month, PRICE);
         c.num(&p("brand"), f.brand, UTILITY);
@@ -322,9 +331,41 @@ pub fn validate(s: &ScenarioFile) -> Result<(MonthDay, MonthDay), Vec<Problem>> 
         c.num(&p("cash_usd"), f.cash_usd, MONEY);
         c.num(&p("fixed_cost_usd_per_year"), f.fixed_cost_usd_per_year, MONEY);
         c.num(&p("fixed_cost_growth_per_year"), f.fixed_cost_growth_per_year, GROWTH);
-        c.num(&p("cost_per_query_usd"), f.cost_per_query_usd, PRICE);
-        c.num(&p("serving_cost_usd_per_mtok"), f.serving_cost_usd_per_mtok, PRICE);
         c.num(&p("cost_decline_per_year"), f.cost_decline_per_year, GROWTH);
+        if f.tiers.is_empty() {
+            c.fail(p("tiers"), "every firm needs at least one tier (the model it serves)");
+        } else if f.tiers.len() > MAX_TIERS {
+            c.fail(p("tiers"), format!("at most {MAX_TIERS} tiers, got {}", f.tiers.len()));
+        }
+        for (j, t) in f.tiers.iter().enumerate() {
+            let q = |k: &str| p(&format!("tiers[{j}].{k}"));
+            if j == 0 && t.release.0 > f.launch.0 {
+                c.fail(q("release"), format!("the first tier must be released by the firm's launch ({})", f.launch.0));
+            }
+            if j > 0 && t.release.0 < f.tiers[j - 1].release.0 {
+                c.fail(q("release"), format!("tiers are listed in release order; tier {} is released later", j - 1));
+            }
+            c.num(&q("elo_offset"), t.elo_offset, ELO);
+            c.num(&q("cost_in_usd_per_mtok"), t.cost_in_usd_per_mtok, PRICE);
+            c.num(&q("cost_out_usd_per_mtok"), t.cost_out_usd_per_mtok, PRICE);
+            c.num(&q("chat_tokens_in_per_query"), t.chat_tokens_in_per_query, TOKENS);
+            c.num(&q("chat_tokens_out_per_query"), t.chat_tokens_out_per_query, TOKENS);
+            c.num(&q("api_price_in_usd_per_mtok"), t.api_price_in_usd_per_mtok, PRICE);
+            c.num(&q("api_price_out_usd_per_mtok"), t.api_price_out_usd_per_mtok, PRICE);
+            c.num(&q("message_cap_per_active_day"), t.message_cap_per_active_day, USAGE);
+        }
+        let k = &f.compute;
+        c.num(&p("compute.initial_gpus"), k.initial_gpus, GPUS);
+        c.num(&p("compute.gpu_cost_usd_per_day"), k.gpu_cost_usd_per_day, above(0.0, MAX_PRICE_USD, " USD per day"));
+        c.prob(&p("compute.usable_share"), k.usable_share);
+        c.num(&p("compute.lead_time_months"), k.lead_time_months, MONTHS_NONNEG);
+        c.num(&p("compute.commitment_months"), k.commitment_months, MONTHS);
+        c.num(&p("compute.headroom"), k.headroom, closed(0.0, 10.0, ""));
+        c.num(&p("compute.max_commit_share"), k.max_commit_share, closed(0.0, 10.0, ""));
+        c.num(&p("compute.spot_max_share"), k.spot_max_share, closed(0.0, 10.0, ""));
+        c.num(&p("compute.spot_premium"), k.spot_premium, closed(1.0, MAX_FACTOR, ""));
+        c.num(&p("compute.at_capacity_utility"), k.at_capacity_utility, UTILITY);
+        c.prob(&p("compute.capped_churn_per_month"), k.capped_churn_per_month);
         c.prob(&p("revenue_share"), f.revenue_share);
         c.num(&p("parent_budget_usd"), f.parent_budget_usd, MONEY);
         c.num(&p("raise.trigger_runway_months"), f.raise.trigger_runway_months, MONTHS);
@@ -357,8 +398,13 @@ pub fn validate(s: &ScenarioFile) -> Result<(MonthDay, MonthDay), Vec<Problem>> 
         if e.date.0 < s.start.0 {
             c.fail(p("date"), format!("{} is before the start of the run ({})", e.date.0, s.start.0));
         }
-        let needs_firm = e.kind != EventKind::Leak;
+        // A leak hits every firm; a set event names its firm, if any, in its key path.
+        let needs_firm = !matches!(e.kind, EventKind::Leak | EventKind::Set);
         match &e.firm {
+            Some(_) if e.kind == EventKind::Set => c.fail(
+                p("firm"),
+                "a set event names its firm in `key` (e.g. key = \"firms.openai.brand\"); remove `firm`",
+            ),
             Some(f) if !ids.contains(f.as_str()) => {
                 let known: Vec<&str> = ids.iter().copied().collect();
                 c.fail(p("firm"), format!("unknown firm {:?} (known: {})", shorten(f), shorten(&known.join(", "))));
@@ -372,6 +418,7 @@ pub fn validate(s: &ScenarioFile) -> Result<(MonthDay, MonthDay), Vec<Problem>> 
             }
         };
         opt(&mut c, "amount_usd", e.amount_usd, MONEY);
+        opt(&mut c, "compute_share", e.compute_share, closed(0.0, 1.0, ""));
         opt(&mut c, "sub_price_usd_per_month", e.sub_price_usd_per_month, PRICE);
         opt(&mut c, "api_price_usd_per_mtok", e.api_price_usd_per_mtok, PRICE);
         opt(&mut c, "seat_price_usd_per_month", e.seat_price_usd_per_month, PRICE);
@@ -379,7 +426,22 @@ pub fn validate(s: &ScenarioFile) -> Result<(MonthDay, MonthDay), Vec<Problem>> 
         opt(&mut c, "quality_jump_elo", e.quality_jump_elo, ELO);
         opt(&mut c, "org_trust_add", e.org_trust_add, UTILITY);
         opt(&mut c, "api_price_factor", e.api_price_factor, above(0.0, MAX_FACTOR, ""));
+        if e.kind != EventKind::Set {
+            for (k, given) in [("key", e.key.is_some()), ("value", e.value.is_some())] {
+                if given {
+                    c.fail(p(k), format!("only a set event takes {k} (this is a {:?} event)", e.kind));
+                }
+            }
+        }
         match e.kind {
+            EventKind::Set => {
+                if e.key.is_none() {
+                    c.fail(p("key"), "a set event needs key (a key path as for `--set`, e.g. \"awareness.p_base_per_month\")")
+                }
+                if e.value.is_none() {
+                    c.fail(p("value"), "a set event needs value (the parameter's new value)")
+                }
+            }
             EventKind::Funding if e.amount_usd.is_none() => c.fail(p("amount_usd"), "a funding event needs amount_usd"),
             EventKind::Release if e.quality_jump_elo.is_none() && e.self_hostable.is_none() => {
                 c.fail(p("quality_jump_elo"), "a release event needs quality_jump_elo (or self_hostable)")
@@ -466,18 +528,54 @@ fn money_bound_problems(s: &ScenarioFile, f: &FirmFile) -> Vec<(String, String)>
     let seat_price = max_price(f.seat_price_usd_per_month, &|e| e.seat_price_usd_per_month);
     let factors: f64 = mine.iter().filter_map(|e| e.api_price_factor).map(|x| x.max(1.0)).product();
     let cf = g(f.cost_decline_per_year);
+    // The dearest tier's chat query and API token, at their release cost (costs only fall after release
+    // when cost_decline_per_year ≤ 1; `cf` covers a rise).
+    let out_share = s.orgs.output_token_share;
+    let query_cost = max_of(&mut f.tiers.iter().map(|t| {
+        crate::model::compute::tokens_cost(
+            t.chat_tokens_in_per_query,
+            t.chat_tokens_out_per_query,
+            t.cost_in_usd_per_mtok,
+            t.cost_out_usd_per_mtok,
+        )
+    })) * cf;
+    let mtok_cost = max_of(
+        &mut f
+            .tiers
+            .iter()
+            .map(|t| crate::model::compute::blended(t.cost_in_usd_per_mtok, t.cost_out_usd_per_mtok, out_share)),
+    ) * cf;
+    let tier_price_ratio = {
+        let list = |t: &TierFile| {
+            crate::model::compute::blended(t.api_price_in_usd_per_mtok, t.api_price_out_usd_per_mtok, out_share)
+        };
+        let base = f.tiers.first().map(list).unwrap_or(0.0);
+        let top = max_of(&mut f.tiers.iter().map(list));
+        if base > 0.0 { (top / base).max(1.0) } else { 1.0 }
+    };
     let mut api_price = max_price(f.api_price_usd_per_mtok, &|e| e.api_price_usd_per_mtok) * factors;
     // Matching a rival may lift a price to the floor; tracking cost moves it towards its target.
     api_price = api_price.max(f.pricing.floor_usd_per_mtok * factors);
     if f.pricing.api_tracks_cost {
-        api_price = api_price.max(f.serving_cost_usd_per_mtok * cf * (1.0 + f.pricing.markup) * factors);
+        api_price = api_price.max(mtok_cost * (1.0 + f.pricing.markup) * factors);
     }
+    // The top tier is priced in proportion to the first (or at its list price if the first is free).
+    let api_price = api_price.max(1.0) * tier_price_ratio;
     let rev_sub = p * sub_price;
     let rev_seats = seats * seat_price;
     let rev_api = tokens_day * DAYS_PER_MONTH * api_price;
     let revenue = rev_sub + rev_seats + rev_api;
-    let inference =
-        (queries_day * f.cost_per_query_usd + tokens_day * f.serving_cost_usd_per_mtok) * DAYS_PER_MONTH * cf;
+    // Compute: the planner orders for forecast demand (growth at most doubling a month over the lead time,
+    // plus headroom, over the usable share); GPUs serving at once are at most the initial ones plus two
+    // such targets (one expiring while its renewal serves), and spot adds its share at its premium.
+    let k = &f.compute;
+    let demand_usd_day =
+        queries_day * query_cost + seats * s.orgs.seat_queries_per_day * query_cost + tokens_day * mtok_cost;
+    let growth = 2f64.powf(k.lead_time_months).max(1.0);
+    let planned_usd_day = demand_usd_day * growth * (1.0 + k.headroom) / k.usable_share.max(1e-9);
+    let inference = (k.initial_gpus * k.gpu_cost_usd_per_day + 2.0 * planned_usd_day)
+        * (1.0 + k.spot_max_share * k.spot_premium)
+        * DAYS_PER_MONTH;
     let fixed = f.fixed_cost_usd_per_year * g(f.fixed_cost_growth_per_year) / 12.0;
     let training: f64 = f.training.iter().map(|t| t.cost_usd).sum();
     let cost_month = inference + fixed + training + revenue;
@@ -519,10 +617,12 @@ fn money_bound_problems(s: &ScenarioFile, f: &FirmFile) -> Vec<(String, String)>
     flow(api_name, "api_price_usd_per_mtok", rev_api, &mut out);
     let inf_key = if cf > 1e3 {
         "cost_decline_per_year"
-    } else if queries_day * f.cost_per_query_usd >= tokens_day * f.serving_cost_usd_per_mtok {
-        "cost_per_query_usd"
+    } else if growth > 1e3 {
+        "compute.lead_time_months"
+    } else if k.initial_gpus * k.gpu_cost_usd_per_day >= 2.0 * planned_usd_day {
+        "compute.initial_gpus"
     } else {
-        "serving_cost_usd_per_mtok"
+        "tiers"
     };
     flow(&format!("inference cost{inf_tokens}"), inf_key, inference, &mut out);
     let fixed_key =

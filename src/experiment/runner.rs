@@ -340,6 +340,7 @@ pub fn execute(
         orgs_banning_chat: 0,
         hhi: 0.0,
         open_source_share: 0.0,
+        self_hosting_spend_usd: crate::model::econ::Cents::ZERO,
     });
     fields.extend([
         m.active_users.to_string(),

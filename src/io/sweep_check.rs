@@ -479,8 +479,10 @@ pub fn check(dir: &Path, layout: &Layout) -> Result<Check> {
                 ));
                 damaged.insert(k);
             } else if got.crc.clone().finalize() != crc {
-                c.problems
-                    .push(format!("{}{at}: the rows of run {id} differ from what was written (checksum)", name(f)));
+                c.problems.push(format!(
+                    "{}{at}: the rows of run {id} differ from what was written (the checksum index.csv holds for them)",
+                    name(f)
+                ));
                 damaged.insert(k);
             }
         }

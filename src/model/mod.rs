@@ -2,5 +2,6 @@
 
 pub mod calendar;
 pub mod choice;
+pub mod compute;
 pub mod econ;
 pub mod rng;

@@ -28,6 +28,9 @@ pub enum Stream {
     Firm = 7,
     /// Persistent per-user trait: does this user keep using a banned chatbot (shadow use)?
     Shadow = 8,
+    /// Capacity rationing: whether a sign-up to a chatbot at capacity gets in (the waitlist), and whether a
+    /// paying user meeting message caps churns.
+    Capacity = 9,
 }
 
 const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;

@@ -1,6 +1,6 @@
 //! Phase 1, "clock & events": advance the date and apply the dated events that fall in this tick.
 
-use super::components::{Finance, FirmId, Offer, Quality};
+use super::components::{Compute, Finance, FirmId, Offer, Quality};
 use super::resources::{Clock, EventQueue, RunInfo};
 use crate::config::file::EventKind;
 use crate::model::calendar::{DAYS_PER_MONTH, DAYS_PER_YEAR, in_window};
@@ -23,12 +23,22 @@ pub fn advance_clock(mut clock: ResMut<Clock>, info: Res<RunInfo>) {
     }
 }
 
+/// Phase `ClockEvents` (after `advance_clock`). Reads `Clock`; writes `RunInfo::epoch`: the parameters of
+/// the last epoch (dated `set` events) whose date is on or before today are in force from this tick on.
+pub fn apply_epochs(clock: Res<Clock>, mut info: ResMut<RunInfo>) {
+    let epochs = info.scenario.epochs();
+    let current = epochs.iter().rposition(|e| e.from <= clock.date).unwrap_or(0);
+    if current != info.epoch {
+        info.epoch = current;
+    }
+}
+
 /// Phase `ClockEvents`. Reads `Clock`; writes `EventQueue` and the firms' `Quality`, `Offer`, `Finance`:
 /// funding arrives, releases lift quality, prices change, leaks start ban waves, strategies switch.
 pub fn apply_events(
     clock: Res<Clock>,
     mut queue: ResMut<EventQueue>,
-    mut firms: Query<(&FirmId, &mut Quality, &mut Offer, &mut Finance)>,
+    mut firms: Query<(&FirmId, &mut Quality, &mut Offer, &mut Finance, &mut Compute)>,
 ) {
     while queue.next < queue.events.len() && queue.events[queue.next].0.date.0 <= clock.date {
         let (e, firm) = queue.events[queue.next].clone();
@@ -38,11 +48,18 @@ pub fn apply_events(
             continue;
         }
         let Some(firm) = firm else { continue };
-        let Some((_, mut q, mut offer, mut fin)) = firms.iter_mut().find(|(id, ..)| id.0 as usize == firm) else {
+        let Some((_, mut q, mut offer, mut fin, mut comp)) = firms.iter_mut().find(|(id, ..)| id.0 as usize == firm)
+        else {
             continue;
         };
         match e.kind {
-            EventKind::Funding => fin.pending_funding += Cents::from_usd(e.amount_usd.unwrap_or(0.0)),
+            EventKind::Funding => {
+                // Part of an investment may come as compute credits (e.g. Azure compute).
+                let amount = Cents::from_usd(e.amount_usd.unwrap_or(0.0));
+                let credits = Cents::from_usd(amount.usd() * e.compute_share.unwrap_or(0.0));
+                comp.credits += credits;
+                fin.pending_funding += amount - credits;
+            }
             EventKind::Release => {
                 q.jumps += e.quality_jump_elo.unwrap_or(0.0);
                 if let Some(sh) = e.self_hostable {
@@ -75,6 +92,8 @@ pub fn apply_events(
                 }
             }
             EventKind::Leak => unreachable!("handled above"),
+            // Parameter changes take effect through the scenario's epochs (`RunInfo::params`).
+            EventKind::Set => {}
         }
     }
 }

@@ -158,6 +158,41 @@ pub struct Finance {
     pub ttm_revenue: Cents,
 }
 
+/// A firm's compute: its committed GPUs (serving and ordered), recent demand for the forecast, and how much
+/// of last tick's demand went unserved (what users meet this tick).
+#[derive(Component, Clone, Debug, Default)]
+pub struct Compute {
+    pub tranches: Vec<crate::model::compute::Tranche>,
+    /// Demanded GPUs (all classes) at recent ticks, most recent last (≈ the forecast window).
+    pub demand_history: std::collections::VecDeque<(NaiveDate, f64)>,
+    /// Share of free-chat demand not served at the last tick.
+    pub ration_free: f64,
+    /// Share of paid-chat demand not served at the last tick.
+    pub ration_paid: f64,
+    /// Compute credits from an investor (funding paid as compute), spent on compute before cash.
+    pub credits: Cents,
+}
+
+/// Compute rates at the end of a tick (per day), for the next tick's trapezoid.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ComputeRates {
+    /// Committed GPUs serving (all of them, usable or not): what the commitment costs.
+    pub installed: f64,
+    /// GPUs that can serve: usable committed GPUs plus the spot GPUs the firm may rent.
+    pub capacity: f64,
+    /// Spot GPUs rented.
+    pub spot: f64,
+    /// GPUs demanded and served per class (contract, paid, free).
+    pub demand: [f64; 3],
+    pub served: [f64; 3],
+    /// Tokens per day demanded and served (all classes).
+    pub tokens_demand: f64,
+    pub tokens_served: f64,
+    /// GPUs serving API tokens (part of the contract class), and API revenue per day (billed as served).
+    pub api_served: f64,
+    pub api_revenue: f64,
+}
+
 /// Alive or exited.
 #[derive(Component, Clone, Debug)]
 pub struct Status {
@@ -189,6 +224,30 @@ pub struct TickFlows {
     pub cost_fixed: Cents,
     pub cost_revenue_share: Cents,
     pub funding: Cents,
+    /// Compute rates at the end of the tick.
+    pub rates: ComputeRates,
+    /// GPU-days over the tick: capacity, demanded and served (all classes), and spot rented.
+    pub capacity_gpu_days: f64,
+    pub demanded_gpu_days: f64,
+    pub served_gpu_days: f64,
+    /// Tokens over the tick (chat, seats and API), demanded and served.
+    pub tokens_demanded: f64,
+    pub tokens_served: f64,
+    /// Sign-ups turned away by the waitlist this tick (people).
+    pub waitlisted: f64,
+    /// Users whose demand is rationed at the end of the tick: free users × the free share rationed plus
+    /// paying users × the paid share rationed (people).
+    pub rationed_users: f64,
+    /// Committed GPUs on order (not yet serving) at the end of the tick.
+    pub gpus_on_order: f64,
+    /// The inference cost split: commitments and spot rentals; and by use (free chat, paid chat, seats,
+    /// API) with the idle rest.
+    pub cost_commitment: Cents,
+    pub cost_spot: Cents,
+    pub cost_by_use: [Cents; 4],
+    pub cost_idle: Cents,
+    /// Funding received as compute credits and spent this tick (part of `funding`).
+    pub funding_in_kind: Cents,
 }
 
 impl TickFlows {

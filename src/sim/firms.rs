@@ -1,10 +1,12 @@
 //! Firm phases: quality (2), the per-tick market view (end of 2), accounting and funding (7), pricing (8).
 
+use super::capacity;
 use super::components::*;
 use super::resources::*;
 use crate::config::file::{FirmFile, FirmKind, WordOfMouth};
 use crate::model::calendar::{DAYS_PER_MONTH, DAYS_PER_YEAR, hazard, hazard_from_monthly_prob};
 use crate::model::choice::NONE;
+use crate::model::compute;
 use crate::model::econ::{self, Cents, LOGIT_PER_ELO};
 use crate::model::rng::{CounterRng, Stream, prob_threshold, tick_key};
 use bevy_ecs::prelude::*;
@@ -54,9 +56,9 @@ pub fn publish_offers(
     info: Res<RunInfo>,
     tally: Res<UserTally>,
     mut offers: ResMut<Offers>,
-    firms: Query<(&FirmId, &Quality, &Offer, &Status)>,
+    firms: Query<(&FirmId, &Quality, &Offer, &Status, &Compute)>,
 ) {
-    let p = info.scenario.params();
+    let p = info.params();
     let segs = p.segments.as_array();
     let aw = &p.awareness;
     let dt = clock.dt_months;
@@ -76,7 +78,7 @@ pub fn publish_offers(
         .map(|c| prob_threshold(hazard_from_monthly_prob(c, dt)));
     o.tick_days = clock.dt_days.round().clamp(0.0, u16::MAX as f64) as u16;
     let n_users = info.n_users.max(1) as f64;
-    for (id, q, offer, status) in firms.iter() {
+    for (id, q, offer, status, comp) in firms.iter() {
         let j = id.0 as usize;
         let f = &info.firms()[j];
         let open = status.alive && f.chat_app && clock.date >= chat_launch(f);
@@ -112,27 +114,28 @@ pub fn publish_offers(
         let price = if paid_only { offer.sub_price } else { 0.0 };
         let bundle = if f.bundled { f.bundle_utility } else { 0.0 };
         let quality = (q.current - p.elo_reference) * LOGIT_PER_ELO;
+        // At capacity: users meet rate limits (a utility penalty) and new sign-ups a waitlist, in proportion
+        // to the share of free demand rationed at the last tick; paying users meet message caps (churn).
+        let at_capacity = f.compute.at_capacity_utility * comp.ration_free;
+        o.admit_thr[j] = prob_threshold(1.0 - comp.ration_free);
+        o.capped_churn_thr[j] =
+            prob_threshold(hazard_from_monthly_prob(f.compute.capped_churn_per_month * comp.ration_paid, dt));
         for (s, seg) in segs.iter().enumerate() {
             for (k, z) in TASTE_Z.iter().enumerate() {
                 let beta = seg.quality_weight * (seg.taste_spread * z).exp();
-                let v = beta * quality - seg.price_weight_per_usd * price + bundle + f.brand;
+                let v = beta * quality - seg.price_weight_per_usd * price + bundle + f.brand + at_capacity;
                 o.weight[s][k][j] = v.exp() as f32;
             }
         }
         if offer.sub_price > 0.0 {
             o.sub_price[j] = offer.sub_price as f32;
-            let conv = (sub.conversion_per_month * (1.0 + sub.uplift_per_100_elo * f.paid_quality_uplift_elo / 100.0))
-                .min(1.0);
+            let uplift = capacity::tiers(f, clock.date, p.orgs.output_token_share).uplift_elo();
+            let conv = (sub.conversion_per_month * (1.0 + sub.uplift_per_100_elo * uplift / 100.0)).min(1.0);
             o.convert_thr[j] = prob_threshold(hazard_from_monthly_prob(conv, dt));
             o.convert_half_thr[j] = prob_threshold(hazard_from_monthly_prob(conv, dt / 2.0));
         }
     }
     *offers = o;
-}
-
-/// Serving-cost multiplier after `years`: costs fall by `cost_decline_per_year` per year.
-fn cost_factor(f: &FirmFile, years: f64) -> f64 {
-    econ::trend(1.0, f.cost_decline_per_year, years)
 }
 
 /// Training spend of firm `f` in the interval (from, to]: each programme spreads its cost evenly.
@@ -150,28 +153,38 @@ pub fn training_cost(f: &FirmFile, from: NaiveDate, to: NaiveDate) -> f64 {
 }
 
 /// Phase `Accounting`. Reads `Clock`, `RunInfo`, `UserTally`, `OrgTally`; writes each firm's `TickFlows`
-/// (usage, revenue by stream, costs by kind) and `Health` when a value is not finite.
+/// (usage, demand on its compute and what was served, revenue by stream, costs by kind), its `Compute`
+/// (the shares rationed, which users meet next tick) and `Health` when a value is not finite.
+#[allow(clippy::type_complexity)]
 pub fn account_firms(
     clock: Res<Clock>,
     info: Res<RunInfo>,
     tally: Res<UserTally>,
     orgs: Res<OrgTally>,
     mut health: ResMut<Health>,
-    mut firms: Query<(&FirmId, &Offer, &Status, &mut TickFlows)>,
+    mut firms: Query<(&FirmId, &Offer, &Status, &mut TickFlows, &mut Compute)>,
 ) {
-    let p = info.scenario.params();
+    let p = info.params();
     let segs = p.segments.as_array();
     let w = info.weight;
     let dt_days = clock.dt_days;
-    for (id, offer, status, mut flows) in firms.iter_mut() {
+    let out_share = p.orgs.output_token_share;
+    for (id, offer, status, mut flows, mut comp) in firms.iter_mut() {
         let j = id.0 as usize;
         let f = &info.firms()[j];
         let prev = *flows;
         *flows = TickFlows::default();
         if !status.alive {
+            comp.ration_free = 0.0;
+            comp.ration_paid = 0.0;
             continue;
         }
+        let tiers = capacity::tiers(f, clock.date, out_share);
+        let cap = tiers.top.message_cap_per_active_day;
+        // Queries per day: free users on the free tier; paying users on the top tier up to its message cap,
+        // the rest on the free tier.
         let (mut users, mut paying, mut queries, mut visits) = (0.0, 0.0, 0.0, 0.0);
+        let (mut free_q, mut paid_top_q, mut paid_free_q, mut free_users) = (0.0, 0.0, 0.0, 0.0);
         for (s, seg) in segs.iter().enumerate() {
             let n = tally.users[j][s] as f64;
             let paid = tally.paying[j][s] as f64;
@@ -179,9 +192,16 @@ pub fn account_firms(
             let per_day = seg.active_days_per_month / DAYS_PER_MONTH * activity;
             users += n;
             paying += paid;
+            free_users += n - paid;
+            let paid_per_active_day = seg.queries_per_active_day * seg.paid_usage_multiplier;
+            let (top, overflow) = compute::split_by_cap(paid_per_active_day, cap);
+            free_q += (n - paid) * seg.queries_per_active_day * per_day;
+            paid_top_q += paid * top * per_day;
+            paid_free_q += paid * overflow * per_day;
             queries += ((n - paid) + paid * seg.paid_usage_multiplier) * seg.queries_per_active_day * per_day;
             visits += n * seg.visits_per_active_day * per_day;
         }
+        let (free_q, paid_top_q, paid_free_q) = (free_q * w, paid_top_q * w, paid_free_q * w);
         flows.users = users * w;
         flows.paying_users = paying * w;
         flows.queries_per_day = queries * w;
@@ -193,13 +213,69 @@ pub fn account_firms(
         flows.tokens = mtok * 1e6;
         flows.api_orgs = orgs.api_orgs.get(j).copied().unwrap_or(0) as f64 * info.org_weight;
         flows.seats = orgs.seats.get(j).copied().unwrap_or(0.0) * info.org_weight;
+
+        // Demand on the firm's compute, in GPUs (a tier's cost per token over the price of a GPU-day).
+        let c = &f.compute;
+        let gpu_day = c.gpu_cost_usd_per_day;
+        let chat_tokens = |t: &crate::config::file::TierFile| t.chat_tokens_in_per_query + t.chat_tokens_out_per_query;
+        let seat_q = flows.seats * p.orgs.seat_queries_per_day;
+        let (api_free_mtok, api_top_mtok) = if f.api {
+            let top = orgs.top_tokens_m_per_day.get(j).copied().unwrap_or(0.0) * info.org_weight;
+            (flows.mtok_per_day - top, top)
+        } else {
+            (0.0, 0.0)
+        };
+        let usd = [
+            seat_q * tiers.top_query_cost + api_free_mtok * tiers.free_mtok_cost + api_top_mtok * tiers.top_mtok_cost,
+            paid_top_q * tiers.top_query_cost + paid_free_q * tiers.free_query_cost,
+            free_q * tiers.free_query_cost,
+        ];
+        let demand = usd.map(|x| x / gpu_day);
+        let tokens = [
+            seat_q * chat_tokens(tiers.top) + (api_free_mtok + api_top_mtok) * 1e6,
+            paid_top_q * chat_tokens(tiers.top) + paid_free_q * chat_tokens(tiers.free),
+            free_q * chat_tokens(tiers.free),
+        ];
+        let installed = compute::active_gpus(&comp.tranches, clock.date);
+        let usable = installed * c.usable_share;
+        let capacity = usable * (1.0 + c.spot_max_share);
+        let served = compute::ration(capacity, demand);
+        let share = |k: usize| if demand[k] > 0.0 { served[k] / demand[k] } else { 1.0 };
+        // API tokens are billed as served: a rationed contract token earns nothing.
+        let (price_free, price_top) = capacity::api_prices(&tiers, offer.api_price, out_share);
+        let api_demand = api_free_mtok * tiers.free_mtok_cost / gpu_day + api_top_mtok * tiers.top_mtok_cost / gpu_day;
+        let api_served = api_demand * share(compute::CONTRACT);
+        let r = ComputeRates {
+            api_served,
+            api_revenue: (api_free_mtok * price_free + api_top_mtok * price_top) * share(compute::CONTRACT),
+            installed,
+            capacity,
+            spot: (served.iter().sum::<f64>() - usable).max(0.0),
+            demand,
+            served,
+            tokens_demand: tokens.iter().sum(),
+            tokens_served: (0..3).map(|k| tokens[k] * share(k)).sum(),
+        };
+        comp.ration_free = compute::rationed_share(demand[compute::FREE], served[compute::FREE]);
+        comp.ration_paid = compute::rationed_share(demand[compute::PAID], served[compute::PAID]);
+        let trap = |a: f64, b: f64| 0.5 * (a + b) * dt_days;
+        let pr = prev.rates;
+        flows.rates = r;
+        flows.capacity_gpu_days = trap(pr.capacity, r.capacity);
+        flows.demanded_gpu_days = trap(pr.demand.iter().sum(), r.demand.iter().sum());
+        flows.served_gpu_days = trap(pr.served.iter().sum(), r.served.iter().sum());
+        flows.tokens_demanded = trap(pr.tokens_demand, r.tokens_demand);
+        flows.tokens_served = trap(pr.tokens_served, r.tokens_served);
+        flows.waitlisted = tally.waitlisted[j] as f64 * w;
+        flows.rationed_users = free_users * w * comp.ration_free + flows.paying_users * comp.ration_paid;
+        flows.gpus_on_order = comp.tranches.iter().filter(|t| t.from > clock.date).map(|t| t.gpus).sum();
+
         let dt_months = clock.dt_months;
         let revenue_sub = 0.5 * (prev.paying_users + flows.paying_users) * offer.sub_price * dt_months;
-        let (revenue_api, api_cost) =
-            if f.api { (mtok * offer.api_price, mtok * f.serving_cost_usd_per_mtok) } else { (0.0, 0.0) };
+        let revenue_api = trap(pr.api_revenue, r.api_revenue);
         let revenue_seats = 0.5 * (prev.seats + flows.seats) * offer.seat_price * dt_months;
-        let cf = cost_factor(f, clock.years);
-        let inference = (flows.queries * f.cost_per_query_usd + api_cost) * cf;
+        let commitment = trap(pr.installed, r.installed) * gpu_day;
+        let spot = trap(pr.spot, r.spot) * gpu_day * c.spot_premium;
         let fixed = f.fixed_cost_usd_per_year * econ::trend(1.0, f.fixed_cost_growth_per_year, clock.years) * dt_days
             / DAYS_PER_YEAR;
         let training = training_cost(f, clock.prev_date, clock.date);
@@ -207,7 +283,7 @@ pub fn account_firms(
             ("subscription revenue", revenue_sub),
             ("API revenue", revenue_api),
             ("seat revenue", revenue_seats),
-            ("inference cost", inference),
+            ("inference cost", commitment + spot),
             ("fixed cost", fixed),
             ("training cost", training),
             ("queries", flows.queries),
@@ -218,7 +294,25 @@ pub fn account_firms(
         flows.revenue_sub = Cents::from_usd(revenue_sub);
         flows.revenue_api = Cents::from_usd(revenue_api);
         flows.revenue_seats = Cents::from_usd(revenue_seats);
-        flows.cost_inference = Cents::from_usd(inference);
+        flows.cost_commitment = Cents::from_usd(commitment);
+        flows.cost_spot = Cents::from_usd(spot);
+        flows.cost_inference = flows.cost_commitment + flows.cost_spot;
+        // The compute cost by use, in proportion to the GPU-days each use took of those paid for.
+        let paid_for = trap(pr.installed + pr.spot, r.installed + r.spot);
+        let served_by = |k: usize| trap(pr.served[k], r.served[k]);
+        let api_gpu_days = trap(pr.api_served, r.api_served);
+        let (parts, idle) = compute::allocate_cents(
+            flows.cost_inference.0,
+            [
+                served_by(compute::FREE),
+                served_by(compute::PAID),
+                (served_by(compute::CONTRACT) - api_gpu_days).max(0.0),
+                api_gpu_days,
+            ],
+            paid_for,
+        );
+        flows.cost_by_use = parts.map(Cents);
+        flows.cost_idle = Cents(idle);
         flows.cost_fixed = Cents::from_usd(fixed);
         flows.cost_training = Cents::from_usd(training);
         flows.cost_revenue_share = Cents::from_usd(flows.revenue().usd() * f.revenue_share);
@@ -240,11 +334,12 @@ pub fn ttm_revenue(fin: &Finance) -> Cents {
     fin.revenue_window.iter().map(|(_, c)| *c).sum()
 }
 
-/// Runway in months at the current burn, counting what is left of a parent's budget; `None` when not
+/// Runway in months at the current burn, counting what is left of a parent's budget and
+/// unspent compute credits; `None` when not
 /// burning cash.
-pub fn runway(fin: &Finance, f: &FirmFile) -> Option<f64> {
+pub fn runway(fin: &Finance, f: &FirmFile, credits: Cents) -> Option<f64> {
     let parent_left = (Cents::from_usd(f.parent_budget_usd) - fin.parent_used).max(Cents::ZERO);
-    econ::runway_months(fin.cash + parent_left, monthly_burn(fin))
+    econ::runway_months(fin.cash + parent_left + credits, monthly_burn(fin))
 }
 
 /// Phase `Accounting` (after `account_firms`). Reads `Clock`, `RunInfo`; writes each firm's `Finance`,
@@ -254,16 +349,21 @@ pub fn fund_firms(
     clock: Res<Clock>,
     info: Res<RunInfo>,
     mut health: ResMut<Health>,
-    mut firms: Query<(&FirmId, &mut Finance, &mut Status, &mut TickFlows)>,
+    mut firms: Query<(&FirmId, &mut Finance, &mut Status, &mut TickFlows, &mut Compute)>,
 ) {
     let key = tick_key(info.seed, Stream::Firm, clock.tick);
-    for (id, mut fin, mut status, mut flows) in firms.iter_mut() {
+    for (id, mut fin, mut status, mut flows, mut comp) in firms.iter_mut() {
         let f = &info.firms()[id.0 as usize];
         let mut funding = std::mem::take(&mut fin.pending_funding);
         if !status.alive {
             flows.funding = Cents::ZERO;
             continue;
         }
+        // Compute credits pay the compute bill first: funding received in kind.
+        let in_kind = comp.credits.min(flows.cost_inference).max(Cents::ZERO);
+        comp.credits = comp.credits - in_kind;
+        flows.funding_in_kind = in_kind;
+        funding += in_kind;
         let profit = flows.profit();
         fin.burn_window.push_back((clock.dt_days, flows.cost() - flows.revenue()));
         while fin.burn_window.len() > 1 && fin.burn_window.iter().skip(1).map(|(d, _)| d).sum::<f64>() >= 90.0 {
@@ -342,8 +442,8 @@ pub fn set_prices(clock: Res<Clock>, info: Res<RunInfo>, mut firms: Query<(&Firm
         }
         let pr = &f.pricing;
         if pr.api_tracks_cost {
-            let target = (f.serving_cost_usd_per_mtok * cost_factor(f, clock.years) * (1.0 + pr.markup))
-                .max(pr.floor_usd_per_mtok);
+            let cost = capacity::tiers(f, clock.date, info.params().orgs.output_token_share).free_mtok_cost;
+            let target = (cost * (1.0 + pr.markup)).max(pr.floor_usd_per_mtok);
             offer.api_price += (target - offer.api_price) * (1.0 - (-clock.dt_months / pr.lag_months).exp());
         }
         if pr.match_undercut_per_month > 0.0 {
@@ -362,13 +462,14 @@ pub fn set_prices(clock: Res<Clock>, info: Res<RunInfo>, mut firms: Query<(&Firm
     }
 }
 
-/// Whether firm `f` can be picked by organisations now, and at what price per million tokens.
+/// Whether firm `f` can be picked by organisations now, and at what price per million tokens (blended): its
+/// API price, or for open weights the cost of hosting them oneself (serving cost × `markup`).
 pub fn api_option(
     f: &FirmFile,
     offer: &Offer,
     status: &Status,
     date: NaiveDate,
-    years: f64,
+    output_share: f64,
     markup: f64,
 ) -> Option<(f64, bool)> {
     if !status.alive || date < f.launch.0 {
@@ -377,7 +478,7 @@ pub fn api_option(
     if f.api {
         Some((offer.api_price, false))
     } else if offer.self_hostable {
-        Some((f.serving_cost_usd_per_mtok * cost_factor(f, years) * markup, true))
+        Some((capacity::tiers(f, date, output_share).free_mtok_cost * markup, true))
     } else {
         None
     }

@@ -1,6 +1,7 @@
 //! The simulation: a bevy_ecs `World` of firms, users and organisations, and a `Schedule` whose phases
 //! run in the fixed order of docs/ODD.md §3. No IO, no clock, no environment here.
 
+pub mod capacity;
 pub mod clock;
 pub mod components;
 pub mod firms;
@@ -63,7 +64,9 @@ pub enum UserPass {
 fn add_phase(schedule: &mut Schedule, phase: Phase, pass: UserPass) {
     let fused = pass == UserPass::Fused;
     match phase {
-        Phase::ClockEvents => schedule.add_systems((clock::advance_clock, clock::apply_events).chain().in_set(phase)),
+        Phase::ClockEvents => {
+            schedule.add_systems((clock::advance_clock, clock::apply_epochs, clock::apply_events).chain().in_set(phase))
+        }
         Phase::Quality => schedule.add_systems((firms::update_quality, firms::publish_offers).chain().in_set(phase)),
         Phase::Awareness if fused => schedule.add_systems(users::step_users.in_set(phase)),
         Phase::Awareness => schedule.add_systems(users::spread_awareness.in_set(phase)),
@@ -78,7 +81,7 @@ fn add_phase(schedule: &mut Schedule, phase: Phase, pass: UserPass) {
         Phase::Accounting => {
             schedule.add_systems((users::tally_users, firms::account_firms, firms::fund_firms).chain().in_set(phase))
         }
-        Phase::Strategy => schedule.add_systems(firms::set_prices.in_set(phase)),
+        Phase::Strategy => schedule.add_systems((firms::set_prices, capacity::plan_capacity).chain().in_set(phase)),
         Phase::Record => schedule.add_systems(record::record_tick.in_set(phase)),
     };
 }

@@ -1,5 +1,6 @@
 //! Phase 6, organisations: generative-AI adoption by vertical, API provider choice (including self-hosted
-//! open models), pilot → production, consumer-chat bans after leaks, and enterprise seats.
+//! open models, whose hosting the organisations pay), pilot → production, consumer-chat bans after leaks,
+//! and enterprise seats (bought by adopters only).
 
 use super::components::*;
 use super::firms::api_option;
@@ -21,7 +22,7 @@ pub fn update_orgs(
     firms: Query<(&FirmId, &Quality, &Offer, &Status)>,
     mut orgs: Query<&mut Org>,
 ) {
-    let p = info.scenario.params();
+    let p = info.params();
     let o = &p.orgs;
     let verticals = o.verticals.as_array();
     let n_firms = info.firms().len();
@@ -32,10 +33,14 @@ pub fn update_orgs(
     let mut seat_mask = 0u32;
     let mut self_hosted = 0u32;
     let mut weights = [[0f32; MAX_FIRMS]; 5];
+    let mut self_host_price = [0f64; MAX_FIRMS];
     for (id, q, offer, status) in firms.iter() {
         let j = id.0 as usize;
         let f = &info.firms()[j];
-        if let Some((price, self_host)) = api_option(f, offer, status, clock.date, clock.years, o.self_host_markup) {
+        if let Some((price, self_host)) =
+            api_option(f, offer, status, clock.date, o.output_token_share, o.self_host_markup)
+        {
+            self_host_price[j] = price;
             api_mask |= 1 << j;
             if self_host {
                 self_hosted |= 1 << j;
@@ -85,6 +90,10 @@ pub fn update_orgs(
     let prod_thr = prob_threshold(hazard_from_monthly_prob(o.pilot_to_production_per_month, dt));
     let reconsider_thr = prob_threshold(hazard_from_monthly_prob(o.reconsider_per_month, dt));
     let enterprise_thr = prob_threshold(hazard_from_monthly_prob(o.enterprise_adoption_per_month, dt));
+    let banning_enterprise_thr = prob_threshold(hazard_from_monthly_prob(
+        (o.enterprise_adoption_per_month * o.ban_contract_factor).min(1.0),
+        dt,
+    ));
     let loyalty = o.loyalty.exp() as f32;
     let key = tick_key(info.seed, Stream::Org, clock.tick);
 
@@ -116,18 +125,23 @@ pub fn update_orgs(
         if org.enterprise != NONE && (seat_mask >> org.enterprise) & 1 == 0 {
             org.enterprise = NONE;
         }
+        // Enterprise seats are bought only by organisations that adopted generative AI and use it in
+        // production; one that bans the consumer app buys them `ban_contract_factor` times likelier (the
+        // contract's data guarantees are what it lacked), and lifts its ban once it has them. A ban alone
+        // buys nothing.
         if !org.bans_chat {
             if rng.hit(ban_thr[v]) {
                 org.bans_chat = true;
             } else if org.stage == 2 && org.enterprise == NONE && seat_mask != 0 && rng.hit(enterprise_thr) {
                 org.enterprise = choose(w, seat_mask, org.provider, loyalty, 0.0, 0, 1.0, rng.uniform());
             }
-        } else if seat_mask != 0 && rng.hit(lift_thr) {
-            // An enterprise offer with data guarantees lets a banning organisation lift its ban.
-            org.bans_chat = false;
-            if org.enterprise == NONE {
+        } else if org.enterprise == NONE {
+            if org.stage == 2 && seat_mask != 0 && rng.hit(banning_enterprise_thr) {
                 org.enterprise = choose(w, seat_mask, org.provider, loyalty, 0.0, 0, 1.0, rng.uniform());
+                org.bans_chat = false;
             }
+        } else if rng.hit(lift_thr) {
+            org.bans_chat = false;
         }
         bans.set(org.id.0 as usize, org.bans_chat);
         new.orgs_by_vertical[v] += 1;
@@ -145,17 +159,22 @@ pub fn update_orgs(
     }
     let growth = trend(1.0, o.token_growth_per_year, clock.years);
     new.tokens_m_per_day = vec![0.0; n_firms];
+    new.top_tokens_m_per_day = vec![0.0; n_firms];
     new.seats = vec![0.0; n_firms];
     for j in 0..n_firms {
         for (v, vert) in verticals.iter().enumerate() {
             let per_org = [0.0, o.tokens_per_day_pilot_m, o.tokens_per_day_production_m];
             for stage in 1..3 {
-                new.tokens_m_per_day[j] += by_stage[j][v][stage] as f64 * per_org[stage] * vert.tokens_factor * growth;
+                let tokens = by_stage[j][v][stage] as f64 * per_org[stage] * vert.tokens_factor * growth;
+                new.tokens_m_per_day[j] += tokens;
+                new.top_tokens_m_per_day[j] += tokens * vert.top_tier_share;
             }
             new.seats[j] += seat_orgs[j][v] as f64 * vert.seats * o.seat_take_up;
         }
         if (self_hosted >> j) & 1 == 1 {
             new.open_tokens_m_per_day += new.tokens_m_per_day[j];
+            // Self-hosting organisations pay for hosting the weights themselves (agent-weighted in record).
+            new.self_host_usd_per_day += new.tokens_m_per_day[j] * self_host_price[j];
         }
     }
     *tally = new;

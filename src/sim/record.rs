@@ -22,7 +22,7 @@ pub fn record_tick(
     orgs: Res<OrgTally>,
     mut trace: ResMut<Trace>,
     mut books: ResMut<Books>,
-    mut firms: Query<(&FirmId, &Quality, &Offer, &Finance, &Status, &TickFlows, &mut IntervalFlows)>,
+    mut firms: Query<(&FirmId, &Quality, &Offer, &Finance, &Status, &TickFlows, &Compute, &mut IntervalFlows)>,
 ) {
     let recorded = info.calendar.is_recorded(clock.tick, info.record_every);
     let mut rows: Vec<(FirmId, TraceRow)> = Vec::new();
@@ -30,9 +30,9 @@ pub fn record_tick(
     if books.firms.len() != n_firms {
         books.firms = vec![FirmBook::default(); n_firms];
     }
-    let thresholds = &info.scenario.params().revenue_thresholds_usd;
+    let thresholds = &info.params().revenue_thresholds_usd;
     let mut user_counts = vec![0.0; n_firms];
-    for (id, q, offer, fin, status, flows, mut interval) in firms.iter_mut() {
+    for (id, q, offer, fin, status, flows, comp, mut interval) in firms.iter_mut() {
         let j = id.0 as usize;
         let f = &info.firms()[j];
         user_counts[j] = flows.users;
@@ -52,6 +52,22 @@ pub fn record_tick(
         acc.cost_fixed += flows.cost_fixed;
         acc.cost_revenue_share += flows.cost_revenue_share;
         acc.funding += flows.funding;
+        acc.rates = flows.rates;
+        acc.rationed_users = flows.rationed_users;
+        acc.gpus_on_order = flows.gpus_on_order;
+        acc.capacity_gpu_days += flows.capacity_gpu_days;
+        acc.demanded_gpu_days += flows.demanded_gpu_days;
+        acc.served_gpu_days += flows.served_gpu_days;
+        acc.tokens_demanded += flows.tokens_demanded;
+        acc.tokens_served += flows.tokens_served;
+        acc.waitlisted += flows.waitlisted;
+        acc.cost_commitment += flows.cost_commitment;
+        acc.cost_spot += flows.cost_spot;
+        for (a, b) in acc.cost_by_use.iter_mut().zip(flows.cost_by_use) {
+            *a += b;
+        }
+        acc.cost_idle += flows.cost_idle;
+        acc.funding_in_kind += flows.funding_in_kind;
         update_book(&mut books.firms[j], &clock, f, fin, status, flows, thresholds, ttm_revenue(fin), info.run_id);
         if recorded {
             let a = *acc;
@@ -87,12 +103,41 @@ pub fn record_tick(
                     funding_usd: a.funding,
                     profit_usd: a.profit(),
                     cash_usd: fin.cash,
-                    runway_months: if status.alive { runway(fin, f).map(|r| round_to(r, 2)) } else { None },
+                    runway_months: if status.alive {
+                        runway(fin, f, comp.credits).map(|r| round_to(r, 2))
+                    } else {
+                        None
+                    },
+                    gpus: count(a.rates.installed),
+                    gpus_on_order: count(a.gpus_on_order),
+                    capacity_gpu_days: round_to(a.capacity_gpu_days, 2),
+                    demanded_gpu_days: round_to(a.demanded_gpu_days, 2),
+                    served_gpu_days: round_to(a.served_gpu_days, 2),
+                    utilisation: if a.capacity_gpu_days > 0.0 {
+                        round_to(a.served_gpu_days / a.capacity_gpu_days, 4)
+                    } else {
+                        0.0
+                    },
+                    tokens_demanded: count(a.tokens_demanded),
+                    tokens_served: count(a.tokens_served),
+                    tokens_rationed: count(a.tokens_demanded).saturating_sub(count(a.tokens_served)),
+                    waitlist: count(a.waitlisted),
+                    rationed_users: count(a.rationed_users),
+                    cost_commitment_usd: a.cost_commitment,
+                    cost_spot_usd: a.cost_spot,
+                    cost_free_chat_usd: a.cost_by_use[0],
+                    cost_paid_chat_usd: a.cost_by_use[1],
+                    cost_seats_usd: a.cost_by_use[2],
+                    cost_api_usd: a.cost_by_use[3],
+                    cost_idle_usd: a.cost_idle,
+                    funding_in_kind_usd: a.funding_in_kind,
+                    compute_credits_usd: comp.credits,
                 },
             ));
             *acc = TickFlows::default();
         }
     }
+    books.self_host_spend += orgs.self_host_usd_per_day * info.org_weight * clock.dt_days;
     if recorded {
         rows.sort_by_key(|(id, _)| *id);
         trace.rows.extend(rows.into_iter().map(|(_, r)| r));
@@ -117,6 +162,7 @@ pub fn record_tick(
             } else {
                 0.0
             },
+            self_hosting_spend_usd: Cents::from_usd(std::mem::take(&mut books.self_host_spend)),
         });
     }
 }
@@ -217,7 +263,7 @@ fn close_month(book: &mut FirmBook, last_day: NaiveDate) {
 pub fn final_tables(world: &mut World) -> RunTables {
     let info = world.resource::<RunInfo>().clone();
     let end = *info.calendar.dates.last().expect("a calendar has dates");
-    let thresholds = info.scenario.params().revenue_thresholds_usd.clone();
+    let thresholds = info.params().revenue_thresholds_usd.clone();
     let mut q = world.query::<(&FirmId, &Finance, &Status, &TickFlows)>();
     let mut state: Vec<(FirmId, Cents, Status, u64)> =
         q.iter(world).map(|(id, fin, st, fl)| (*id, fin.cash, st.clone(), count(fl.users))).collect();

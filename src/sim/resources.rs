@@ -36,11 +36,17 @@ pub struct RunInfo {
     pub n_orgs: u32,
     /// Fault injection for tests: phase 1 panics at this tick (see [`super::Simulation::with_panic_at`]).
     pub panic_at_tick: Option<u32>,
+    /// Index of the scenario's epoch in force (dated `set` events; see [`crate::config::Epoch`]).
+    pub epoch: usize,
 }
 
 impl RunInfo {
+    /// The parameters in force this tick (dated `set` events change them).
+    pub fn params(&self) -> &crate::config::file::ScenarioFile {
+        self.scenario.epochs().get(self.epoch).map(|e| &*e.params).unwrap_or_else(|| self.scenario.params())
+    }
     pub fn firms(&self) -> &[FirmFile] {
-        &self.scenario.params().firms
+        &self.params().firms
     }
 }
 
@@ -98,6 +104,10 @@ pub struct Offers {
     pub convert_half_thr: [u64; MAX_FIRMS],
     /// Churn thresholds by tenure: month 1, months 2–6, after.
     pub churn_thr: [u64; 3],
+    /// Per firm: threshold for a sign-up to get in (the rest wait: the firm is at capacity).
+    pub admit_thr: [u64; MAX_FIRMS],
+    /// Per firm: extra churn threshold of paying users meeting message caps.
+    pub capped_churn_thr: [u64; MAX_FIRMS],
     pub tick_days: u16,
     /// Word-of-mouth sources per firm at the end of the last tick (users or aware people).
     pub talkers: [f64; MAX_FIRMS],
@@ -121,6 +131,8 @@ impl Default for Offers {
             convert_thr: [0; MAX_FIRMS],
             convert_half_thr: [0; MAX_FIRMS],
             churn_thr: [0; 3],
+            admit_thr: [u64::MAX; MAX_FIRMS],
+            capped_churn_thr: [0; MAX_FIRMS],
             tick_days: 1,
             talkers: [0.0; MAX_FIRMS],
         }
@@ -139,11 +151,19 @@ pub struct UserTally {
     pub aware: [u64; MAX_FIRMS],
     /// Users aware of at least one firm.
     pub aware_any: u64,
+    /// Sign-ups to each firm turned away this tick (the firm was at capacity).
+    pub waitlisted: [u64; MAX_FIRMS],
 }
 
 impl Default for UserTally {
     fn default() -> Self {
-        UserTally { users: [[0; 4]; MAX_FIRMS], paying: [[0; 4]; MAX_FIRMS], aware: [0; MAX_FIRMS], aware_any: 0 }
+        UserTally {
+            users: [[0; 4]; MAX_FIRMS],
+            paying: [[0; 4]; MAX_FIRMS],
+            aware: [0; MAX_FIRMS],
+            aware_any: 0,
+            waitlisted: [0; MAX_FIRMS],
+        }
     }
 }
 
@@ -155,6 +175,7 @@ impl UserTally {
                 self.paying[j][s] += o.paying[j][s];
             }
             self.aware[j] += o.aware[j];
+            self.waitlisted[j] += o.waitlisted[j];
         }
         self.aware_any += o.aware_any;
     }
@@ -174,7 +195,16 @@ pub struct OrgTally {
     pub banning: u64,
     /// Million tokens per day served by self-hosted open models.
     pub open_tokens_m_per_day: f64,
+    /// Of `tokens_m_per_day`, those sent to the provider's top tier.
+    pub top_tokens_m_per_day: Vec<f64>,
+    /// What self-hosting organisations spend on hosting open models, USD per day.
+    pub self_host_usd_per_day: f64,
 }
+
+/// Sign-ups turned away per firm in the phase-by-phase reference schedule (the choice system counts them,
+/// the tally system adds them to `UserTally`); the fused pass counts them in its tally directly.
+#[derive(Resource, Clone, Debug, Default)]
+pub struct WaitlistTally(pub Vec<u64>);
 
 /// Which org agents ban consumer chat, indexed by org id; read by the user phases. One more entry than
 /// there are orgs, always `false`: what a user without an employer looks up (no branch in the user pass).
@@ -234,6 +264,8 @@ pub struct FirmBook {
 #[derive(Resource, Clone, Debug, Default)]
 pub struct Books {
     pub firms: Vec<FirmBook>,
+    /// Self-hosting spend of organisations since the last recorded tick, USD.
+    pub self_host_spend: f64,
 }
 
 /// The final tables of a run.
@@ -282,7 +314,7 @@ impl Health {
             "subscription revenue" => "sub_price_usd_per_month and population",
             "API revenue" => "api_price_usd_per_mtok and the orgs' tokens (orgs.token_growth_per_year)",
             "seat revenue" => "seat_price_usd_per_month and orgs.verticals.*.seats",
-            "inference cost" => "cost_per_query_usd, serving_cost_usd_per_mtok and cost_decline_per_year",
+            "inference cost" => "the tiers' serving costs, compute.gpu_cost_usd_per_day and compute.initial_gpus",
             "fixed cost" => "fixed_cost_usd_per_year and fixed_cost_growth_per_year",
             "training cost" => "training[].cost_usd and training[].months",
             "funding" => "funding events' amount_usd, parent_budget_usd and raise.size_months",

@@ -52,6 +52,26 @@ pub struct TraceRow {
     pub profit_usd: Cents,
     pub cash_usd: Cents,
     pub runway_months: Option<f64>,
+    pub gpus: u64,
+    pub gpus_on_order: u64,
+    pub capacity_gpu_days: f64,
+    pub demanded_gpu_days: f64,
+    pub served_gpu_days: f64,
+    pub utilisation: f64,
+    pub tokens_demanded: u64,
+    pub tokens_served: u64,
+    pub tokens_rationed: u64,
+    pub waitlist: u64,
+    pub rationed_users: u64,
+    pub cost_commitment_usd: Cents,
+    pub cost_spot_usd: Cents,
+    pub cost_free_chat_usd: Cents,
+    pub cost_paid_chat_usd: Cents,
+    pub cost_seats_usd: Cents,
+    pub cost_api_usd: Cents,
+    pub cost_idle_usd: Cents,
+    pub funding_in_kind_usd: Cents,
+    pub compute_credits_usd: Cents,
 }
 
 /// One row of `market.csv`: the whole market at the end of one recording interval.
@@ -69,6 +89,7 @@ pub struct MarketRow {
     pub orgs_banning_chat: u64,
     pub hhi: f64,
     pub open_source_share: f64,
+    pub self_hosting_spend_usd: Cents,
 }
 
 /// One row of `annual.csv`: one firm in one calendar year.

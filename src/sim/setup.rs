@@ -41,6 +41,7 @@ pub fn populate(world: &mut World, scenario: Arc<Scenario>, run_id: u64) {
         calendar: calendar.clone(),
         scenario: scenario.clone(),
         panic_at_tick: None,
+        epoch: 0,
     };
     let mut events: Vec<_> = p
         .events
@@ -65,9 +66,11 @@ pub fn populate(world: &mut World, scenario: Arc<Scenario>, run_id: u64) {
         api_orgs: vec![0; p.firms.len()],
         tokens_m_per_day: vec![0.0; p.firms.len()],
         seats: vec![0.0; p.firms.len()],
+        top_tokens_m_per_day: vec![0.0; p.firms.len()],
         ..Default::default()
     });
     world.insert_resource(BanList::new(n_orgs as usize));
+    world.insert_resource(WaitlistTally(vec![0; p.firms.len()]));
     world.insert_resource(Trace::default());
     world.insert_resource(Books::default());
     world.insert_resource(Health::default());
@@ -92,6 +95,7 @@ pub fn populate(world: &mut World, scenario: Arc<Scenario>, run_id: u64) {
             Status { alive: true, exit_date: None, exit_reason: None },
             TickFlows::default(),
             IntervalFlows::default(),
+            Compute { tranches: vec![super::capacity::initial_tranche(f)], ..Default::default() },
         ));
     }
 

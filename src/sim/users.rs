@@ -31,6 +31,7 @@ struct TickView<'a> {
     awareness_key: u64,
     choice_key: u64,
     subscription_key: u64,
+    capacity_key: u64,
 }
 
 /// The resources every user system reads: this tick's market view, the clock and the run's seed.
@@ -51,6 +52,7 @@ impl MarketView<'_> {
             awareness_key: tick_key(seed, Stream::Awareness, tick),
             choice_key: tick_key(seed, Stream::Choice, tick),
             subscription_key: tick_key(seed, Stream::Subscription, tick),
+            capacity_key: tick_key(seed, Stream::Capacity, tick),
         }
     }
 }
@@ -92,11 +94,13 @@ fn learn(t: &TickView, u: &User, st: &mut UserState) -> u32 {
 
 /// Choice kernel: a user reconsiders with the segment's attention hazard, at once on learning of a new
 /// chatbot (`newly_aware`), and always when its provider closed or its employer banned it. Sets `provider`
-/// (a switch cancels a subscription) and `switched`.
+/// (a switch cancels a subscription) and `switched`. A switch to a chatbot at capacity gets in with the
+/// firm's admission probability (its own draw, on the capacity stream); a user turned away stays where it
+/// was (with no provider if its provider closed). Returns the chatbot that turned the user away, or `NONE`.
 #[inline(always)]
-fn reconsider(t: &TickView, u: &User, st: &mut UserState, newly_aware: u32) {
+fn reconsider(t: &TickView, u: &User, st: &mut UserState, newly_aware: u32) -> u8 {
     if st.aware == 0 {
-        return;
+        return NONE;
     }
     let offers = t.offers;
     st.switched = false;
@@ -119,10 +123,10 @@ fn reconsider(t: &TickView, u: &User, st: &mut UserState, newly_aware: u32) {
     let forced = !cur_ok || (new != 0 && offers.reconsider_on_awareness);
     let mut rng = CounterRng::new(t.choice_key, u.id.0 as u64);
     if !forced && !rng.hit(offers.reconsider_thr[s]) {
-        return;
+        return NONE;
     }
     let keep = if cur_ok { cur } else { NONE };
-    let pick = choose(
+    let mut pick = choose(
         &offers.weight[s][u.taste()],
         allowed,
         keep,
@@ -132,11 +136,20 @@ fn reconsider(t: &TickView, u: &User, st: &mut UserState, newly_aware: u32) {
         offers.trial[s],
         rng.uniform(),
     );
+    let mut waitlisted = NONE;
+    if pick != keep && pick != NONE && offers.admit_thr[firm(pick)] != u64::MAX {
+        let mut wait = CounterRng::new(t.capacity_key, u.id.0 as u64);
+        if !wait.hit(offers.admit_thr[firm(pick)]) {
+            waitlisted = pick;
+            pick = keep;
+        }
+    }
     if pick != cur {
         st.provider = pick;
         st.switched = true;
         st.paid_days = if pick != NONE && (offers.paid_only >> pick) & 1 == 1 { 1 } else { 0 };
     }
+    waitlisted
 }
 
 /// Subscription kernel: free users whose willingness to pay covers the price convert; paying users churn
@@ -164,7 +177,10 @@ fn subscribe(t: &TickView, u: &User, st: &mut UserState) {
             2
         };
         let mut rng = CounterRng::new(t.subscription_key, u.id.0 as u64);
-        if rng.hit(offers.churn_thr[class]) {
+        // Message caps of a firm at capacity add their own churn, drawn on the capacity stream.
+        let capped = offers.capped_churn_thr[firm(j)];
+        let capped_out = capped != 0 && CounterRng::new(t.capacity_key, u.id.0 as u64 ^ CAPPED).hit(capped);
+        if rng.hit(offers.churn_thr[class]) || capped_out {
             st.paid_days = 0;
             if (offers.paid_only >> j) & 1 == 1 {
                 st.provider = NONE;
@@ -181,11 +197,22 @@ fn subscribe(t: &TickView, u: &User, st: &mut UserState) {
     }
 }
 
+/// Tells a paying user's message-cap draw from its waitlist draw on the capacity stream (both keyed by user).
+const CAPPED: u64 = 1 << 40;
+
 /// Tally kernel: adds the user to the integer counts of its provider and segment and of the chatbots it knows.
 #[inline(always)]
 fn count(local: &mut UserTally, u: &User, st: &UserState) {
     count_learnt(local, 0, st.aware);
     count_provider(local, u, st);
+}
+
+/// Counts a sign-up turned away by chatbot `j` (`NONE`: none).
+#[inline(always)]
+fn count_waitlisted(local: &mut UserTally, j: u8) {
+    if j != NONE {
+        local.waitlisted[firm(j)] += 1;
+    }
 }
 
 /// Adds the user to the counts of its provider and segment.
@@ -456,8 +483,9 @@ fn step_user(t: &TickView, local: &mut UserTally, u: &User, st: &mut UserState) 
     let before = *st;
     let mut s = before;
     let learnt = learn(t, u, &mut s);
-    reconsider(t, u, &mut s, learnt);
+    let waitlisted = reconsider(t, u, &mut s, learnt);
     subscribe(t, u, &mut s);
+    count_waitlisted(local, waitlisted);
     count_learnt(local, before.aware, s.aware);
     count_provider(local, u, &s);
     *st = s;
@@ -513,13 +541,28 @@ pub fn spread_awareness(market: MarketView, mut users: Query<(&User, &mut UserSt
 }
 
 /// Phase `Choice` alone. Reads `Offers`, `BanList`, `Clock`, `RunInfo`, `User`; writes
-/// `UserState::provider`, `switched` (and cancels a subscription on a switch); clears `NewlyAware`.
-pub fn choose_provider(market: MarketView, mut users: Query<(&User, &mut UserState, &mut NewlyAware)>) {
+/// `UserState::provider`, `switched` (and cancels a subscription on a switch) and `WaitlistTally`; clears
+/// `NewlyAware`.
+pub fn choose_provider(
+    mut partial: Local<Parallel<UserTally>>,
+    mut waitlist: ResMut<WaitlistTally>,
+    market: MarketView,
+    mut users: Query<(&User, &mut UserState, &mut NewlyAware)>,
+) {
     let t = market.view();
-    users.par_iter_mut().batching_strategy(batching()).for_each(|(u, mut st, mut newly)| {
-        let newly = std::mem::take(&mut newly.bypass_change_detection().0);
-        reconsider(&t, u, st.bypass_change_detection(), newly);
-    });
+    users.par_iter_mut().batching_strategy(batching()).for_each_init(
+        || partial.borrow_local_mut(),
+        |local, (u, mut st, mut newly)| {
+            let newly = std::mem::take(&mut newly.bypass_change_detection().0);
+            count_waitlisted(local, reconsider(&t, u, st.bypass_change_detection(), newly));
+        },
+    );
+    let mut total = UserTally::default();
+    for part in partial.iter_mut() {
+        total.add(part);
+        *part = UserTally::default();
+    }
+    waitlist.0 = total.waitlisted.to_vec();
 }
 
 /// Phase `Subscriptions` alone. Reads `Offers`, `Clock`, `RunInfo`, `User`; writes `UserState::paid_days`
@@ -532,11 +575,13 @@ pub fn update_subscriptions(market: MarketView, mut users: Query<(&User, &mut Us
         .for_each(|(u, mut st)| subscribe(&t, u, st.bypass_change_detection()));
 }
 
-/// Phase `Accounting` (first) when the user phases run one by one. Reads `User`, `UserState`; writes
+/// Phase `Accounting` (first) when the user phases run one by one. Reads `User`, `UserState`,
+/// `WaitlistTally`; writes
 /// `UserTally` (integer counts per firm and segment, summed from per-thread partial tallies).
 pub fn tally_users(
     mut partial: Local<Parallel<UserTally>>,
     mut tally: ResMut<UserTally>,
+    waitlist: Res<WaitlistTally>,
     users: Query<(&User, &UserState)>,
 ) {
     users
@@ -544,6 +589,9 @@ pub fn tally_users(
         .batching_strategy(batching())
         .for_each_init(|| partial.borrow_local_mut(), |local, (u, st)| count(local, u, st));
     publish(&mut partial, &mut tally, false);
+    for (j, n) in waitlist.0.iter().enumerate() {
+        tally.waitlisted[j] = *n;
+    }
 }
 
 #[cfg(test)]
@@ -578,6 +626,9 @@ mod tests {
             o.convert_half_thr[j] = prob_threshold(0.1);
         }
         o.churn_thr = [prob_threshold(0.3), prob_threshold(0.1), prob_threshold(0.05)];
+        // Chatbot 1 is at capacity (half its sign-ups wait); chatbot 0's paying users meet message caps.
+        o.admit_thr[1] = prob_threshold(0.5);
+        o.capped_churn_thr[0] = prob_threshold(0.1);
         o.tick_days = 1;
         o
     }
@@ -620,6 +671,7 @@ mod tests {
             awareness_key: tick_key(9, Stream::Awareness, tick),
             choice_key: tick_key(9, Stream::Choice, tick),
             subscription_key: tick_key(9, Stream::Subscription, tick),
+            capacity_key: tick_key(9, Stream::Capacity, tick),
         }
     }
 

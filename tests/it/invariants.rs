@@ -1,8 +1,11 @@
 //! Invariants checked after every tick of a small scenario: one provider at most per user, users plus
-//! non-users equal the population, cash changes by profit + funding exactly, nothing is NaN or infinite.
+//! non-users equal the population, cash changes by profit + funding exactly, nothing is NaN or infinite,
+//! compute serves at most its capacity and each class at most its demand, the compute bill splits exactly,
+//! and only organisations in production buy enterprise seats.
 
 use super::support::*;
 use llm_market::model::choice::NONE;
+use llm_market::model::econ::Cents;
 use llm_market::sim::Simulation;
 use llm_market::sim::components::*;
 use llm_market::sim::resources::UserTally;
@@ -15,6 +18,7 @@ fn invariants_hold_every_tick() {
     let mut prev_cash: Vec<i64> = s.params().firms.iter().map(|f| (f.cash_usd * 100.0).round() as i64).collect();
     let mut saw_users = false;
     let mut saw_paying = false;
+    let (mut saw_waitlist, mut saw_spot) = (false, false);
     while sim.tick() < sim.n_ticks() {
         sim.step().unwrap();
         let tick = sim.tick();
@@ -62,7 +66,37 @@ fn invariants_hold_every_tick() {
                 assert!(v.is_finite() && v >= -1e9, "tick {tick}: firm {j} has a non-finite value");
             }
             assert!(flows.paying_users <= flows.users);
+            // Compute: each class is served at most its demand, all of them at most the capacity; the bill
+            // splits exactly into commitments and spot, and into uses plus idle capacity.
+            let r = flows.rates;
+            for k in 0..3 {
+                assert!(r.served[k] <= r.demand[k], "tick {tick}: firm {j} served class {k} beyond its demand");
+            }
+            let served: f64 = r.served.iter().sum();
+            assert!(served <= r.capacity * (1.0 + 1e-12), "tick {tick}: firm {j} served {served} > {}", r.capacity);
+            assert!(flows.served_gpu_days <= flows.capacity_gpu_days * (1.0 + 1e-12) + 1e-9);
+            assert!(flows.tokens_served <= flows.tokens_demanded * (1.0 + 1e-12) + 1e-9);
+            assert_eq!(flows.cost_inference, flows.cost_commitment + flows.cost_spot, "tick {tick}: firm {j}");
+            let uses: Cents = flows.cost_by_use.iter().copied().sum::<Cents>() + flows.cost_idle;
+            assert_eq!(uses, flows.cost_inference, "tick {tick}: firm {j}: compute bill by use");
+            assert!(flows.funding_in_kind <= flows.funding, "tick {tick}: firm {j}: credits are funding");
+            saw_waitlist |= flows.waitlisted > 0.0;
+            saw_spot |= r.spot > 0.0;
+        }
+        // Enterprise seats only in organisations that adopted and use generative AI in production.
+        let mut oq = world.query::<&Org>();
+        for org in oq.iter(world) {
+            assert!(
+                org.enterprise == NONE || org.stage == 2,
+                "tick {tick}: org {:?} bought seats at stage {}",
+                org.id,
+                org.stage
+            );
         }
     }
     assert!(saw_users && saw_paying, "the scenario should exercise users and subscriptions");
+    assert!(
+        saw_waitlist && saw_spot,
+        "the tiny scenario is at capacity early on: waitlist {saw_waitlist}, spot {saw_spot}"
+    );
 }

@@ -3,6 +3,7 @@ mod bounds; // memory and size bounds checked before work starts: 10^8-point dry
 mod calibration; // the baseline reproduces the 2023 record (DESIGN.md §1.4)
 mod cli; // command-line behaviour: bad input gives exit 2 and nothing written; outputs are atomic
 mod compare; // scenario comparison: statistics, charts, report, refusals
+mod compute; // capacity bounds service, dated capacity cuts ration users, stories after 2023-08 leave 2023 alone
 mod config_fuzz; // seeded mutants of the tiny and baseline scenarios: exit 0 or 2, never a panic or a hang
 mod config_safety; // names, input files, extends loops, whole-run bounds, flag blame, required keys, faults
 mod determinism; // same seed → same bytes, for any thread count; another seed → other results

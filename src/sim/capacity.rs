@@ -1,0 +1,149 @@
+//! Compute capacity of firms: which tiers serve whom on a date, what their queries and tokens cost, and the
+//! capacity plan of phase 8 (orders placed on a demand forecast, arriving after a lead time).
+
+use super::components::*;
+use super::resources::*;
+use crate::config::file::{FirmFile, TierFile};
+use crate::model::calendar::{DAYS_PER_MONTH, DAYS_PER_YEAR};
+use crate::model::compute::{self, Tranche};
+use crate::model::econ::Cents;
+use bevy_ecs::prelude::*;
+use chrono::{Days, NaiveDate};
+
+/// The tiers of a firm in use on a date: the free tier (the first released) and the top tier (the last
+/// released), with what their queries and tokens cost then.
+#[derive(Clone, Copy, Debug)]
+pub struct TierView<'a> {
+    pub free: &'a TierFile,
+    pub top: &'a TierFile,
+    /// Serving cost of one chat query on the free and the top tier, USD.
+    pub free_query_cost: f64,
+    pub top_query_cost: f64,
+    /// Serving cost per million API tokens (blended), free and top tier, USD.
+    pub free_mtok_cost: f64,
+    pub top_mtok_cost: f64,
+}
+
+impl TierView<'_> {
+    /// The paid tier's quality uplift over the free tier, Elo.
+    pub fn uplift_elo(&self) -> f64 {
+        (self.top.elo_offset - self.free.elo_offset).max(0.0)
+    }
+}
+
+/// Years from `from` to `to`.
+fn years_between(from: NaiveDate, to: NaiveDate) -> f64 {
+    (to - from).num_days() as f64 / DAYS_PER_YEAR
+}
+
+/// The tiers of firm `f` in use on `date` (before the first tier's release, the first tier).
+pub fn tiers(f: &FirmFile, date: NaiveDate, output_share: f64) -> TierView<'_> {
+    let released = f.tiers.iter().take_while(|t| t.release.0 <= date).count().max(1);
+    let (free, top) = (&f.tiers[0], &f.tiers[released - 1]);
+    let factor = |t: &TierFile| compute::cost_factor(f.cost_decline_per_year, years_between(t.release.0, date));
+    let query = |t: &TierFile| {
+        compute::tokens_cost(
+            t.chat_tokens_in_per_query,
+            t.chat_tokens_out_per_query,
+            t.cost_in_usd_per_mtok,
+            t.cost_out_usd_per_mtok,
+        ) * factor(t)
+    };
+    let mtok =
+        |t: &TierFile| compute::blended(t.cost_in_usd_per_mtok, t.cost_out_usd_per_mtok, output_share) * factor(t);
+    TierView {
+        free,
+        top,
+        free_query_cost: query(free),
+        top_query_cost: query(top),
+        free_mtok_cost: mtok(free),
+        top_mtok_cost: mtok(top),
+    }
+}
+
+/// API price per million tokens (blended) of the free and the top tier: their list prices scaled by the
+/// firm's current price of its first tier relative to that tier's list price.
+pub fn api_prices(view: &TierView, api_price: f64, output_share: f64) -> (f64, f64) {
+    let list = |t: &TierFile| compute::blended(t.api_price_in_usd_per_mtok, t.api_price_out_usd_per_mtok, output_share);
+    let base = list(view.free);
+    let scale = if base > 0.0 { api_price / base } else { 1.0 };
+    (api_price, list(view.top) * scale)
+}
+
+/// `date` plus a number of days (rounded), saturating at the calendar's end.
+fn add_days(date: NaiveDate, days: f64) -> NaiveDate {
+    date.checked_add_days(Days::new(days.round().max(0.0) as u64)).unwrap_or(NaiveDate::MAX)
+}
+
+/// The tranche of a firm's initial GPUs: serving from its launch for one commitment period.
+pub fn initial_tranche(f: &FirmFile) -> Tranche {
+    let from = f.launch.0;
+    Tranche { gpus: f.compute.initial_gpus, from, to: add_days(from, f.compute.commitment_months * DAYS_PER_MONTH) }
+}
+
+/// Phase `Strategy` (after pricing). Reads `Clock`, `RunInfo`, `EventQueue` (announced funding), each firm's
+/// `Finance`, `Status` and `TickFlows`; writes its `Compute`: forgets expired tranches, and orders the GPUs
+/// that the demand forecast at the end of the lead time (plus headroom) needs beyond those that will then
+/// serve, as far as the firm can pay for them (docs/ODD.md §7.9).
+pub fn plan_capacity(
+    clock: Res<Clock>,
+    info: Res<RunInfo>,
+    queue: Res<EventQueue>,
+    mut firms: Query<(&FirmId, &Finance, &Status, &TickFlows, &mut Compute)>,
+) {
+    let date = clock.date;
+    for (id, fin, status, flows, mut comp) in firms.iter_mut() {
+        let j = id.0 as usize;
+        let f = &info.firms()[j];
+        let c = &f.compute;
+        comp.tranches.retain(|t| t.to > date);
+        if !status.alive {
+            comp.tranches.clear();
+            continue;
+        }
+        let demand: f64 = flows.rates.demand.iter().sum();
+        comp.demand_history.push_back((date, demand));
+        while comp.demand_history.len() > 1
+            && (date - comp.demand_history[1].0).num_days() as f64 >= compute::FORECAST_WINDOW_DAYS
+        {
+            comp.demand_history.pop_front();
+        }
+        if date < f.launch.0 || c.usable_share <= 0.0 {
+            continue;
+        }
+        let (then_date, then) = comp.demand_history.front().copied().unwrap_or((date, demand));
+        let lead_days = c.lead_time_months * DAYS_PER_MONTH;
+        let horizon = add_days(date, lead_days);
+        let target = compute::forecast(demand, then, (date - then_date).num_days() as f64, lead_days)
+            * (1.0 + c.headroom)
+            / c.usable_share;
+        let pipeline = compute::active_gpus(&comp.tranches, horizon);
+        if target <= pipeline {
+            continue;
+        }
+        let announced: f64 = queue.events[queue.next..]
+            .iter()
+            .filter(|(e, firm)| {
+                *firm == Some(j)
+                    && e.kind == crate::config::file::EventKind::Funding
+                    && e.date.0 <= add_days(date, c.commitment_months * DAYS_PER_MONTH)
+            })
+            .filter_map(|(e, _)| e.amount_usd)
+            .sum();
+        let parent_left = (Cents::from_usd(f.parent_budget_usd) - fin.parent_used).max(Cents::ZERO);
+        let year_of_revenue = super::firms::ttm_revenue(fin);
+        let funds = (fin.cash + comp.credits + parent_left + year_of_revenue).usd() + announced;
+        let commitment_days = c.commitment_months * DAYS_PER_MONTH;
+        let affordable = compute::affordable_gpus(
+            funds,
+            c.max_commit_share,
+            compute::committed_gpu_days(&comp.tranches, date),
+            c.gpu_cost_usd_per_day,
+            commitment_days,
+        );
+        let gpus = compute::order_gpus(target, pipeline, affordable);
+        if gpus > 0.0 {
+            comp.tranches.push(Tranche { gpus, from: horizon, to: add_days(horizon, commitment_days) });
+        }
+    }
+}
