@@ -207,12 +207,12 @@ pub fn calibrate(scenario: Arc<Scenario>) -> Result<Report, SimError> {
         "2023-03-14",
         "OpenAI",
     ));
-    let capped_tier = p
-        .firms
+    let capped_tier = scenario
+        .firms()
         .iter()
         .find(|f| f.id == FOCUS_FIRM)
         .and_then(|f| f.tiers.iter().skip(1).find(|t| t.message_cap_per_active_day > 0.0))
-        .map(|t| t.release.0);
+        .map(|t| t.release);
     lines.push(date_line(
         "GPT-4 tier with a message cap (paid users) from",
         capped_tier,
@@ -257,16 +257,16 @@ pub fn calibrate(scenario: Arc<Scenario>) -> Result<Report, SimError> {
         ("bard", "Bard launch", "2023-03-21"),
         ("ernie", "Ernie Bot public", "2023-08-31"),
     ] {
-        let model = p
-            .firms
+        let model = scenario
+            .firms()
             .iter()
             .find(|f| f.id == firm)
-            .map(|f| if firm == "ernie" { crate::sim::firms::chat_launch(f) } else { f.launch.0 });
+            .map(|f| if firm == "ernie" { f.chat_launch } else { f.launch });
         lines.push(date_line(label, model, data_date, "company announcements"));
     }
     lines.push(date_line(
         "Claude 2 public web app",
-        p.firms.iter().find(|f| f.id == "claude").map(crate::sim::firms::chat_launch),
+        scenario.firms().iter().find(|f| f.id == "claude").map(|f| f.chat_launch),
         "2023-07-11",
         "Anthropic",
     ));
@@ -318,7 +318,7 @@ pub fn calibrate(scenario: Arc<Scenario>) -> Result<Report, SimError> {
     // parameters (fixed cost on its growth trend, training programmes); revenue before the run (the GPT-3
     // API, about 28M in 2022) is not modelled and counts as zero.
     if let (Some(f), Some(x)) = (
-        p.firms.iter().find(|f| f.id == FOCUS_FIRM),
+        scenario.firms().iter().find(|f| f.id == FOCUS_FIRM),
         d.iter().find(|x| x.metric == "net_loss" && x.entity == "OpenAI" && x.date == "2022"),
     ) && p.start.0.year() == 2022
     {

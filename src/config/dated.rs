@@ -10,7 +10,6 @@
 use super::file::{EventKind, ScenarioFile};
 use super::source::{self, Seg, format_path};
 use super::{Epoch, Problem, validate};
-use std::sync::Arc;
 
 const NAMING: &str = "it names the scenario and its outputs";
 const SEED: &str = "the seed fixes every random stream at set-up (vary it with `--seed` or a sweep)";
@@ -152,6 +151,20 @@ fn resolve_keys(file: &ScenarioFile) -> (Vec<(usize, Vec<Seg>)>, Vec<Problem>) {
     (sets, problems)
 }
 
+/// The enabled set event that changes the key at canonical `segs` (the same key, a table holding it or a key
+/// inside it), if any: its id and date. A value given for such a key (`--set`, a sweep's parameter) holds
+/// only until that date, which is never what a researcher means, so the command line refuses it.
+pub fn shadowing_event(file: &ScenarioFile, segs: &[Seg]) -> Option<(String, chrono::NaiveDate)> {
+    if matches!(segs.first(), Some(Seg::Key(k)) if k == "events") {
+        return None;
+    }
+    let (sets, _) = resolve_keys(file);
+    sets.iter()
+        .filter(|(_, key)| key.starts_with(segs) || segs.starts_with(key))
+        .map(|(i, _)| (file.events[*i].id.clone(), file.events[*i].date.0))
+        .next()
+}
+
 /// Problems with the keys of the enabled set events (unknown or refused), for a scenario that did not
 /// pass [`validate::validate`] (their values are checked by [`epochs`] once it does).
 pub fn key_problems(file: &ScenarioFile) -> Vec<Problem> {
@@ -175,7 +188,7 @@ fn blame(group: &[(usize, Vec<Seg>)], path: Option<&[Seg]>) -> usize {
 pub fn epochs(file: &ScenarioFile) -> Result<Vec<Epoch>, Vec<Problem>> {
     // Events with a bad key are reported and left out; the values of the others are still checked.
     let (mut sets, mut problems) = resolve_keys(file);
-    let mut out = vec![Epoch { from: file.start.0, params: Arc::new(file.clone()) }];
+    let mut out = vec![Epoch::new(file.start.0, file.clone())];
     // A stable sort: events of the same date stay in file order.
     sets.sort_by_key(|(i, _)| file.events[*i].date);
     let mut current = toml::Value::try_from(file).expect("a scenario serialises");
@@ -196,7 +209,7 @@ pub fn epochs(file: &ScenarioFile) -> Result<Vec<Epoch>, Vec<Problem>> {
         };
         match validate::validate(&params) {
             Ok(_) => {
-                out.push(Epoch { from, params: Arc::new(params) });
+                out.push(Epoch::new(from, params));
                 current = next;
             }
             Err(ps) => {

@@ -4,6 +4,7 @@
 //! after every check passed, so the simulator never sees an invalid value.
 
 pub mod dated;
+pub mod domain;
 pub mod file;
 pub mod source;
 pub mod validate;
@@ -93,6 +94,16 @@ pub struct Overrides {
 pub struct Epoch {
     pub from: chrono::NaiveDate,
     pub params: std::sync::Arc<ScenarioFile>,
+    /// The firms of `params`, as the simulator reads them.
+    pub firms: std::sync::Arc<[domain::Firm]>,
+}
+
+impl Epoch {
+    /// The epoch of validated `params` from `from` on.
+    pub fn new(from: chrono::NaiveDate, params: ScenarioFile) -> Epoch {
+        let firms = params.firms.iter().map(domain::Firm::from_file).collect();
+        Epoch { from, params: std::sync::Arc::new(params), firms }
+    }
 }
 
 /// A validated scenario. Construct it with [`load`] or [`Scenario::from_file`].
@@ -119,6 +130,10 @@ impl Scenario {
     /// The parameters in force from each date on, in date order; the first is [`Scenario::params`].
     pub fn epochs(&self) -> &[Epoch] {
         &self.epochs
+    }
+    /// The firms as the simulator reads them at the start (epoch 0).
+    pub fn firms(&self) -> &[domain::Firm] {
+        &self.epochs[0].firms
     }
     pub fn summer(&self) -> (MonthDay, MonthDay) {
         self.summer
@@ -288,5 +303,21 @@ fn apply_sets(file: ScenarioFile, sets: &[String]) -> Result<(ScenarioFile, Orig
         blame_command_line(&mut problems, &origins);
         ConfigError { problems }
     })?;
+    // A key that a dated `set` event changes would keep this value only until the event's date.
+    for (path, origin) in &origins {
+        let Some(segs) = source::parse_path(path) else { continue };
+        if let Some((id, date)) = dated::shadowing_event(&file, &segs) {
+            problems.push(set_problem(
+                &origin.written,
+                format!(
+                    "the set event `{id}` changes this key from {date}, so this value would hold only until then; \
+                     set `events.{id}.value` instead (or drop the event with `events.{id}.enabled=false`)"
+                ),
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ConfigError { problems });
+    }
     Ok((file, origins))
 }

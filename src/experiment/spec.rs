@@ -305,6 +305,15 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Sweep, ConfigError> {
                 if !seen.insert(canonical.clone()) {
                     problem(at("path"), format!("{canonical} is varied twice"));
                 }
+                if let Some((id, date)) = config::dated::shadowing_event(&base, &segs) {
+                    problem(
+                        at("path"),
+                        format!(
+                            "the set event `{id}` changes {canonical} from {date}, so a value varied here would hold \
+                             only until then; vary `events.{id}.value` instead"
+                        ),
+                    );
+                }
             }
         }
         if listed {

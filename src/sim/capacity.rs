@@ -3,7 +3,7 @@
 
 use super::components::*;
 use super::resources::*;
-use crate::config::file::{FirmFile, TierFile};
+use crate::config::domain::{Firm, Tier};
 use crate::model::calendar::{DAYS_PER_MONTH, DAYS_PER_YEAR};
 use crate::model::compute::{self, Tranche};
 use crate::model::econ::Cents;
@@ -14,14 +14,16 @@ use chrono::{Days, NaiveDate};
 /// released), with what their queries and tokens cost then.
 #[derive(Clone, Copy, Debug)]
 pub struct TierView<'a> {
-    pub free: &'a TierFile,
-    pub top: &'a TierFile,
+    pub free: &'a Tier,
+    pub top: &'a Tier,
     /// Serving cost of one chat query on the free and the top tier, USD.
     pub free_query_cost: f64,
     pub top_query_cost: f64,
     /// Serving cost per million API tokens (blended), free and top tier, USD.
     pub free_mtok_cost: f64,
     pub top_mtok_cost: f64,
+    /// The top tier is another model than the free tier (more than one tier is released).
+    pub two_models: bool,
 }
 
 impl TierView<'_> {
@@ -37,11 +39,11 @@ fn years_between(from: NaiveDate, to: NaiveDate) -> f64 {
 }
 
 /// The tiers of firm `f` in use on `date` (before the first tier's release, the first tier).
-pub fn tiers(f: &FirmFile, date: NaiveDate, output_share: f64) -> TierView<'_> {
-    let released = f.tiers.iter().take_while(|t| t.release.0 <= date).count().max(1);
+pub fn tiers(f: &Firm, date: NaiveDate, output_share: f64) -> TierView<'_> {
+    let released = f.tiers.iter().take_while(|t| t.release <= date).count().max(1);
     let (free, top) = (&f.tiers[0], &f.tiers[released - 1]);
-    let factor = |t: &TierFile| compute::cost_factor(f.cost_decline_per_year, years_between(t.release.0, date));
-    let query = |t: &TierFile| {
+    let factor = |t: &Tier| compute::cost_factor(f.cost_decline_per_year, years_between(t.release, date));
+    let query = |t: &Tier| {
         compute::tokens_cost(
             t.chat_tokens_in_per_query,
             t.chat_tokens_out_per_query,
@@ -49,8 +51,7 @@ pub fn tiers(f: &FirmFile, date: NaiveDate, output_share: f64) -> TierView<'_> {
             t.cost_out_usd_per_mtok,
         ) * factor(t)
     };
-    let mtok =
-        |t: &TierFile| compute::blended(t.cost_in_usd_per_mtok, t.cost_out_usd_per_mtok, output_share) * factor(t);
+    let mtok = |t: &Tier| compute::blended(t.cost_in_usd_per_mtok, t.cost_out_usd_per_mtok, output_share) * factor(t);
     TierView {
         free,
         top,
@@ -58,13 +59,14 @@ pub fn tiers(f: &FirmFile, date: NaiveDate, output_share: f64) -> TierView<'_> {
         top_query_cost: query(top),
         free_mtok_cost: mtok(free),
         top_mtok_cost: mtok(top),
+        two_models: released > 1,
     }
 }
 
 /// API price per million tokens (blended) of the free and the top tier: their list prices scaled by the
 /// firm's current price of its first tier relative to that tier's list price.
 pub fn api_prices(view: &TierView, api_price: f64, output_share: f64) -> (f64, f64) {
-    let list = |t: &TierFile| compute::blended(t.api_price_in_usd_per_mtok, t.api_price_out_usd_per_mtok, output_share);
+    let list = |t: &Tier| compute::blended(t.api_price_in_usd_per_mtok, t.api_price_out_usd_per_mtok, output_share);
     let base = list(view.free);
     let scale = if base > 0.0 { api_price / base } else { 1.0 };
     (api_price, list(view.top) * scale)
@@ -76,8 +78,8 @@ fn add_days(date: NaiveDate, days: f64) -> NaiveDate {
 }
 
 /// The tranche of a firm's initial GPUs: serving from its launch for one commitment period.
-pub fn initial_tranche(f: &FirmFile) -> Tranche {
-    let from = f.launch.0;
+pub fn initial_tranche(f: &Firm) -> Tranche {
+    let from = f.launch;
     Tranche { gpus: f.compute.initial_gpus, from, to: add_days(from, f.compute.commitment_months * DAYS_PER_MONTH) }
 }
 
@@ -108,7 +110,7 @@ pub fn plan_capacity(
         {
             comp.demand_history.pop_front();
         }
-        if date < f.launch.0 || c.usable_share <= 0.0 {
+        if date < f.launch || c.usable_share <= 0.0 {
             continue;
         }
         let (then_date, then) = comp.demand_history.front().copied().unwrap_or((date, demand));

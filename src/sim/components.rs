@@ -191,6 +191,8 @@ pub struct ComputeRates {
     /// GPUs serving API tokens (part of the contract class), and API revenue per day (billed as served).
     pub api_served: f64,
     pub api_revenue: f64,
+    /// GPUs serving the best tier when it is another model than the free tier.
+    pub best_served: f64,
 }
 
 /// Alive or exited.
@@ -246,6 +248,9 @@ pub struct TickFlows {
     pub cost_spot: Cents,
     pub cost_by_use: [Cents; 4],
     pub cost_idle: Cents,
+    /// The served part of the inference cost by model: the first (free) tier and the best tier when it is
+    /// another model.
+    pub cost_by_tier: [Cents; 2],
     /// Funding received as compute credits and spent this tick (part of `funding`).
     pub funding_in_kind: Cents,
 }

@@ -3,7 +3,8 @@
 use super::capacity;
 use super::components::*;
 use super::resources::*;
-use crate::config::file::{FirmFile, FirmKind, WordOfMouth};
+use crate::config::domain::{Firm, Tier};
+use crate::config::file::{FirmKind, WordOfMouth};
 use crate::model::calendar::{DAYS_PER_MONTH, DAYS_PER_YEAR, hazard, hazard_from_monthly_prob};
 use crate::model::choice::NONE;
 use crate::model::compute;
@@ -14,11 +15,6 @@ use chrono::NaiveDate;
 
 /// Conditional means of the quartiles of a standard normal: the taste classes' positions.
 const TASTE_Z: [f64; TASTE_CLASSES] = [-1.2711, -0.3247, 0.3247, 1.2711];
-
-/// When firm `f`'s chat app opens.
-pub fn chat_launch(f: &FirmFile) -> NaiveDate {
-    f.chat_launch.map(|d| d.0).unwrap_or(f.launch.0)
-}
 
 /// Phase `Quality`. Reads `Clock`, `RunInfo`; writes each firm's `Quality`: own trend plus release
 /// jumps; open models with `catch_up` close the gap to the best frontier firm (and never pass it).
@@ -31,7 +27,7 @@ pub fn update_quality(clock: Res<Clock>, info: Res<RunInfo>, mut firms: Query<(&
         if f.catch_up.is_none() {
             q.current = f.quality_elo + f.quality_growth_elo_per_year * clock.years + q.jumps;
             frontier_any = frontier_any.max(q.current);
-            if status.alive && clock.date >= f.launch.0 {
+            if status.alive && clock.date >= f.launch {
                 frontier = frontier.max(q.current);
             }
         }
@@ -81,7 +77,7 @@ pub fn publish_offers(
     for (id, q, offer, status, comp) in firms.iter() {
         let j = id.0 as usize;
         let f = &info.firms()[j];
-        let open = status.alive && f.chat_app && clock.date >= chat_launch(f);
+        let open = status.alive && f.chat_app && clock.date >= f.chat_launch;
         if !open {
             continue;
         }
@@ -94,7 +90,7 @@ pub fn publish_offers(
             o.paid_only |= 1 << j;
         }
         // Awareness: external influence (base + decaying launch shock + distribution reach) plus word of mouth.
-        let months_open = (clock.date - chat_launch(f)).num_days() as f64 / DAYS_PER_MONTH;
+        let months_open = (clock.date - f.chat_launch).num_days() as f64 / DAYS_PER_MONTH;
         let external = aw.p_base_per_month
             + aw.launch_p_per_month * f.launch_buzz * (-months_open / aw.launch_decay_months).exp()
             + f.reach_per_month;
@@ -107,7 +103,7 @@ pub fn publish_offers(
         // (second-order Adams–Bashforth), so that long ticks do not slow word of mouth down.
         let mid = (talkers + 0.5 * (talkers - offers.talkers[j])).max(0.0);
         let wom = aw.word_of_mouth_per_month * mid / n_users;
-        for (s, factor) in f.awareness_by_segment.as_array().iter().enumerate() {
+        for (s, factor) in f.awareness_by_segment.iter().enumerate() {
             o.aware_thr[s][j] = prob_threshold(hazard(factor * (external + wom), dt));
         }
         // Utilities per segment and taste class.
@@ -139,12 +135,12 @@ pub fn publish_offers(
 }
 
 /// Training spend of firm `f` in the interval (from, to]: each programme spreads its cost evenly.
-pub fn training_cost(f: &FirmFile, from: NaiveDate, to: NaiveDate) -> f64 {
+pub fn training_cost(f: &Firm, from: NaiveDate, to: NaiveDate) -> f64 {
     f.training
         .iter()
         .map(|t| {
             let days = t.months * DAYS_PER_MONTH;
-            let start = t.start.0;
+            let start = t.start;
             let a = ((from - start).num_days() as f64).clamp(0.0, days);
             let b = ((to - start).num_days() as f64).clamp(0.0, days);
             t.cost_usd * (b - a) / days
@@ -217,7 +213,7 @@ pub fn account_firms(
         // Demand on the firm's compute, in GPUs (a tier's cost per token over the price of a GPU-day).
         let c = &f.compute;
         let gpu_day = c.gpu_cost_usd_per_day;
-        let chat_tokens = |t: &crate::config::file::TierFile| t.chat_tokens_in_per_query + t.chat_tokens_out_per_query;
+        let chat_tokens = |t: &Tier| t.chat_tokens_in_per_query + t.chat_tokens_out_per_query;
         let seat_q = flows.seats * p.orgs.seat_queries_per_day;
         let (api_free_mtok, api_top_mtok) = if f.api {
             let top = orgs.top_tokens_m_per_day.get(j).copied().unwrap_or(0.0) * info.org_weight;
@@ -245,7 +241,13 @@ pub fn account_firms(
         let (price_free, price_top) = capacity::api_prices(&tiers, offer.api_price, out_share);
         let api_demand = api_free_mtok * tiers.free_mtok_cost / gpu_day + api_top_mtok * tiers.top_mtok_cost / gpu_day;
         let api_served = api_demand * share(compute::CONTRACT);
+        let best_usd = if tiers.two_models {
+            [seat_q * tiers.top_query_cost + api_top_mtok * tiers.top_mtok_cost, paid_top_q * tiers.top_query_cost, 0.0]
+        } else {
+            [0.0; 3]
+        };
         let r = ComputeRates {
+            best_served: (0..3).map(|k| best_usd[k] / gpu_day * share(k)).sum(),
             api_served,
             api_revenue: (api_free_mtok * price_free + api_top_mtok * price_top) * share(compute::CONTRACT),
             installed,
@@ -313,6 +315,11 @@ pub fn account_firms(
         );
         flows.cost_by_use = parts.map(Cents);
         flows.cost_idle = Cents(idle);
+        let best = trap(pr.best_served, r.best_served);
+        let served_all = flows.served_gpu_days;
+        let (tier_parts, _) =
+            compute::allocate_cents(flows.cost_inference.0, [(served_all - best).max(0.0), best], paid_for);
+        flows.cost_by_tier = tier_parts.map(Cents);
         flows.cost_fixed = Cents::from_usd(fixed);
         flows.cost_training = Cents::from_usd(training);
         flows.cost_revenue_share = Cents::from_usd(flows.revenue().usd() * f.revenue_share);
@@ -337,7 +344,7 @@ pub fn ttm_revenue(fin: &Finance) -> Cents {
 /// Runway in months at the current burn, counting what is left of a parent's budget and
 /// unspent compute credits; `None` when not
 /// burning cash.
-pub fn runway(fin: &Finance, f: &FirmFile, credits: Cents) -> Option<f64> {
+pub fn runway(fin: &Finance, f: &Firm, credits: Cents) -> Option<f64> {
     let parent_left = (Cents::from_usd(f.parent_budget_usd) - fin.parent_used).max(Cents::ZERO);
     econ::runway_months(fin.cash + parent_left + credits, monthly_burn(fin))
 }
@@ -356,7 +363,9 @@ pub fn fund_firms(
         let f = &info.firms()[id.0 as usize];
         let mut funding = std::mem::take(&mut fin.pending_funding);
         if !status.alive {
+            // Funding (cash or compute credits) that reaches a firm after its exit is lost with it.
             flows.funding = Cents::ZERO;
+            comp.credits = Cents::ZERO;
             continue;
         }
         // Compute credits pay the compute bill first: funding received in kind.
@@ -432,7 +441,7 @@ pub fn set_prices(clock: Res<Clock>, info: Res<RunInfo>, mut firms: Query<(&Firm
         .iter()
         .map(|(id, q, o, s)| {
             let f = &info.firms()[id.0 as usize];
-            (id.0 as usize, q.current, o.api_price, s.alive && f.api && clock.date >= f.launch.0)
+            (id.0 as usize, q.current, o.api_price, s.alive && f.api && clock.date >= f.launch)
         })
         .collect();
     for (id, q, mut offer, status) in firms.iter_mut() {
@@ -465,14 +474,14 @@ pub fn set_prices(clock: Res<Clock>, info: Res<RunInfo>, mut firms: Query<(&Firm
 /// Whether firm `f` can be picked by organisations now, and at what price per million tokens (blended): its
 /// API price, or for open weights the cost of hosting them oneself (serving cost × `markup`).
 pub fn api_option(
-    f: &FirmFile,
+    f: &Firm,
     offer: &Offer,
     status: &Status,
     date: NaiveDate,
     output_share: f64,
     markup: f64,
 ) -> Option<(f64, bool)> {
-    if !status.alive || date < f.launch.0 {
+    if !status.alive || date < f.launch {
         return None;
     }
     if f.api {

@@ -54,7 +54,7 @@ pub fn update_orgs(
                 weights[v][j] = u.exp() as f32;
             }
         }
-        if status.alive && offer.seat_price > 0.0 && clock.date >= f.launch.0 {
+        if status.alive && offer.seat_price > 0.0 && clock.date >= f.launch {
             seat_mask |= 1 << j;
         }
     }

@@ -1,7 +1,7 @@
 //! Phase 9, record: a read-only observer of the model that fills the trace buffers and the yearly books.
 
 use super::components::*;
-use super::firms::{chat_launch, runway, ttm_revenue};
+use super::firms::{runway, ttm_revenue};
 use super::resources::*;
 use super::rows::{AnnualRow, MarketRow, SummaryRow, TraceRow, round_to};
 use crate::model::econ::{Cents, hhi};
@@ -67,6 +67,9 @@ pub fn record_tick(
             *a += b;
         }
         acc.cost_idle += flows.cost_idle;
+        for (a, b) in acc.cost_by_tier.iter_mut().zip(flows.cost_by_tier) {
+            *a += b;
+        }
         acc.funding_in_kind += flows.funding_in_kind;
         update_book(&mut books.firms[j], &clock, f, fin, status, flows, thresholds, ttm_revenue(fin), info.run_id);
         if recorded {
@@ -130,6 +133,8 @@ pub fn record_tick(
                     cost_seats_usd: a.cost_by_use[2],
                     cost_api_usd: a.cost_by_use[3],
                     cost_idle_usd: a.cost_idle,
+                    cost_first_tier_usd: a.cost_by_tier[0],
+                    cost_best_tier_usd: a.cost_by_tier[1],
                     funding_in_kind_usd: a.funding_in_kind,
                     compute_credits_usd: comp.credits,
                 },
@@ -137,7 +142,10 @@ pub fn record_tick(
             *acc = TickFlows::default();
         }
     }
-    books.self_host_spend += orgs.self_host_usd_per_day * info.org_weight * clock.dt_days;
+    // Trapezoid over the tick, like every other flow.
+    let rate = orgs.self_host_usd_per_day * info.org_weight;
+    books.self_host_spend += 0.5 * (books.self_host_rate + rate) * clock.dt_days;
+    books.self_host_rate = rate;
     if recorded {
         rows.sort_by_key(|(id, _)| *id);
         trace.rows.extend(rows.into_iter().map(|(_, r)| r));
@@ -171,7 +179,7 @@ pub fn record_tick(
 fn update_book(
     book: &mut FirmBook,
     clock: &Clock,
-    f: &crate::config::file::FirmFile,
+    f: &crate::config::domain::Firm,
     fin: &Finance,
     status: &Status,
     flows: &TickFlows,
@@ -197,7 +205,7 @@ fn update_book(
     if status.alive {
         book.month_profit += flows.profit();
         book.month_revenue += flows.revenue();
-        book.month_active |= date >= f.launch.0.min(chat_launch(f));
+        book.month_active |= date >= f.launch.min(f.chat_launch);
     }
     let year = date.year();
     if book.years.last().is_none_or(|r| r.year != year) {

@@ -4,7 +4,8 @@
 use super::components::TASTE_CLASSES;
 use super::rows::{AnnualRow, MarketRow, SummaryRow, TraceRow};
 use crate::config::Scenario;
-use crate::config::file::{EventFile, FirmFile};
+use crate::config::domain::Firm;
+use crate::config::file::EventFile;
 use crate::config::validate::{COUNT_LIMIT, FLOW_LIMIT_USD, STOCK_LIMIT_USD};
 use crate::model::calendar::{MonthDay, Period, TickCalendar};
 use crate::model::econ::Cents;
@@ -45,8 +46,9 @@ impl RunInfo {
     pub fn params(&self) -> &crate::config::file::ScenarioFile {
         self.scenario.epochs().get(self.epoch).map(|e| &*e.params).unwrap_or_else(|| self.scenario.params())
     }
-    pub fn firms(&self) -> &[FirmFile] {
-        &self.params().firms
+    /// The firms with the parameters in force this tick.
+    pub fn firms(&self) -> &[Firm] {
+        self.scenario.epochs().get(self.epoch).map(|e| &*e.firms).unwrap_or_else(|| self.scenario.firms())
     }
 }
 
@@ -264,8 +266,10 @@ pub struct FirmBook {
 #[derive(Resource, Clone, Debug, Default)]
 pub struct Books {
     pub firms: Vec<FirmBook>,
-    /// Self-hosting spend of organisations since the last recorded tick, USD.
+    /// Self-hosting spend of organisations since the last recorded tick, USD, and its rate (USD per day) at
+    /// the end of the last tick.
     pub self_host_spend: f64,
+    pub self_host_rate: f64,
 }
 
 /// The final tables of a run.

@@ -70,6 +70,8 @@ pub struct TraceRow {
     pub cost_seats_usd: Cents,
     pub cost_api_usd: Cents,
     pub cost_idle_usd: Cents,
+    pub cost_first_tier_usd: Cents,
+    pub cost_best_tier_usd: Cents,
     pub funding_in_kind_usd: Cents,
     pub compute_credits_usd: Cents,
 }

@@ -79,7 +79,7 @@ pub fn populate(world: &mut World, scenario: Arc<Scenario>, run_id: u64) {
     world.insert_resource(info);
     reserve_entity_metadata(world, n_users as usize + n_orgs as usize + p.firms.len());
 
-    for (j, f) in p.firms.iter().enumerate() {
+    for (j, f) in scenario.firms().iter().enumerate() {
         world.spawn((
             FirmId(j as u16),
             Quality { current: f.quality_elo, jumps: 0.0 },

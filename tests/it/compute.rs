@@ -42,6 +42,8 @@ fn served_never_exceeds_capacity_and_rationed_plus_served_is_demanded() {
         let uses = r.cost_free_chat_usd + r.cost_paid_chat_usd + r.cost_seats_usd + r.cost_api_usd + r.cost_idle_usd;
         assert_eq!(uses, r.cost_inference_usd, "{at}: compute bill by use");
         assert!(r.cost_idle_usd.0 >= -5, "{at}: idle cost below zero beyond rounding");
+        let by_tier = r.cost_first_tier_usd + r.cost_best_tier_usd + r.cost_idle_usd;
+        assert!((by_tier - r.cost_inference_usd).0.abs() <= 5, "{at}: compute bill by tier");
         assert!(r.funding_in_kind_usd <= r.funding_usd, "{at}: credits are part of funding");
         assert!(r.utilisation <= 1.0, "{at}: utilisation {}", r.utilisation);
         saw_rationing |= r.tokens_rationed > 0;
@@ -130,4 +132,42 @@ fn seat_revenue_does_not_come_from_bans() {
     let (with_bans, without) = (seats(&[]), seats(&["orgs.ban_hazard_per_month=0"]));
     assert!(with_bans > 0.0 && without > 0.0, "seats sold: {with_bans} with bans, {without} without");
     assert!(without > 0.5 * with_bans, "seat revenue without bans {without} vs {with_bans} with them");
+}
+
+/// A value given on the command line (or by a sweep) for a key that a dated `set` event changes would hold
+/// only until the event's date: refused with exit 2, naming the event and what to set instead.
+#[test]
+fn a_set_flag_shadowed_by_a_dated_event_is_refused() {
+    let boom = root().join("configs/scenarios/enterprise_api_boom.toml");
+    let o = llm(&["validate", boom.to_str().unwrap(), "--set", "orgs.ban_hazard_per_month=0.2"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(
+            "--set: orgs.ban_hazard_per_month: the set event `boom_ban_hazard` changes this key from 2023-09-01"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("events.boom_ban_hazard.value"), "{err}");
+    let o = llm(&["validate", boom.to_str().unwrap(), "--set", "events.boom_ban_hazard.value=0.2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The same key varied by a sweep is refused when the sweep is read, naming the sweep file's line.
+    let dir = tempfile::tempdir().unwrap();
+    let sweep = dir.path().join("shadow.toml");
+    std::fs::write(
+        &sweep,
+        format!(
+            "name = \"shadow\"\nscenario = {:?}\nseed = 1\nreplicates = 1\n[design]\nkind = \"grid\"\n\
+             [[parameters]]\npath = \"orgs.ban_hazard_per_month\"\nvalues = [0.1, 0.2]\n",
+            boom.display().to_string()
+        ),
+    )
+    .unwrap();
+    let o = llm(&["sweep", sweep.to_str().unwrap(), "--dry-run"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("shadow.toml:8: parameters[0].path: the set event `boom_ban_hazard`"),
+        "{}",
+        stderr(&o)
+    );
 }

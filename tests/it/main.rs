@@ -1,6 +1,6 @@
 //! The one integration-test binary (matklad, "Delete Cargo Integration Tests"). Modules:
 mod bounds; // memory and size bounds checked before work starts: 10^8-point dry runs, memory refusals
-mod calibration; // the baseline reproduces the 2023 record (DESIGN.md §1.4)
+mod calibration; // the baseline reproduces the 2023 record (docs/ODD.md §1): visits, serving spend, capacity, 2022 loss, dated inputs
 mod cli; // command-line behaviour: bad input gives exit 2 and nothing written; outputs are atomic
 mod compare; // scenario comparison: statistics, charts, report, refusals
 mod compute; // capacity bounds service, dated capacity cuts ration users, stories after 2023-08 leave 2023 alone
