@@ -11,7 +11,8 @@ use crate::sim::rows::TraceRow;
 use chrono::{Datelike, NaiveDate};
 use std::sync::Arc;
 
-/// The public figures (copied from shared/data/calibration_2023.csv).
+/// The public figures up to 2023-08-31, with sources: the design notes' table plus two rows (ChatGPT "at
+/// capacity" in January–February 2023, GPT-4's message cap).
 pub const DATA: &str = include_str!("../../data/calibration_2023.csv");
 
 /// The firm the calibration is about.

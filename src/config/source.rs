@@ -159,27 +159,26 @@ pub fn missing_keys(merged: &toml::Value) -> Vec<(Vec<Seg>, &'static str)> {
         let at = || vec![Seg::Key("firms".into()), Seg::Index(i)];
         need(&mut out, f, at(), "id", "every firm needs an id");
         need(&mut out, f, at(), "launch", "every firm needs a launch date");
-        if let Some(tr) = f.get("training").and_then(|v| v.as_array()) {
-            for (j, t) in tr.iter().enumerate().filter_map(|(j, v)| v.as_table().map(|t| (j, t))) {
-                let at = || {
-                    let mut v = at();
-                    v.extend([Seg::Key("training".into()), Seg::Index(j)]);
-                    v
-                };
-                need(&mut out, t, at(), "start", "every training programme needs a start date");
-                need(&mut out, t, at(), "months", "every training programme needs a duration in months");
-                need(&mut out, t, at(), "cost_usd", "every training programme needs a cost");
-            }
-        }
-        if let Some(tiers) = f.get("tiers").and_then(|v| v.as_array()) {
-            for (j, t) in tiers.iter().enumerate().filter_map(|(j, v)| v.as_table().map(|t| (j, t))) {
-                let at = || {
-                    let mut v = at();
-                    v.extend([Seg::Key("tiers".into()), Seg::Index(j)]);
-                    v
-                };
-                need(&mut out, t, at(), "name", "every tier needs a name");
-                need(&mut out, t, at(), "release", "every tier needs a release date");
+        // Arrays of tables inside a firm, with the keys each element needs.
+        let nested: [(&str, &[(&str, &'static str)]); 2] = [
+            (
+                "training",
+                &[
+                    ("start", "every training programme needs a start date"),
+                    ("months", "every training programme needs a duration in months"),
+                    ("cost_usd", "every training programme needs a cost"),
+                ],
+            ),
+            ("tiers", &[("name", "every tier needs a name"), ("release", "every tier needs a release date")]),
+        ];
+        for (array, keys) in nested {
+            let Some(items) = f.get(array).and_then(|v| v.as_array()) else { continue };
+            for (j, t) in items.iter().enumerate().filter_map(|(j, v)| v.as_table().map(|t| (j, t))) {
+                for (k, why) in keys {
+                    let mut segs = at();
+                    segs.extend([Seg::Key(array.into()), Seg::Index(j)]);
+                    need(&mut out, t, segs, k, why);
+                }
             }
         }
     }

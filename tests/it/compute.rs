@@ -171,3 +171,30 @@ fn a_set_flag_shadowed_by_a_dated_event_is_refused() {
         stderr(&o)
     );
 }
+
+/// Money limits compute: a lab that may commit almost none of its funds to GPUs orders fewer of them, turns
+/// more sign-ups away and ends with fewer users than the same lab with the default limit.
+#[test]
+fn a_firm_that_cannot_pay_for_compute_orders_less_and_rations_more() {
+    let lab = |extra: &[&str]| -> Vec<TraceRow> {
+        let sets: Vec<&str> = ["agents=3000"].iter().chain(extra).copied().collect();
+        let (t, _) = rows(&tiny(), &sets);
+        t.into_iter().filter(|r| r.firm == "lab").collect()
+    };
+    let (rich, poor) = (lab(&[]), lab(&["firms.lab.compute.max_commit_share=0.0001"]));
+    let max = |t: &[TraceRow], f: fn(&TraceRow) -> u64| t.iter().map(f).max().unwrap_or(0);
+    let sum = |t: &[TraceRow], f: fn(&TraceRow) -> u64| t.iter().map(f).sum::<u64>();
+    assert!(
+        max(&poor, |r| r.gpus) < max(&rich, |r| r.gpus),
+        "GPUs: {} vs {}",
+        max(&poor, |r| r.gpus),
+        max(&rich, |r| r.gpus)
+    );
+    assert!(sum(&poor, |r| r.waitlist) > sum(&rich, |r| r.waitlist), "waitlist");
+    assert!(
+        sum(&poor, |r| r.users) < sum(&rich, |r| r.users),
+        "users: {} vs {}",
+        sum(&poor, |r| r.users),
+        sum(&rich, |r| r.users)
+    );
+}

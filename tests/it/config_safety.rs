@@ -250,6 +250,14 @@ fn keys_without_a_default_are_required() {
     .unwrap();
     let err = refused(&llm(&["validate", dir.path().join("tr.toml").to_str().unwrap()]));
     assert!(err.contains("firms[0].training[0].cost_usd: missing key"), "{err}");
+    // A tier needs its release date; a firm needs at least one tier.
+    fs::write(dir.path().join("tier.toml"), extends_tiny("[[firms]]\nid = \"lab\"\ntiers = [ { name = \"x\" } ]\n"))
+        .unwrap();
+    let err = refused(&llm(&["validate", dir.path().join("tier.toml").to_str().unwrap()]));
+    assert!(err.contains("firms[0].tiers[0].release: missing key (every tier needs a release date)"), "{err}");
+    fs::write(dir.path().join("none.toml"), extends_tiny("[[firms]]\nid = \"lab\"\ntiers = []\n")).unwrap();
+    let err = refused(&llm(&["validate", dir.path().join("none.toml").to_str().unwrap()]));
+    assert!(err.contains("firms[0].tiers: every firm needs at least one tier"), "{err}");
 }
 
 #[test]
