@@ -581,8 +581,8 @@ pub struct FirmFile {
     pub free_tier: bool,
     pub sub_price_usd_per_month: f64,
     /// Price of the first tier's API tokens (blended at `orgs.output_token_share`), USD per million tokens: a
-    /// state that price and strategy events and the pricing rules move; the other tiers' API prices move in
-    /// proportion to it.
+    /// state that price and strategy events and the pricing rules move; the other tiers are at their list
+    /// prices times the strategy events' `api_price_factor`s.
     pub api_price_usd_per_mtok: f64,
     pub seat_price_usd_per_month: f64,
     pub brand: f64,

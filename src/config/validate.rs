@@ -545,22 +545,18 @@ fn money_bound_problems(s: &ScenarioFile, f: &FirmFile) -> Vec<(String, String)>
             .iter()
             .map(|t| crate::model::compute::blended(t.cost_in_usd_per_mtok, t.cost_out_usd_per_mtok, out_share)),
     ) * cf;
-    let tier_price_ratio = {
-        let list = |t: &TierFile| {
+    let top_list_price =
+        max_of(&mut f.tiers.iter().map(|t| {
             crate::model::compute::blended(t.api_price_in_usd_per_mtok, t.api_price_out_usd_per_mtok, out_share)
-        };
-        let base = f.tiers.first().map(list).unwrap_or(0.0);
-        let top = max_of(&mut f.tiers.iter().map(list));
-        if base > 0.0 { (top / base).max(1.0) } else { 1.0 }
-    };
+        }));
     let mut api_price = max_price(f.api_price_usd_per_mtok, &|e| e.api_price_usd_per_mtok) * factors;
     // Matching a rival may lift a price to the floor; tracking cost moves it towards its target.
     api_price = api_price.max(f.pricing.floor_usd_per_mtok * factors);
     if f.pricing.api_tracks_cost {
         api_price = api_price.max(mtok_cost * (1.0 + f.pricing.markup) * factors);
     }
-    // The top tier is priced in proportion to the first (or at its list price if the first is free).
-    let api_price = api_price.max(1.0) * tier_price_ratio;
+    // The top tier is at its list price times the strategy factors.
+    let api_price = api_price.max(top_list_price * factors);
     let rev_sub = p * sub_price;
     let rev_seats = seats * seat_price;
     let rev_api = tokens_day * DAYS_PER_MONTH * api_price;

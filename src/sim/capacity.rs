@@ -63,13 +63,15 @@ pub fn tiers(f: &Firm, date: NaiveDate, output_share: f64) -> TierView<'_> {
     }
 }
 
-/// API price per million tokens (blended) of the free and the top tier: their list prices scaled by the
-/// firm's current price of its first tier relative to that tier's list price.
-pub fn api_prices(view: &TierView, api_price: f64, output_share: f64) -> (f64, f64) {
-    let list = |t: &Tier| compute::blended(t.api_price_in_usd_per_mtok, t.api_price_out_usd_per_mtok, output_share);
-    let base = list(view.free);
-    let scale = if base > 0.0 { api_price / base } else { 1.0 };
-    (api_price, list(view.top) * scale)
+/// API price per million tokens (blended) of the free and the top tier: the first tier's is the firm's
+/// current price (price events and pricing rules move it); a later tier's is its list price times the
+/// firm's strategy factors (`api_factor`). With one tier released both are the first tier's.
+pub fn api_prices(view: &TierView, api_price: f64, api_factor: f64, output_share: f64) -> (f64, f64) {
+    if !view.two_models {
+        return (api_price, api_price);
+    }
+    let list = compute::blended(view.top.api_price_in_usd_per_mtok, view.top.api_price_out_usd_per_mtok, output_share);
+    (api_price, list * api_factor)
 }
 
 /// `date` plus a number of days (rounded), saturating at the calendar's end.

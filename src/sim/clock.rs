@@ -83,6 +83,7 @@ pub fn apply_events(
             EventKind::Strategy => {
                 if let Some(f) = e.api_price_factor {
                     offer.api_price *= f;
+                    offer.api_factor *= f;
                 }
                 if let Some(t) = e.org_trust_add {
                     offer.org_trust_add += t;

@@ -138,6 +138,8 @@ pub struct Offer {
     pub self_hostable: bool,
     /// Added to the firm's organisation trust by strategy events.
     pub org_trust_add: f64,
+    /// Product of the strategy events' API price factors: scales the list prices of tiers after the first.
+    pub api_factor: f64,
 }
 
 /// Cash and the bookkeeping needed for runway and raises.

@@ -238,7 +238,7 @@ pub fn account_firms(
         let served = compute::ration(capacity, demand);
         let share = |k: usize| if demand[k] > 0.0 { served[k] / demand[k] } else { 1.0 };
         // API tokens are billed as served: a rationed contract token earns nothing.
-        let (price_free, price_top) = capacity::api_prices(&tiers, offer.api_price, out_share);
+        let (price_free, price_top) = capacity::api_prices(&tiers, offer.api_price, offer.api_factor, out_share);
         let api_demand = api_free_mtok * tiers.free_mtok_cost / gpu_day + api_top_mtok * tiers.top_mtok_cost / gpu_day;
         let api_served = api_demand * share(compute::CONTRACT);
         let best_usd = if tiers.two_models {

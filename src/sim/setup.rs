@@ -90,6 +90,7 @@ pub fn populate(world: &mut World, scenario: Arc<Scenario>, run_id: u64) {
                 seat_price: f.seat_price_usd_per_month,
                 self_hostable: f.self_hostable,
                 org_trust_add: 0.0,
+                api_factor: 1.0,
             },
             Finance { cash: Cents::from_usd(f.cash_usd), ..Default::default() },
             Status { alive: true, exit_date: None, exit_reason: None },
