@@ -120,18 +120,21 @@ fn stories_after_the_calibration_period_leave_it_unchanged() {
 }
 
 /// Seats come from organisations that adopted: with no bans at all (ban hazard 0) enterprise seat revenue
-/// stays within a factor of two of the baseline's, so data leaks do not by themselves make OpenAI's revenue.
+/// stays within a factor of two of the baseline's, and OpenAI's revenue is higher without bans (banned
+/// employees stop using and paying for the consumer app), so data leaks do not by themselves make its revenue.
 #[test]
 fn seat_revenue_does_not_come_from_bans() {
     let sets = ["agents=20000", "end=2024-12-31"];
-    let seats = |extra: &[&str]| -> f64 {
+    let revenue = |extra: &[&str]| -> (f64, f64) {
         let s: Vec<&str> = sets.iter().chain(extra).copied().collect();
         let (t, _) = rows(&baseline(), &s);
-        t.iter().filter(|r| r.firm == "openai").map(|r| r.revenue_seats_usd.usd()).sum()
+        let openai: Vec<&TraceRow> = t.iter().filter(|r| r.firm == "openai").collect();
+        (openai.iter().map(|r| r.revenue_seats_usd.usd()).sum(), openai.iter().map(|r| r.revenue_usd.usd()).sum())
     };
-    let (with_bans, without) = (seats(&[]), seats(&["orgs.ban_hazard_per_month=0"]));
-    assert!(with_bans > 0.0 && without > 0.0, "seats sold: {with_bans} with bans, {without} without");
-    assert!(without > 0.5 * with_bans, "seat revenue without bans {without} vs {with_bans} with them");
+    let ((seats, total), (seats_0, total_0)) = (revenue(&[]), revenue(&["orgs.ban_hazard_per_month=0"]));
+    assert!(seats > 0.0 && seats_0 > 0.0, "seats sold: {seats} with bans, {seats_0} without");
+    assert!(seats_0 > 0.5 * seats, "seat revenue without bans {seats_0} vs {seats} with them");
+    assert!(total_0 > total, "OpenAI's revenue without bans {total_0} vs {total} with them");
 }
 
 /// A value given on the command line (or by a sweep) for a key that a dated `set` event changes would hold
