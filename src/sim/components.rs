@@ -242,8 +242,6 @@ pub struct TickFlows {
     /// Users whose demand is rationed at the end of the tick: free users × the free share rationed plus
     /// paying users × the paid share rationed (people).
     pub rationed_users: f64,
-    /// Committed GPUs on order (not yet serving) at the end of the tick.
-    pub gpus_on_order: f64,
     /// The inference cost split: commitments and spot rentals; and by use (free chat, paid chat, seats,
     /// API) with the idle rest.
     pub cost_commitment: Cents,

@@ -270,7 +270,6 @@ pub fn account_firms(
         flows.tokens_served = trap(pr.tokens_served, r.tokens_served);
         flows.waitlisted = tally.waitlisted[j] as f64 * w;
         flows.rationed_users = free_users * w * comp.ration_free + flows.paying_users * comp.ration_paid;
-        flows.gpus_on_order = comp.tranches.iter().filter(|t| t.from > clock.date).map(|t| t.gpus).sum();
 
         let dt_months = clock.dt_months;
         let revenue_sub = 0.5 * (prev.paying_users + flows.paying_users) * offer.sub_price * dt_months;

@@ -54,7 +54,6 @@ pub fn record_tick(
         acc.funding += flows.funding;
         acc.rates = flows.rates;
         acc.rationed_users = flows.rationed_users;
-        acc.gpus_on_order = flows.gpus_on_order;
         acc.capacity_gpu_days += flows.capacity_gpu_days;
         acc.demanded_gpu_days += flows.demanded_gpu_days;
         acc.served_gpu_days += flows.served_gpu_days;
@@ -112,7 +111,7 @@ pub fn record_tick(
                         None
                     },
                     gpus: count(a.rates.installed),
-                    gpus_on_order: count(a.gpus_on_order),
+                    gpus_on_order: count(comp.tranches.iter().filter(|t| t.from > clock.date).map(|t| t.gpus).sum()),
                     capacity_gpu_days: round_to(a.capacity_gpu_days, 2),
                     demanded_gpu_days: round_to(a.demanded_gpu_days, 2),
                     served_gpu_days: round_to(a.served_gpu_days, 2),
