@@ -32,6 +32,8 @@ const HOSTABLE: &str =
     "it is the firm's state (its offer moves during the run); use a release or strategy event with `self_hostable`";
 const TIERS: &str = "the firm's tiers are its state (its offer moves during the run); use a price event";
 const GPUS: &str = "it is the firm's compute at the start of the run (state, not a rule)";
+const GPU_PRICE: &str = "it is the price in the firm's signed compute contracts and the unit its demand is counted in \
+     (state, not a rule); change what a token costs through the tiers' costs or cost_decline_per_year";
 const HOLDS: &str = "it is a table that holds values fixed at set-up; set the keys you mean one at a time";
 
 /// The keys a set event may not change, as key-path patterns (`*` any key, `[]` any index) with the
@@ -72,6 +74,7 @@ const REFUSED: &[(&[&str], &str)] = &[
     (&["firms", "[]", "self_hostable"], HOSTABLE),
     (&["firms", "[]", "tiers"], TIERS),
     (&["firms", "[]", "compute", "initial_gpus"], GPUS),
+    (&["firms", "[]", "compute", "gpu_cost_usd_per_day"], GPU_PRICE),
 ];
 
 fn seg_matches(pattern: &str, seg: &Seg) -> bool {
@@ -94,7 +97,7 @@ fn seg_matches(pattern: &str, seg: &Seg) -> bool {
 /// - a whole firm (`firms`, `firms[i]`) and a firm's identity, dates and state: `id`, `name`, `kind`,
 ///   `launch`, `chat_launch`, `cash_usd` (use a funding event), `free_tier` and the prices (use a price
 ///   event), `self_hostable` (use a release or strategy event), `tiers` (any key under it) and
-///   `compute.initial_gpus` (other `compute.*` keys are allowed);
+///   `compute.initial_gpus` and `compute.gpu_cost_usd_per_day` (other `compute.*` keys are allowed);
 /// - a table that holds any of these (`segments.consumer`, `orgs`, `firms[i].compute`): set its other keys
 ///   one at a time.
 ///
@@ -195,9 +198,28 @@ pub fn epochs(file: &ScenarioFile) -> Result<Vec<Epoch>, Vec<Problem>> {
     for group in sets.chunk_by(|(a, _), (b, _)| file.events[*a].date == file.events[*b].date) {
         let from = file.events[group[0].0].date.0;
         let mut next = current.clone();
-        for (i, segs) in group {
+        let mut applied = true;
+        for (i, _) in group {
             let value = file.events[*i].value.clone().expect("validate requires a set event's value");
-            source::set_at(&mut next, segs, value);
+            // Resolved again on the epoch being built: an earlier set event may have shortened an array.
+            let key = file.events[*i].key.as_deref().unwrap_or_default().trim();
+            match source::resolve_set_path(&next, key) {
+                Some(segs) if !segs.is_empty() => source::set_at(&mut next, &segs, value),
+                _ => {
+                    problems.push(problem(
+                        *i,
+                        "key",
+                        format!(
+                            "`{}` does not exist any more once the earlier set events have applied",
+                            validate::shorten(key)
+                        ),
+                    ));
+                    applied = false;
+                }
+            }
+        }
+        if !applied {
+            continue;
         }
         let params = match source::deserialize(next.clone()) {
             Ok(params) => params,
@@ -230,6 +252,27 @@ pub fn epochs(file: &ScenarioFile) -> Result<Vec<Epoch>, Vec<Problem>> {
 
 #[cfg(test)]
 mod tests {
+    /// A set event whose key an earlier one removed (an array emptied) is a problem, not a panic.
+    #[test]
+    fn a_key_removed_by_an_earlier_set_event_is_a_problem() {
+        let mut file = crate::config::load(None, &Default::default()).unwrap().params().clone();
+        let set = |id: &str, date: &str, key: &str, value: toml::Value| crate::config::file::EventFile {
+            id: id.into(),
+            date: crate::config::file::DateValue(date.parse().unwrap()),
+            kind: EventKind::Set,
+            key: Some(key.into()),
+            value: Some(value),
+            ..Default::default()
+        };
+        file.events.push(set("empty", "2023-06-01", "firms.bard.training", toml::Value::Array(vec![])));
+        file.events.push(set("cost", "2024-01-01", "firms.bard.training[0].cost_usd", toml::Value::Float(1e8)));
+        let problems = epochs(&file).unwrap_err();
+        let n = file.events.len() - 1;
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].path.as_deref(), Some(format!("events[{n}].key").as_str()));
+        assert!(problems[0].message.contains("does not exist any more"), "{}", problems[0].message);
+    }
+
     use super::*;
     use crate::config::file::{DateValue, EventFile};
     use crate::config::{Overrides, Scenario, load};
@@ -359,6 +402,7 @@ mod tests {
         let refused = |k: &str| set_refusal(&source::parse_path(k).unwrap());
         assert_eq!(refused("firms[0].tiers.pro.price"), Some(TIERS));
         assert_eq!(refused("firms[0].compute.initial_gpus"), Some(GPUS));
+        assert_eq!(refused("firms[0].compute.gpu_cost_usd_per_day"), Some(GPU_PRICE));
         assert_eq!(refused("firms[0].compute"), Some(HOLDS));
         assert_eq!(refused("firms[0].compute.usable_share"), None);
     }

@@ -356,7 +356,7 @@ pub fn validate(s: &ScenarioFile) -> Result<(MonthDay, MonthDay), Vec<Problem>> 
         }
         let k = &f.compute;
         c.num(&p("compute.initial_gpus"), k.initial_gpus, GPUS);
-        c.num(&p("compute.gpu_cost_usd_per_day"), k.gpu_cost_usd_per_day, above(0.0, MAX_PRICE_USD, " USD per day"));
+        c.num(&p("compute.gpu_cost_usd_per_day"), k.gpu_cost_usd_per_day, closed(0.01, MAX_PRICE_USD, " USD per day"));
         c.prob(&p("compute.usable_share"), k.usable_share);
         c.num(&p("compute.lead_time_months"), k.lead_time_months, MONTHS_NONNEG);
         c.num(&p("compute.commitment_months"), k.commitment_months, MONTHS);
@@ -527,7 +527,13 @@ fn money_bound_problems(s: &ScenarioFile, f: &FirmFile) -> Vec<(String, String)>
     let sub_price = max_price(f.sub_price_usd_per_month, &|e| e.sub_price_usd_per_month);
     let seat_price = max_price(f.seat_price_usd_per_month, &|e| e.seat_price_usd_per_month);
     let factors: f64 = mine.iter().filter_map(|e| e.api_price_factor).map(|x| x.max(1.0)).product();
-    let cf = g(f.cost_decline_per_year);
+    // A tier's cost moves by cost_decline_per_year from its release, which may be before the run starts:
+    // `cf` is the largest factor any tier reaches by the end of the run.
+    let earliest = f.tiers.iter().map(|t| t.release.0).min().unwrap_or(s.start.0).min(s.start.0);
+    let cf = f
+        .cost_decline_per_year
+        .powf((s.end.0 - earliest).num_days() as f64 / crate::model::calendar::DAYS_PER_YEAR)
+        .max(1.0);
     // The dearest tier's chat query and API token, at their release cost (costs only fall after release
     // when cost_decline_per_year ≤ 1; `cf` covers a rise).
     let out_share = s.orgs.output_token_share;
@@ -568,7 +574,9 @@ fn money_bound_problems(s: &ScenarioFile, f: &FirmFile) -> Vec<(String, String)>
     let demand_usd_day =
         queries_day * query_cost + seats * s.orgs.seat_queries_per_day * query_cost + tokens_day * mtok_cost;
     let growth = 2f64.powf(k.lead_time_months).max(1.0);
-    let planned_usd_day = demand_usd_day * growth * (1.0 + k.headroom) / k.usable_share.max(1e-9);
+    // A firm with no usable GPUs orders none.
+    let planned_usd_day =
+        if k.usable_share > 0.0 { demand_usd_day * growth * (1.0 + k.headroom) / k.usable_share } else { 0.0 };
     let inference = (k.initial_gpus * k.gpu_cost_usd_per_day + 2.0 * planned_usd_day)
         * (1.0 + k.spot_max_share * k.spot_premium)
         * DAYS_PER_MONTH;

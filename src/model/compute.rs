@@ -124,7 +124,7 @@ pub fn allocate_cents<const N: usize>(total_cents: i64, weights: [f64; N], capac
         }
     }
     let used: i64 = parts.iter().sum();
-    // Rounding can push the parts one cent past the total; the rest never goes below zero by more.
+    // Each part is rounded on its own, so the rest can go below zero by at most half a cent per part.
     (parts, total_cents - used)
 }
 

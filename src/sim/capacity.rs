@@ -79,9 +79,10 @@ fn add_days(date: NaiveDate, days: f64) -> NaiveDate {
     date.checked_add_days(Days::new(days.round().max(0.0) as u64)).unwrap_or(NaiveDate::MAX)
 }
 
-/// The tranche of a firm's initial GPUs: serving from its launch for one commitment period.
-pub fn initial_tranche(f: &Firm) -> Tranche {
-    let from = f.launch;
+/// The tranche of a firm's initial GPUs: serving from its launch (or the start of the run, if later) for
+/// one commitment period.
+pub fn initial_tranche(f: &Firm, start: NaiveDate) -> Tranche {
+    let from = f.launch.max(start);
     Tranche { gpus: f.compute.initial_gpus, from, to: add_days(from, f.compute.commitment_months * DAYS_PER_MONTH) }
 }
 
@@ -116,12 +117,16 @@ pub fn plan_capacity(
             continue;
         }
         let (then_date, then) = comp.demand_history.front().copied().unwrap_or((date, demand));
-        let lead_days = c.lead_time_months * DAYS_PER_MONTH;
-        let horizon = add_days(date, lead_days);
+        // An order placed now serves from `arrival` (a lead time shorter than a tick still waits for the
+        // next tick) and must cover the tick after it too: GPUs whose commitment ends before then do not
+        // count, whatever their start (an order placed for a later date still counts).
+        let lead_days = (c.lead_time_months * DAYS_PER_MONTH).max(clock.dt_days);
+        let arrival = add_days(date, lead_days);
+        let covered = add_days(arrival, clock.dt_days - 1.0);
         let target = compute::forecast(demand, then, (date - then_date).num_days() as f64, lead_days)
             * (1.0 + c.headroom)
             / c.usable_share;
-        let pipeline = compute::active_gpus(&comp.tranches, horizon);
+        let pipeline: f64 = comp.tranches.iter().filter(|t| t.to > covered).map(|t| t.gpus).sum();
         if target <= pipeline {
             continue;
         }
@@ -147,7 +152,7 @@ pub fn plan_capacity(
         );
         let gpus = compute::order_gpus(target, pipeline, affordable);
         if gpus > 0.0 {
-            comp.tranches.push(Tranche { gpus, from: horizon, to: add_days(horizon, commitment_days) });
+            comp.tranches.push(Tranche { gpus, from: arrival, to: add_days(arrival, commitment_days) });
         }
     }
 }

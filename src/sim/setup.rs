@@ -96,7 +96,7 @@ pub fn populate(world: &mut World, scenario: Arc<Scenario>, run_id: u64) {
             Status { alive: true, exit_date: None, exit_reason: None },
             TickFlows::default(),
             IntervalFlows::default(),
-            Compute { tranches: vec![super::capacity::initial_tranche(f)], ..Default::default() },
+            Compute { tranches: vec![super::capacity::initial_tranche(f, p.start.0)], ..Default::default() },
         ));
     }
 
