@@ -163,6 +163,8 @@ pub fn shadowing_event(file: &ScenarioFile, segs: &[Seg]) -> Option<(String, chr
     }
     let (sets, _) = resolve_keys(file);
     sets.iter()
+        // An event dated after the end never fires, so it overrides nothing.
+        .filter(|(i, _)| file.events[*i].date <= file.end)
         .filter(|(_, key)| key.starts_with(segs) || segs.starts_with(key))
         .map(|(i, _)| (file.events[*i].id.clone(), file.events[*i].date.0))
         .next()
@@ -204,7 +206,7 @@ pub fn epochs(file: &ScenarioFile) -> Result<Vec<Epoch>, Vec<Problem>> {
             // Resolved again on the epoch being built: an earlier set event may have shortened an array.
             let key = file.events[*i].key.as_deref().unwrap_or_default().trim();
             match source::resolve_set_path(&next, key) {
-                Some(segs) if !segs.is_empty() => source::set_at(&mut next, &segs, value),
+                Some(segs) if !segs.is_empty() => source::merge_at(&mut next, &segs, value),
                 _ => {
                     problems.push(problem(
                         *i,
@@ -252,6 +254,28 @@ pub fn epochs(file: &ScenarioFile) -> Result<Vec<Epoch>, Vec<Problem>> {
 
 #[cfg(test)]
 mod tests {
+    /// A table value is merged into the table it changes: the keys it leaves out keep the scenario's values
+    /// (here `raise.enabled`, true for OpenAI in the baseline, false by default).
+    #[test]
+    fn a_table_value_changes_only_the_keys_it_names() {
+        let mut file = crate::config::load(None, &Default::default()).unwrap().params().clone();
+        let mut raise = toml::Table::new();
+        raise.insert("trigger_runway_months".into(), toml::Value::Float(12.0));
+        file.events.push(crate::config::file::EventFile {
+            id: "patience".into(),
+            date: crate::config::file::DateValue("2024-01-01".parse().unwrap()),
+            kind: EventKind::Set,
+            key: Some("firms.openai.raise".into()),
+            value: Some(toml::Value::Table(raise)),
+            ..Default::default()
+        });
+        let epochs = epochs(&file).unwrap();
+        let openai = |e: &Epoch| e.params.firms.iter().find(|f| f.id == "openai").unwrap().raise.clone();
+        assert_eq!(openai(&epochs[1]).trigger_runway_months, 12.0);
+        assert!(openai(&epochs[1]).enabled, "a key the value leaves out keeps the scenario's value");
+        assert_eq!(openai(&epochs[1]).size_months, openai(&epochs[0]).size_months);
+    }
+
     /// A set event whose key an earlier one removed (an array emptied) is a problem, not a panic.
     #[test]
     fn a_key_removed_by_an_earlier_set_event_is_a_problem() {

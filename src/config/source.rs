@@ -479,6 +479,27 @@ pub fn set_at(root: &mut toml::Value, segs: &[Seg], value: toml::Value) {
     *node = value;
 }
 
+/// Like [`set_at`], but a table value is merged into a table already there (as `extends` merges), so that
+/// the keys it leaves out keep their values instead of falling back to the defaults.
+pub fn merge_at(root: &mut toml::Value, segs: &[Seg], value: toml::Value) {
+    let mut node = &mut *root;
+    for seg in segs {
+        let next = match (node, seg) {
+            (toml::Value::Table(t), Seg::Key(k)) => t.get_mut(k),
+            (toml::Value::Array(a), Seg::Index(i)) => a.get_mut(*i),
+            _ => None,
+        };
+        match next {
+            Some(n) => node = n,
+            None => return set_at(root, segs, value),
+        }
+    }
+    match (node, value) {
+        (toml::Value::Table(base), toml::Value::Table(overlay)) => merge_table(base, overlay),
+        (node, value) => *node = value,
+    }
+}
+
 /// Parses the right-hand side of `--set key=value` as a TOML value (numbers, booleans, dates, arrays,
 /// quoted strings); anything that is not valid TOML is taken as a bare string.
 pub fn parse_set_value(raw: &str) -> toml::Value {

@@ -156,6 +156,10 @@ fn a_set_flag_shadowed_by_a_dated_event_is_refused() {
     assert!(err.contains("events.boom_ban_hazard.value"), "{err}");
     let o = llm(&["validate", boom.to_str().unwrap(), "--set", "events.boom_ban_hazard.value=0.2"]);
     assert!(o.status.success(), "{}", stderr(&o));
+    // An event dated after the end of the run never fires, so it overrides nothing.
+    let o =
+        llm(&["validate", boom.to_str().unwrap(), "--set", "end=2023-06-30", "--set", "orgs.ban_hazard_per_month=0.2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
     // The same key varied by a sweep is refused when the sweep is read, naming the sweep file's line.
     let dir = tempfile::tempdir().unwrap();
     let sweep = dir.path().join("shadow.toml");
