@@ -271,6 +271,46 @@ impl TickFlows {
 #[derive(Component, Clone, Copy, Debug, Default)]
 pub struct IntervalFlows(pub TickFlows);
 
+impl IntervalFlows {
+    /// Adds a tick: flows are summed, stocks (users, paying users, API organisations, seats, rates, rationed
+    /// users) take the tick's end values.
+    pub fn add(&mut self, flows: &TickFlows) {
+        let acc = &mut self.0;
+        acc.users = flows.users;
+        acc.paying_users = flows.paying_users;
+        acc.api_orgs = flows.api_orgs;
+        acc.seats = flows.seats;
+        acc.rates = flows.rates;
+        acc.rationed_users = flows.rationed_users;
+        acc.queries += flows.queries;
+        acc.tokens += flows.tokens;
+        acc.visits += flows.visits;
+        acc.revenue_sub += flows.revenue_sub;
+        acc.revenue_api += flows.revenue_api;
+        acc.revenue_seats += flows.revenue_seats;
+        acc.cost_inference += flows.cost_inference;
+        acc.cost_training += flows.cost_training;
+        acc.cost_fixed += flows.cost_fixed;
+        acc.cost_revenue_share += flows.cost_revenue_share;
+        acc.funding += flows.funding;
+        acc.capacity_gpu_days += flows.capacity_gpu_days;
+        acc.demanded_gpu_days += flows.demanded_gpu_days;
+        acc.served_gpu_days += flows.served_gpu_days;
+        acc.tokens_demanded += flows.tokens_demanded;
+        acc.tokens_served += flows.tokens_served;
+        acc.waitlisted += flows.waitlisted;
+        acc.cost_commitment += flows.cost_commitment;
+        acc.cost_spot += flows.cost_spot;
+        acc.cost_idle += flows.cost_idle;
+        acc.funding_in_kind += flows.funding_in_kind;
+        for (a, b) in
+            acc.cost_by_use.iter_mut().zip(flows.cost_by_use).chain(acc.cost_by_tier.iter_mut().zip(flows.cost_by_tier))
+        {
+            *a += b;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
