@@ -633,7 +633,7 @@ fn cmd_bench(
             let rows = sim.take_rows();
             if let Some(sink) = sink.as_mut() {
                 let t = std::time::Instant::now();
-                sink.rows(&rows.rows, &rows.market).map_err(|e| anyhow::anyhow!("writing the rows failed: {e}"))?;
+                sink.rows(&rows).map_err(|e| anyhow::anyhow!("writing the rows failed: {e}"))?;
                 writing += t.elapsed();
             }
             Ok(())

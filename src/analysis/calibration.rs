@@ -331,7 +331,7 @@ pub fn calibrate(scenario: Arc<Scenario>) -> Result<Report, SimError> {
                 f.fixed_cost_usd_per_year * econ::trend(1.0, f.fixed_cost_growth_per_year, years) / 365.2425
             })
             .sum();
-        let training = crate::sim::firms::training_cost(f, jan1, p.start.0);
+        let training = crate::sim::firms::training_cost(f, None, p.decisions.start.0, jan1, p.start.0);
         let run_2022 = annual.iter().find(|r| r.year == 2022).map(|r| r.profit_usd.usd()).unwrap_or(0.0);
         let model = run_2022 - fixed - training;
         let ratio = -model / x.value;

@@ -16,6 +16,17 @@ pub struct TracePoint {
     pub users: f64,
 }
 
+/// One decision of a firm (a row of decisions.csv), as the report marks it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DecisionMark {
+    pub date: NaiveDate,
+    pub firm: String,
+    pub decision: String,
+}
+
+/// The decisions a report marks on the fan charts (prices and capacity orders are too frequent to mark).
+pub const MARKED_DECISIONS: [&str; 5] = ["training_run", "release", "cuts", "funding_round", "exit"];
+
 /// One replicate's results (rows of annual.csv and summary.csv as column → text maps).
 #[derive(Clone, Debug, Default)]
 pub struct Replicate {
@@ -25,6 +36,8 @@ pub struct Replicate {
     pub summary: Vec<BTreeMap<String, String>>,
     pub hhi_end: f64,
     pub trace: Option<Vec<TracePoint>>,
+    /// Its marked decisions (from decisions.csv beside the trace; empty without a trace).
+    pub decisions: Vec<DecisionMark>,
 }
 
 /// A scenario: its replicates and where they came from.

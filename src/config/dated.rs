@@ -34,6 +34,10 @@ const TIERS: &str = "the firm's tiers are its state (its offer moves during the 
 const GPUS: &str = "it is the firm's compute at the start of the run (state, not a rule)";
 const GPU_PRICE: &str = "it is the price in the firm's signed compute contracts and the unit its demand is counted in \
      (state, not a rule); change what a token costs through the tiers' costs or cost_decline_per_year";
+const MODEL: &str = "it is where the firm's R&D race starts (state at set-up); its own training runs move it";
+const TRAINING: &str = "whether a firm trains its own models decides its tiers and releases at set-up; switch the \
+     other decisions (capacity, prices, cuts, funding) by date, or set strategy.training for the whole run";
+const DECIDE_FROM: &str = "it is the date firms start to decide; set it for the whole run (`--set decisions.start=…`)";
 const HOLDS: &str = "it is a table that holds values fixed at set-up; set the keys you mean one at a time";
 
 /// The keys a set event may not change, as key-path patterns (`*` any key, `[]` any index) with the
@@ -75,6 +79,9 @@ const REFUSED: &[(&[&str], &str)] = &[
     (&["firms", "[]", "tiers"], TIERS),
     (&["firms", "[]", "compute", "initial_gpus"], GPUS),
     (&["firms", "[]", "compute", "gpu_cost_usd_per_day"], GPU_PRICE),
+    (&["firms", "[]", "model"], MODEL),
+    (&["firms", "[]", "strategy", "training"], TRAINING),
+    (&["decisions", "start"], DECIDE_FROM),
 ];
 
 fn seg_matches(pattern: &str, seg: &Seg) -> bool {
@@ -97,7 +104,9 @@ fn seg_matches(pattern: &str, seg: &Seg) -> bool {
 /// - a whole firm (`firms`, `firms[i]`) and a firm's identity, dates and state: `id`, `name`, `kind`,
 ///   `launch`, `chat_launch`, `cash_usd` (use a funding event), `free_tier` and the prices (use a price
 ///   event), `self_hostable` (use a release or strategy event), `tiers` (any key under it) and
-///   `compute.initial_gpus` and `compute.gpu_cost_usd_per_day` (other `compute.*` keys are allowed);
+///   `compute.initial_gpus` and `compute.gpu_cost_usd_per_day` (other `compute.*` keys are allowed),
+///   `model.*` and `strategy.training` (the other `strategy.*` switches may change by date);
+/// - `decisions.start`;
 /// - a table that holds any of these (`segments.consumer`, `orgs`, `firms[i].compute`): set its other keys
 ///   one at a time.
 ///

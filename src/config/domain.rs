@@ -3,7 +3,10 @@
 //! programmes with plain dates. The simulator never sees the serde wire types of firms; leaf tables of plain
 //! numbers that need no resolution (`raise`, `pricing`, `compute`, `catch_up`) are shared with the file.
 
-use super::file::{CatchUpFile, ComputeFile, FirmFile, FirmKind, PricingFile, RaiseFile, TierFile, TrainingFile};
+use super::file::{
+    CatchUpFile, ComputeFile, FirmFile, FirmKind, ModelComputeFile, PricingFile, RaiseFile, StrategyFile, TierFile,
+    TrainingFile,
+};
 use chrono::NaiveDate;
 
 /// One model a firm serves (docs/ODD.md §7.8).
@@ -92,6 +95,8 @@ pub struct Firm {
     pub raise: RaiseFile,
     pub pricing: PricingFile,
     pub training: Vec<Training>,
+    pub strategy: StrategyFile,
+    pub model: ModelComputeFile,
 }
 
 impl Firm {
@@ -131,6 +136,8 @@ impl Firm {
             raise: f.raise.clone(),
             pricing: f.pricing.clone(),
             training: f.training.iter().map(Training::from).collect(),
+            strategy: f.strategy.clone(),
+            model: f.model.clone(),
         }
     }
 }

@@ -107,6 +107,8 @@ pub struct ScenarioFile {
     pub subscriptions: SubscriptionsFile,
     pub segments: SegmentsFile,
     pub orgs: OrgsFile,
+    /// When and how firms decide (docs/ODD.md §7.13); each firm's `strategy` says which decisions it makes.
+    pub decisions: DecisionsFile,
     pub firms: Vec<FirmFile>,
     pub events: Vec<EventFile>,
 }
@@ -131,6 +133,7 @@ impl Default for ScenarioFile {
             subscriptions: SubscriptionsFile::default(),
             segments: SegmentsFile::default(),
             orgs: OrgsFile::default(),
+            decisions: DecisionsFile::default(),
             firms: Vec::new(),
             events: Vec::new(),
         }
@@ -394,6 +397,152 @@ impl VerticalsFile {
     }
 }
 
+/// The parameters of the firms' decisions (docs/ODD.md §7.13), shared by every firm that decides.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DecisionsFile {
+    /// Firms decide from this date; before it everything follows the scenario's history (the calibration
+    /// period).
+    pub start: DateValue,
+    /// Months between two reviews of a firm's training, capacity, prices and cuts.
+    pub period_months: f64,
+    /// R&D race: Elo per tenfold effective training compute.
+    pub elo_per_decade: f64,
+    /// Months in which algorithmic progress halves the compute a capability needs.
+    pub efficiency_halving_months: f64,
+    /// Training FLOP per US dollar on `start`, and the years in which it doubles.
+    pub flop_per_usd: f64,
+    pub flop_per_usd_doubling_years: f64,
+    /// The frontier's gain firms expect, Elo per year (what a run must match to keep up).
+    pub frontier_growth_elo_per_year: f64,
+    /// Elo a firm aims to be ahead of the expected frontier (0: level with it).
+    pub lead_elo: f64,
+    /// A training run's length, months.
+    pub run_months: f64,
+    /// Standard deviation of a run's Elo gain around the scaling relation.
+    pub gain_sd_elo: f64,
+    /// Share of funds above the runway floor a firm may put into one run, and the floor in months of burn.
+    pub max_training_share: f64,
+    pub runway_floor_months: f64,
+    /// Smallest run worth starting, USD, and the smallest expected Elo gain worth a run.
+    pub min_run_usd: f64,
+    pub min_gain_elo: f64,
+    /// Runway months below which a firm cuts, in order: training, capacity growth, free tier, staff growth.
+    pub cut_runway_months: [f64; 4],
+    /// A cut is undone when the runway is back above its threshold times this.
+    pub cut_recover: f64,
+    /// Share of free-tier usage a firm limits when it cuts free-tier generosity.
+    pub free_limit_share: f64,
+    /// Prices: share of the gap to the target closed per review; quality band of comparable rivals (Elo);
+    /// floor and ceiling as multiples of unit serving cost; subscription price bounds, USD per month.
+    pub price_adjust: f64,
+    pub match_band_elo: f64,
+    pub min_markup: f64,
+    pub max_markup: f64,
+    pub sub_price_min_usd: f64,
+    pub sub_price_max_usd: f64,
+    /// Funding: valuation = TTM revenue × multiple × sentiment × growth factor; a round sells at most
+    /// `dilution_cap` of it.
+    pub revenue_multiple: f64,
+    pub dilution_cap: f64,
+    /// Investor sentiment: initial value, bounds, time constant (months), the sector's annual revenue growth
+    /// that is neutral, and the sentiment per unit of growth above it.
+    pub sentiment_initial: f64,
+    pub sentiment_min: f64,
+    pub sentiment_max: f64,
+    pub sentiment_tau_months: f64,
+    pub sentiment_neutral_growth: f64,
+    pub sentiment_per_growth: f64,
+    /// A firm that runs out of cash with at least this many users is acquired rather than bankrupt.
+    pub acquisition_min_users: f64,
+}
+
+impl Default for DecisionsFile {
+    fn default() -> Self {
+        DecisionsFile {
+            start: DateValue(NaiveDate::from_ymd_opt(2023, 9, 1).unwrap()),
+            period_months: 1.0,
+            elo_per_decade: 75.0,
+            efficiency_halving_months: 16.0,
+            flop_per_usd: 2.15e17,
+            flop_per_usd_doubling_years: 2.5,
+            frontier_growth_elo_per_year: 100.0,
+            lead_elo: 0.0,
+            run_months: 6.0,
+            gain_sd_elo: 15.0,
+            max_training_share: 0.25,
+            runway_floor_months: 12.0,
+            min_run_usd: 1.0e6,
+            min_gain_elo: 10.0,
+            cut_runway_months: [18.0, 12.0, 9.0, 6.0],
+            cut_recover: 1.25,
+            free_limit_share: 0.5,
+            price_adjust: 0.5,
+            match_band_elo: 50.0,
+            min_markup: 1.2,
+            max_markup: 10.0,
+            sub_price_min_usd: 5.0,
+            sub_price_max_usd: 40.0,
+            revenue_multiple: 25.0,
+            dilution_cap: 0.25,
+            sentiment_initial: 1.0,
+            sentiment_min: 0.3,
+            sentiment_max: 1.5,
+            sentiment_tau_months: 6.0,
+            sentiment_neutral_growth: 1.0,
+            sentiment_per_growth: 0.25,
+            acquisition_min_users: 1.0e6,
+        }
+    }
+}
+
+/// Whether a decision follows the scenario's script (events, trends, the issue-12 rules) or the firm's
+/// own rule from `decisions.start`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    #[default]
+    Scripted,
+    Decided,
+}
+
+/// Which of a firm's decisions are its own (docs/ODD.md §7.13); each can be switched to isolate a mechanism.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StrategyFile {
+    /// Training runs (the R&D race) instead of scripted releases, programmes and quality trends.
+    pub training: Mode,
+    /// Capacity orders reviewed each period, bounded by finances and cuts.
+    pub capacity: Mode,
+    /// API and subscription prices that respond to rivals and costs.
+    pub prices: Mode,
+    /// Cost cutting when the runway is short.
+    pub cuts: Mode,
+    /// Valuation-based rounds instead of the runway-triggered raise rule; acquisition or bankruptcy on exit.
+    pub funding: Mode,
+}
+
+impl StrategyFile {
+    /// Whether any decision is the firm's own.
+    pub fn any(&self) -> bool {
+        [self.training, self.capacity, self.prices, self.cuts, self.funding].contains(&Mode::Decided)
+    }
+}
+
+/// The firm's last model before it decides: its training compute and date (the R&D race starts there).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelComputeFile {
+    pub log10_flop: f64,
+    pub trained: DateValue,
+}
+
+impl Default for ModelComputeFile {
+    fn default() -> Self {
+        ModelComputeFile { log10_flop: 24.0, trained: DateValue(NaiveDate::from_ymd_opt(2023, 3, 1).unwrap()) }
+    }
+}
+
 /// Open-model quality closing the gap to the best frontier model.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -607,6 +756,10 @@ pub struct FirmFile {
     pub raise: RaiseFile,
     pub pricing: PricingFile,
     pub training: Vec<TrainingFile>,
+    /// Which decisions are the firm's own from `decisions.start` (all scripted unless the file says).
+    pub strategy: StrategyFile,
+    /// The last model's training compute, where the R&D race starts.
+    pub model: ModelComputeFile,
 }
 
 impl Default for FirmFile {
@@ -645,6 +798,8 @@ impl Default for FirmFile {
             raise: RaiseFile::default(),
             pricing: PricingFile::default(),
             training: Vec::new(),
+            strategy: StrategyFile::default(),
+            model: ModelComputeFile::default(),
         }
     }
 }

@@ -382,7 +382,74 @@ pub fn validate(s: &ScenarioFile) -> Result<(MonthDay, MonthDay), Vec<Problem>> 
             c.num(&p(&format!("training[{j}].months")), t.months, MONTHS);
             c.num(&p(&format!("training[{j}].cost_usd")), t.cost_usd, MONEY);
         }
+        c.num(&p("model.log10_flop"), f.model.log10_flop, closed(15.0, 35.0, " (log10 FLOP)"));
+        if f.model.trained.0 > s.decisions.start.0 && f.strategy.training == crate::config::file::Mode::Decided {
+            c.fail(
+                p("model.trained"),
+                format!(
+                    "the last model before the firm decides must be trained by decisions.start ({})",
+                    s.decisions.start.0
+                ),
+            );
+        }
     }
+    let d = &s.decisions;
+    c.num("decisions.period_months", d.period_months, MONTHS);
+    c.num("decisions.elo_per_decade", d.elo_per_decade, above(0.0, MAX_ELO, " Elo"));
+    c.num("decisions.efficiency_halving_months", d.efficiency_halving_months, MONTHS);
+    c.num("decisions.flop_per_usd", d.flop_per_usd, above(0.0, 1e30, " FLOP per USD"));
+    c.num("decisions.flop_per_usd_doubling_years", d.flop_per_usd_doubling_years, above(0.0, 100.0, " years"));
+    c.num("decisions.frontier_growth_elo_per_year", d.frontier_growth_elo_per_year, ELO_NONNEG);
+    c.num("decisions.lead_elo", d.lead_elo, ELO);
+    c.num("decisions.run_months", d.run_months, MONTHS);
+    c.num("decisions.gain_sd_elo", d.gain_sd_elo, ELO_NONNEG);
+    c.prob("decisions.max_training_share", d.max_training_share);
+    c.num("decisions.runway_floor_months", d.runway_floor_months, MONTHS_NONNEG);
+    c.num("decisions.min_run_usd", d.min_run_usd, MONEY);
+    c.num("decisions.min_gain_elo", d.min_gain_elo, ELO_NONNEG);
+    for (k, m) in d.cut_runway_months.iter().enumerate() {
+        c.num(&format!("decisions.cut_runway_months[{k}]"), *m, MONTHS_NONNEG);
+        if k > 0 && *m > d.cut_runway_months[k - 1] {
+            c.fail(
+                format!("decisions.cut_runway_months[{k}]"),
+                "cuts come in order (training, capacity growth, free tier, staff growth): thresholds must not increase",
+            );
+        }
+    }
+    c.num("decisions.cut_recover", d.cut_recover, closed(1.0, 10.0, ""));
+    c.prob("decisions.free_limit_share", d.free_limit_share);
+    c.prob("decisions.price_adjust", d.price_adjust);
+    c.num("decisions.match_band_elo", d.match_band_elo, ELO_NONNEG);
+    c.num("decisions.min_markup", d.min_markup, FACTOR);
+    c.num("decisions.max_markup", d.max_markup, FACTOR);
+    if d.max_markup < d.min_markup {
+        c.fail("decisions.max_markup", format!("must be at least decisions.min_markup ({})", d.min_markup));
+    }
+    c.num("decisions.sub_price_min_usd", d.sub_price_min_usd, PRICE);
+    c.num("decisions.sub_price_max_usd", d.sub_price_max_usd, PRICE);
+    if d.sub_price_max_usd < d.sub_price_min_usd {
+        c.fail(
+            "decisions.sub_price_max_usd",
+            format!("must be at least decisions.sub_price_min_usd ({})", d.sub_price_min_usd),
+        );
+    }
+    c.num("decisions.revenue_multiple", d.revenue_multiple, FACTOR);
+    c.prob("decisions.dilution_cap", d.dilution_cap);
+    c.num("decisions.sentiment_min", d.sentiment_min, FACTOR);
+    c.num("decisions.sentiment_max", d.sentiment_max, FACTOR);
+    if d.sentiment_max < d.sentiment_min {
+        c.fail("decisions.sentiment_max", format!("must be at least decisions.sentiment_min ({})", d.sentiment_min));
+    } else if !(d.sentiment_min..=d.sentiment_max).contains(&d.sentiment_initial) {
+        c.fail("decisions.sentiment_initial", format!("must be within [{}, {}]", d.sentiment_min, d.sentiment_max));
+    }
+    c.num("decisions.sentiment_tau_months", d.sentiment_tau_months, MONTHS);
+    c.num(
+        "decisions.sentiment_neutral_growth",
+        d.sentiment_neutral_growth,
+        closed(-1.0, MAX_GROWTH_PER_YEAR, " per year"),
+    );
+    c.num("decisions.sentiment_per_growth", d.sentiment_per_growth, FACTOR);
+    c.num("decisions.acquisition_min_users", d.acquisition_min_users, closed(0.0, MAX_POPULATION, " users"));
     if !s.firms.is_empty() && s.firms.iter().all(|f| f.catch_up.is_some()) {
         c.fail("firms", "open models catch up with a frontier: at least one firm must have no `catch_up`");
     }

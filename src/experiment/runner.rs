@@ -3,8 +3,8 @@
 //! file is touched here: `io::sweep_run` owns the output folder (resume, verification, repair, shards).
 
 use super::spec::{RunSpec, Sweep, value_text};
-use crate::sim::resources::RunTables;
-use crate::sim::rows::{AnnualRow, MarketRow, SummaryRow, TraceRow};
+use crate::sim::resources::{RunTables, Trace};
+use crate::sim::rows::{AnnualRow, MarketRow, SummaryRow};
 use crate::sim::{MemorySink, RowSink, SimError, Simulation};
 use anyhow::Result;
 use std::collections::BTreeMap;
@@ -207,8 +207,8 @@ pub struct Finished {
 struct LastMarket(Option<MarketRow>);
 
 impl RowSink for LastMarket {
-    fn rows(&mut self, _: &[TraceRow], market: &[MarketRow]) -> Result<(), String> {
-        if let Some(m) = market.last() {
+    fn rows(&mut self, batch: &Trace) -> Result<(), String> {
+        if let Some(m) = batch.market.last() {
             self.0 = Some(m.clone());
         }
         Ok(())
@@ -254,11 +254,11 @@ pub struct Stoppable<'a, S: RowSink> {
 }
 
 impl<S: RowSink> RowSink for Stoppable<'_, S> {
-    fn rows(&mut self, trace: &[TraceRow], market: &[MarketRow]) -> Result<(), String> {
+    fn rows(&mut self, batch: &Trace) -> Result<(), String> {
         if self.stop.load(Ordering::Relaxed) != 0 {
             return Err(INTERRUPTED.into());
         }
-        self.inner.rows(trace, market)
+        self.inner.rows(batch)
     }
 }
 
@@ -341,6 +341,7 @@ pub fn execute(
         hhi: 0.0,
         open_source_share: 0.0,
         self_hosting_spend_usd: crate::model::econ::Cents::ZERO,
+        investor_sentiment: 0.0,
     });
     fields.extend([
         m.active_users.to_string(),

@@ -53,6 +53,7 @@ const OUTPUT_NAMES: &[&str] = &[
     "manifest.json",
     "trace.csv",
     "market.csv",
+    "decisions.csv",
     "annual.csv",
     "summary.csv",
     "runs.csv",

@@ -3,7 +3,7 @@
 //! streamed in `run_id` order, byte-identical to those of the same sweep run unsharded.
 
 use super::folder::{self, Kind, Mode};
-use super::sweep_check::{self, IdSeq, Layout, RowReader, SWEEP_FILES, trace_crc, trace_dir};
+use super::sweep_check::{self, IdSeq, Layout, RowReader, SWEEP_FILES, trace_dir};
 use super::sweep_out::SweepWriter;
 use crate::experiment::runner::TraceMode;
 use anyhow::{Context, Result, bail};
@@ -214,15 +214,14 @@ fn write_merged(shards: &[Shard], owner: &[u32], staging: &Path, stop: &AtomicUs
         // A run that did not finish has no trace.
         let crc = if traces.keeps(id, total) && ok {
             let (from, to) = (trace_dir(&shards[i].dir, id), trace_dir(staging, id));
-            let t = std::fs::read(from.join("trace.csv")).with_context(|| format!("cannot read {}", from.display()))?;
-            let m =
-                std::fs::read(from.join("market.csv")).with_context(|| format!("cannot read {}", from.display()))?;
+            let files =
+                sweep_check::read_trace_files(&from).with_context(|| format!("cannot read {}", from.display()))?;
             std::fs::create_dir_all(&to).with_context(|| format!("cannot create {}", to.display()))?;
-            for (name, bytes) in [("trace.csv", &t), ("market.csv", &m)] {
+            for (name, bytes) in sweep_check::TRACE_FILES.iter().zip(&files) {
                 let path = to.join(name);
                 std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
             }
-            Some(trace_crc(&t, &m))
+            Some(sweep_check::trace_files_crc(&files))
         } else {
             None
         };

@@ -7,14 +7,16 @@
 use super::folder::{Kind, Mode, STAGING_PREFIX};
 use crate::sim::RowSink;
 use crate::sim::resources::RunTables;
-use crate::sim::rows::{MarketRow, SummaryRow, TraceRow};
+use crate::sim::resources::Trace;
+use crate::sim::rows::{DECISION_COLUMNS, DecisionRow, SummaryRow};
 use anyhow::{Context, Result};
 use std::fs::{self, File};
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 /// The files of a run, in the order they are moved into place.
-pub const RUN_FILES: [&str; 5] = ["trace.csv", "market.csv", "annual.csv", "summary.csv", "manifest.json"];
+pub const RUN_FILES: [&str; 6] =
+    ["trace.csv", "market.csv", "decisions.csv", "annual.csv", "summary.csv", "manifest.json"];
 
 type CsvOut = csv::Writer<BufWriter<File>>;
 
@@ -25,11 +27,30 @@ pub struct RunOutput {
     staging: PathBuf,
     trace: CsvOut,
     market: CsvOut,
+    decisions: CsvOut,
 }
 
 fn csv_writer(path: &Path) -> Result<CsvOut> {
     let f = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
     Ok(csv::WriterBuilder::new().has_headers(true).from_writer(BufWriter::with_capacity(1 << 20, f)))
+}
+
+/// A `decisions.csv` writer with its header written (a run without decisions still has the header).
+fn decisions_writer(path: &Path) -> Result<CsvOut> {
+    let f = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(BufWriter::with_capacity(1 << 16, f));
+    w.write_record(DECISION_COLUMNS)?;
+    Ok(w)
+}
+
+/// The bytes of a `decisions.csv` holding `rows` (sweeps write traces from memory).
+pub fn decisions_csv(rows: &[DecisionRow]) -> Result<Vec<u8>> {
+    let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+    w.write_record(DECISION_COLUMNS)?;
+    for r in rows {
+        w.serialize(r)?;
+    }
+    w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 impl RunOutput {
@@ -42,7 +63,8 @@ impl RunOutput {
         fs::create_dir(&staging).with_context(|| format!("cannot create {}", staging.display()))?;
         let trace = csv_writer(&staging.join("trace.csv"))?;
         let market = csv_writer(&staging.join("market.csv"))?;
-        Ok(RunOutput { _lock: lock, dir: dir.to_path_buf(), staging, trace, market })
+        let decisions = decisions_writer(&staging.join("decisions.csv"))?;
+        Ok(RunOutput { _lock: lock, dir: dir.to_path_buf(), staging, trace, market, decisions })
     }
 
     /// Writes the final tables and the manifest, then moves every file into place.
@@ -70,6 +92,7 @@ impl RunOutput {
         let staged = |name: &str| staging.join(name);
         self.trace.flush().with_context(|| format!("cannot write {}", staged("trace.csv").display()))?;
         self.market.flush().with_context(|| format!("cannot write {}", staged("market.csv").display()))?;
+        self.decisions.flush().with_context(|| format!("cannot write {}", staged("decisions.csv").display()))?;
         let mut annual = csv_writer(&staged("annual.csv"))?;
         for r in &tables.annual {
             annual.serialize(r)?;
@@ -79,7 +102,7 @@ impl RunOutput {
         let mut manifest = manifest.clone();
         manifest["kind"] = serde_json::json!(Kind::Run.as_str());
         let mut sums = serde_json::Map::new();
-        for name in &RUN_FILES[..4] {
+        for name in &RUN_FILES[..5] {
             sums.insert(name.to_string(), checksum(&staged(name))?);
         }
         manifest["checksums"] = serde_json::Value::Object(sums);
@@ -106,13 +129,16 @@ impl RunOutput {
 }
 
 impl RowSink for RunOutput {
-    fn rows(&mut self, trace: &[TraceRow], market: &[MarketRow]) -> Result<(), String> {
+    fn rows(&mut self, batch: &Trace) -> Result<(), String> {
         let fail = |name: &str, e: csv::Error| format!("cannot write {}: {e}", self.staging.join(name).display());
-        for r in trace {
+        for r in &batch.rows {
             self.trace.serialize(r).map_err(|e| fail("trace.csv", e))?;
         }
-        for r in market {
+        for r in &batch.market {
             self.market.serialize(r).map_err(|e| fail("market.csv", e))?;
+        }
+        for r in &batch.decisions {
+            self.decisions.serialize(r).map_err(|e| fail("decisions.csv", e))?;
         }
         Ok(())
     }

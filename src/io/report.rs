@@ -105,6 +105,25 @@ where
             .draw_series(LineSeries::new(b.iter().map(|(d, q)| (*d, q[2])), c.stroke_width(2)))?
             .label(s.name.clone())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3)));
+        // The first replicate's decisions, on the median line: ▲ a release, ● a funding round, ✕ a cut (or a
+        // cut undone), ◆ a training run started or cancelled, ■ an exit.
+        let Some(r) = s.replicates.first() else { continue };
+        let median_at = |d: NaiveDate| b.iter().take_while(|(x, _)| *x <= d).last().map(|(_, q)| q[2]);
+        for m in r.decisions.iter().filter(|m| m.firm == firm) {
+            let Some(y) = median_at(m.date) else { continue };
+            let at = (m.date, y);
+            let style = c.filled();
+            match m.decision.as_str() {
+                "release" => chart.draw_series(std::iter::once(TriangleMarker::new(at, 7, style)))?,
+                "funding_round" => chart.draw_series(std::iter::once(Circle::new(at, 5, style)))?,
+                "cuts" => chart.draw_series(std::iter::once(Cross::new(at, 6, c.stroke_width(2))))?,
+                "exit" => chart
+                    .draw_series(std::iter::once(EmptyElement::at(at) + Rectangle::new([(-5, -5), (5, 5)], style)))?,
+                _ => chart.draw_series(std::iter::once(
+                    EmptyElement::at(at) + Polygon::new(vec![(0, -5), (5, 0), (0, 5), (-5, 0)], style),
+                ))?,
+            };
+        }
     }
     chart
         .configure_series_labels()
@@ -375,6 +394,9 @@ pub fn write_comparison(out: &Path, cmp: &Comparison, scenarios: &[ScenarioData]
         ));
     }
     html.push_str("</table>\n<p>Every metric of every firm is in <code>comparison.csv</code>.</p>\n<h2>Charts</h2>\n");
+    if has_traces {
+        html.push_str("<p id=\"decision-marks\">On the fan charts, the first replicate's decisions (its <code>decisions.csv</code>) are marked on the scenario's median line: &#9650; a model released, &#9679; a funding round, &#10005; a cost cut (or one undone), &#9670; a training run started or cancelled, &#9632; an exit.</p>\n");
+    }
     for (i, (title, svg)) in figures.iter().enumerate() {
         let body = svg.split_once("?>").map(|x| x.1).unwrap_or(svg);
         html.push_str(&format!(

@@ -4,7 +4,7 @@
 //! rows against its index (as `--resume` does); an unfinished sweep is refused, or with `partial` only
 //! its committed runs are used.
 
-use crate::analysis::compare::{Replicate, ScenarioData, TracePoint};
+use crate::analysis::compare::{DecisionMark, MARKED_DECISIONS, Replicate, ScenarioData, TracePoint};
 use crate::experiment::runner::TraceMode;
 use crate::io::sweep_check;
 use anyhow::{Context, Result, bail};
@@ -59,6 +59,25 @@ fn read_trace(path: &Path) -> Result<Vec<TracePoint>> {
                 firm: r[f].to_string(),
                 cash: num(&r[c]),
                 users: num(&r[u]),
+            })
+        })
+        .collect()
+}
+
+/// The marked decisions of a decisions.csv (none when the file is absent: a folder written before it existed).
+fn read_decisions(path: &Path) -> Result<Vec<DecisionMark>> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let (h, rows) = read_csv(path)?;
+    let (d, f, k) = (col(&h, "date", path)?, col(&h, "firm", path)?, col(&h, "decision", path)?);
+    rows.iter()
+        .filter(|r| MARKED_DECISIONS.contains(&&r[k]))
+        .map(|r| {
+            Ok(DecisionMark {
+                date: r[d].parse().with_context(|| format!("{}: bad date {}", path.display(), &r[d]))?,
+                firm: r[f].to_string(),
+                decision: r[k].to_string(),
             })
         })
         .collect()
@@ -199,14 +218,16 @@ pub fn load_folder(dir: &Path, partial: bool) -> Result<Vec<ScenarioData>> {
                 sc.failed += 1;
                 continue;
             }
-            let tpath = crate::io::sweep_check::trace_dir(dir, id).join("trace.csv");
+            let tdir = crate::io::sweep_check::trace_dir(dir, id);
+            let traced = traces.keeps(id, total);
             sc.replicates.push(Replicate {
                 replicate: r[cr].parse()?,
                 seed: r[cs].parse()?,
                 annual: annual.get(&id).cloned().unwrap_or_default(),
                 summary: summary.get(&id).cloned().unwrap_or_default(),
                 hhi_end: num(&r[hhi]),
-                trace: if traces.keeps(id, total) { Some(read_trace(&tpath)?) } else { None },
+                trace: if traced { Some(read_trace(&tdir.join("trace.csv"))?) } else { None },
+                decisions: if traced { read_decisions(&tdir.join("decisions.csv"))? } else { Vec::new() },
             });
         }
         Ok(points.into_values().collect())
@@ -229,6 +250,7 @@ pub fn load_folder(dir: &Path, partial: bool) -> Result<Vec<ScenarioData>> {
                 summary: summary.get(&0).cloned().unwrap_or_default(),
                 hhi_end: last_hhi(&dir.join("market.csv")),
                 trace: Some(read_trace(&dir.join("trace.csv"))?),
+                decisions: read_decisions(&dir.join("decisions.csv"))?,
             }],
             failed: 0,
         }])

@@ -153,14 +153,28 @@ pub fn field(line: &str, col: usize) -> Option<String> {
     r.records().next()?.ok()?.get(col).map(str::to_string)
 }
 
-/// CRC-32 of a run's trace files, as the index records it: trace.csv's length, then its bytes, then
-/// market.csv's (the length keeps bytes moved from one file to the other from passing).
-pub fn trace_crc(trace: &[u8], market: &[u8]) -> u32 {
+/// The files of a run's trace folder, in the order their checksum covers them.
+pub const TRACE_FILES: [&str; 3] = ["trace.csv", "market.csv", "decisions.csv"];
+
+/// CRC-32 of a run's trace files ([`TRACE_FILES`]), as the index records it: each file's length, then its
+/// bytes (the lengths keep bytes moved from one file to another from passing).
+pub fn trace_crc(files: &[&[u8]]) -> u32 {
     let mut h = crc32fast::Hasher::new();
-    h.update(&(trace.len() as u64).to_le_bytes());
-    h.update(trace);
-    h.update(market);
+    for f in files {
+        h.update(&(f.len() as u64).to_le_bytes());
+        h.update(f);
+    }
     h.finalize()
+}
+
+/// Reads a run's trace files from its folder `d`.
+pub fn read_trace_files(d: &Path) -> std::io::Result<Vec<Vec<u8>>> {
+    TRACE_FILES.iter().map(|n| std::fs::read(d.join(n))).collect()
+}
+
+/// The checksum of the trace files read by [`read_trace_files`].
+pub fn trace_files_crc(files: &[Vec<u8>]) -> u32 {
+    trace_crc(&files.iter().map(Vec::as_slice).collect::<Vec<_>>())
 }
 
 /// Where a run's trace lives.
@@ -506,10 +520,9 @@ pub fn check(dir: &Path, layout: &Layout) -> Result<Check> {
             }
             (true, Some(crc)) => {
                 let d = trace_dir(dir, id);
-                let read = |n: &str| std::fs::read(d.join(n));
-                match (read("trace.csv"), read("market.csv")) {
-                    (Ok(t), Ok(m)) if trace_crc(&t, &m) == crc => {}
-                    (Ok(_), Ok(_)) => {
+                match read_trace_files(&d) {
+                    Ok(files) if trace_files_crc(&files) == crc => {}
+                    Ok(_) => {
                         c.problems.push(format!(
                             "{}: the trace of run {id} differs from what was written (checksum)",
                             d.display()

@@ -6,8 +6,8 @@
 //! line of `index.csv` with the row counts and checksums that `--resume`, `merge` and `compare` verify
 //! (see [`crate::io::sweep_check`]); a run counts as done once its index line is complete.
 
-use super::sweep_check::{INDEX_HEADER, IndexEntry, SWEEP_FILES, trace_crc, trace_dir};
-use crate::sim::rows::{MarketRow, TraceRow};
+use super::sweep_check::{INDEX_HEADER, IndexEntry, SWEEP_FILES, TRACE_FILES, trace_crc, trace_dir};
+use crate::sim::MemorySink;
 use anyhow::{Context, Result};
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -70,10 +70,10 @@ impl SweepWriter {
         annual: &str,
         summary: &str,
         runs_line: &str,
-        trace: Option<(&[TraceRow], &[MarketRow])>,
+        trace: Option<&MemorySink>,
     ) -> Result<()> {
         let crc = match trace {
-            Some((t, m)) => Some(write_trace(&self.root, run_id, t, m)?),
+            Some(t) => Some(write_trace(&self.root, run_id, t)?),
             None => None,
         };
         let index = IndexEntry::of(run_id, annual, summary, runs_line, crc).line();
@@ -87,8 +87,7 @@ impl SweepWriter {
 
     /// Writes a finished run (see [`SweepWriter::write_run`]).
     pub fn write_finished(&mut self, f: &crate::experiment::runner::Finished) -> Result<()> {
-        let trace = f.trace.as_ref().map(|t| (t.trace.as_slice(), t.market.as_slice()));
-        self.write_run(f.run_id, &f.annual, &f.summary, &f.runs_line, trace)
+        self.write_run(f.run_id, &f.annual, &f.summary, &f.runs_line, f.trace.as_ref())
     }
 
     /// Copies a verified run's rows (from the files being repaired): the same bytes, a new index line.
@@ -132,9 +131,9 @@ impl SweepWriter {
     }
 }
 
-/// Writes a run's trace and market rows into `traces/run-<id>/` atomically (temporary folder + rename);
-/// returns the checksum of the two files.
-pub fn write_trace(dir: &Path, run_id: u64, trace: &[TraceRow], market: &[MarketRow]) -> Result<u32> {
+/// Writes a run's trace, market and decision rows into `traces/run-<id>/` atomically (temporary folder +
+/// rename); returns the checksum of the three files.
+pub fn write_trace(dir: &Path, run_id: u64, rows: &MemorySink) -> Result<u32> {
     let final_dir = trace_dir(dir, run_id);
     let tmp = dir.join("traces").join(format!(".tmp-run-{run_id:06}-{}", std::process::id()));
     let result = (|| -> Result<u32> {
@@ -143,7 +142,8 @@ pub fn write_trace(dir: &Path, run_id: u64, trace: &[TraceRow], market: &[Market
         }
         fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
         let mut bytes = Vec::new();
-        for (name, rows) in [("trace.csv", to_csv(trace)?), ("market.csv", to_csv(market)?)] {
+        let files = [to_csv(&rows.trace)?, to_csv(&rows.market)?, super::outputs::decisions_csv(&rows.decisions)?];
+        for (name, rows) in TRACE_FILES.into_iter().zip(files) {
             let path = tmp.join(name);
             let mut f = File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
             f.write_all(&rows)
@@ -156,7 +156,7 @@ pub fn write_trace(dir: &Path, run_id: u64, trace: &[TraceRow], market: &[Market
             fs::remove_dir_all(&final_dir).with_context(|| format!("cannot replace {}", final_dir.display()))?;
         }
         fs::rename(&tmp, &final_dir).with_context(|| format!("cannot move {} into place", final_dir.display()))?;
-        Ok(trace_crc(&bytes[0], &bytes[1]))
+        Ok(trace_crc(&[&bytes[0], &bytes[1], &bytes[2]]))
     })();
     if result.is_err() {
         let _ = fs::remove_dir_all(&tmp);

@@ -3,7 +3,7 @@
 //! manifest, and the runs executed (by `experiment::runner`) and committed in `run_id` order.
 
 use super::folder::{self, Kind, Mode};
-use super::sweep_check::{self, IdSeq, Layout, RowReader, SWEEP_FILES, trace_crc, trace_dir};
+use super::sweep_check::{self, IdSeq, Layout, RowReader, SWEEP_FILES, trace_dir};
 use super::sweep_out::SweepWriter;
 use crate::experiment::runner::{self, Finished, Progress, SweepOptions, SweepReport, Tasks};
 use crate::experiment::spec::Sweep;
@@ -321,7 +321,7 @@ impl Copier {
             // A run that did not finish has no trace.
             let crc = if (layout.traced)(id) && ok {
                 let d = trace_dir(dir, id);
-                Some(trace_crc(&std::fs::read(d.join("trace.csv"))?, &std::fs::read(d.join("market.csv"))?))
+                Some(sweep_check::trace_files_crc(&sweep_check::read_trace_files(&d)?))
             } else {
                 None
             };

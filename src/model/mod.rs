@@ -5,3 +5,4 @@ pub mod choice;
 pub mod compute;
 pub mod econ;
 pub mod rng;
+pub mod strategy;

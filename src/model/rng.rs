@@ -31,6 +31,10 @@ pub enum Stream {
     /// Capacity rationing: whether a sign-up to a chatbot at capacity gets in (the waitlist), and whether a
     /// paying user meeting message caps churns.
     Capacity = 9,
+    /// The outcome of a training run (its Elo gain around the scaling relation).
+    Training = 10,
+    /// Whether a valuation-based funding round closes.
+    Funding = 11,
 }
 
 const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -83,6 +87,13 @@ impl CounterRng {
 
     /// True with probability `threshold / 2^64` (see [`prob_threshold`]).
     #[inline(always)]
+    /// A standard normal draw (Box–Muller on two uniform draws).
+    pub fn normal(&mut self) -> f64 {
+        let u1 = 1.0 - self.uniform();
+        let u2 = self.uniform();
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
+
     pub fn hit(&mut self, threshold: u64) -> bool {
         self.draw() < threshold
     }
@@ -143,6 +154,19 @@ pub fn fnv1a_hex(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn normal_draws_have_mean_zero_and_unit_variance() {
+        let n = 200_000;
+        let xs: Vec<f64> =
+            (0..n).map(|i| CounterRng::for_decision(7, Stream::Training, i as u32, 3).normal()).collect();
+        let mean = xs.iter().sum::<f64>() / n as f64;
+        let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
+        assert!(mean.abs() < 0.01 && (var - 1.0).abs() < 0.02, "{mean} {var}");
+        let tail = xs.iter().filter(|x| x.abs() > 1.96).count() as f64 / n as f64;
+        assert!((tail - 0.05).abs() < 0.003, "{tail}");
+    }
+
     use super::*;
 
     #[test]

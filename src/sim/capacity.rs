@@ -38,10 +38,11 @@ fn years_between(from: NaiveDate, to: NaiveDate) -> f64 {
     (to - from).num_days() as f64 / DAYS_PER_YEAR
 }
 
-/// The tiers of firm `f` in use on `date` (before the first tier's release, the first tier).
-pub fn tiers(f: &Firm, date: NaiveDate, output_share: f64) -> TierView<'_> {
-    let released = f.tiers.iter().take_while(|t| t.release <= date).count().max(1);
-    let (free, top) = (&f.tiers[0], &f.tiers[released - 1]);
+/// The tiers of firm `f` in use on `date`, from its `lineup` (before the first tier's release, the first
+/// tier).
+pub fn tiers<'a>(f: &Firm, lineup: &'a [Tier], date: NaiveDate, output_share: f64) -> TierView<'a> {
+    let released = lineup.iter().take_while(|t| t.release <= date).count().max(1);
+    let (free, top) = (&lineup[0], &lineup[released - 1]);
     let factor = |t: &Tier| compute::cost_factor(f.cost_decline_per_year, years_between(t.release, date));
     let query = |t: &Tier| {
         compute::tokens_cost(
@@ -94,10 +95,12 @@ pub fn plan_capacity(
     clock: Res<Clock>,
     info: Res<RunInfo>,
     queue: Res<EventQueue>,
-    mut firms: Query<(&FirmId, &Finance, &Status, &TickFlows, &mut Compute)>,
+    mut log: ResMut<DecisionLog>,
+    mut firms: Query<(&FirmId, &Finance, &Status, &TickFlows, &mut Compute, &Decisions)>,
 ) {
     let date = clock.date;
-    for (id, fin, status, flows, mut comp) in firms.iter_mut() {
+    let d = &info.params().decisions;
+    for (id, fin, status, flows, mut comp, dec) in firms.iter_mut() {
         let j = id.0 as usize;
         let f = &info.firms()[j];
         let c = &f.compute;
@@ -116,16 +119,33 @@ pub fn plan_capacity(
         if date < f.launch || c.usable_share <= 0.0 {
             continue;
         }
+        // A firm that decides its capacity orders at its reviews only, for the period until the next one;
+        // when it cuts capacity growth (cut level 2 and above) it orders for today's demand, no headroom.
+        let decided = super::strategy::decides(d, f.strategy.capacity, date);
+        if decided && dec.last_review != Some(date) {
+            continue;
+        }
+        let cut = decided && dec.cut_level >= 2;
+        let period_days = if decided { (d.period_months * DAYS_PER_MONTH).max(clock.dt_days) } else { clock.dt_days };
         let (then_date, then) = comp.demand_history.front().copied().unwrap_or((date, demand));
         // An order placed now serves from `arrival` (a lead time shorter than a tick still waits for the
-        // next tick) and must cover the tick after it too: GPUs whose commitment ends before then do not
-        // count, whatever their start (an order placed for a later date still counts).
+        // next tick) and must cover the tick (or review period) after it too: GPUs whose commitment ends
+        // before then do not count, whatever their start (an order placed for a later date still counts).
         let lead_days = (c.lead_time_months * DAYS_PER_MONTH).max(clock.dt_days);
         let arrival = add_days(date, lead_days);
-        let covered = add_days(arrival, clock.dt_days - 1.0);
-        let target = compute::forecast(demand, then, (date - then_date).num_days() as f64, lead_days)
-            * (1.0 + c.headroom)
-            / c.usable_share;
+        let covered = add_days(arrival, period_days - 1.0);
+        let forecast = if cut {
+            demand
+        } else {
+            compute::forecast(
+                demand,
+                then,
+                (date - then_date).num_days() as f64,
+                lead_days + period_days - clock.dt_days,
+            )
+        };
+        let headroom = if cut { 0.0 } else { c.headroom };
+        let target = forecast * (1.0 + headroom) / c.usable_share;
         let pipeline: f64 = comp.tranches.iter().filter(|t| t.to > covered).map(|t| t.gpus).sum();
         if target <= pipeline {
             continue;
@@ -153,6 +173,32 @@ pub fn plan_capacity(
         let gpus = compute::order_gpus(target, pipeline, affordable);
         if gpus > 0.0 {
             comp.tranches.push(Tranche { gpus, from: arrival, to: add_days(arrival, commitment_days) });
+            if decided {
+                let lg = super::strategy::Logger {
+                    run_id: info.run_id,
+                    tick: clock.tick,
+                    date,
+                    firm: &f.id,
+                    runway: super::firms::runway(fin, f, comp.credits),
+                    cash: fin.cash,
+                };
+                let why = if gpus < target - pipeline {
+                    "order GPUs for the forecast demand, limited by what the firm can pay"
+                } else if cut {
+                    "order GPUs for today's demand only (capacity growth cut)"
+                } else {
+                    "order GPUs for the forecast demand plus headroom"
+                };
+                log.0.push(lg.row(
+                    "capacity_order",
+                    pipeline,
+                    pipeline + gpus,
+                    why.into(),
+                    format!(
+                        "target_gpus={target:.0}; affordable_gpus={affordable:.0}; arrival={arrival}; demand_gpus={demand:.0}"
+                    ),
+                ));
+            }
         }
     }
 }

@@ -37,6 +37,7 @@ pub fn apply_epochs(clock: Res<Clock>, mut info: ResMut<RunInfo>) {
 /// funding arrives, releases lift quality, prices change, leaks start ban waves, strategies switch.
 pub fn apply_events(
     clock: Res<Clock>,
+    info: Res<RunInfo>,
     mut queue: ResMut<EventQueue>,
     mut firms: Query<(&FirmId, &mut Quality, &mut Offer, &mut Finance, &mut Compute)>,
 ) {
@@ -61,7 +62,11 @@ pub fn apply_events(
                 fin.pending_funding += amount - credits;
             }
             EventKind::Release => {
-                q.jumps += e.quality_jump_elo.unwrap_or(0.0);
+                // A firm whose training is decided releases what its own runs produce from the start on.
+                let f = &info.firms()[firm];
+                if !super::strategy::decides(&info.params().decisions, f.strategy.training, e.date.0) {
+                    q.jumps += e.quality_jump_elo.unwrap_or(0.0);
+                }
                 if let Some(sh) = e.self_hostable {
                     offer.self_hostable = sh;
                 }

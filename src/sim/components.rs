@@ -197,6 +197,50 @@ pub struct ComputeRates {
     pub best_served: f64,
 }
 
+/// The models a firm serves, in release order: its scenario tiers (for a firm whose training is decided,
+/// those released before `decisions.start`) and the models its own training runs released.
+#[derive(Component, Clone, Debug)]
+pub struct Lineup(pub Vec<crate::config::domain::Tier>);
+
+/// A training run the firm decided (or a scripted programme running when the firm starts to decide).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Run {
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    /// What the run costs per day while it runs (0 for a scripted programme, paid by its script).
+    pub usd_per_day: f64,
+    /// Its training compute, log10 FLOP.
+    pub log10_flop: f64,
+}
+
+/// A firm's own decisions: the state its rules keep between reviews (docs/ODD.md §7.13).
+#[derive(Component, Clone, Debug)]
+pub struct Decisions {
+    /// Date and number of the last review (training, capacity, prices, cuts); review k is due at the first
+    /// tick on or after `decisions.start` + k periods.
+    pub last_review: Option<NaiveDate>,
+    pub review_number: Option<u32>,
+    /// Training runs started so far (a run's outcome draws on the stream by its number, so that the n-th run
+    /// of a firm has the same luck in every scenario and at every tick length).
+    pub runs: u32,
+    /// Funding rounds attempted so far (the same for rounds).
+    pub rounds: u32,
+    /// Cost-cutting level: 0 none; 1 training stopped; 2 + capacity growth; 3 + free-tier limits; 4 + staff.
+    pub cut_level: u8,
+    /// Share of free-tier usage the firm limits (cut level 3 and above).
+    pub free_limit: f64,
+    /// Staff growth: years (since the start) of the fixed-cost trend that were frozen, and since when the
+    /// current freeze runs.
+    pub frozen_years: f64,
+    pub frozen_since: Option<f64>,
+    /// The last model: its training compute (log10 FLOP) and when it was done.
+    pub model_log10_flop: f64,
+    pub model_date: NaiveDate,
+    pub run: Option<Run>,
+    /// Models released by the firm's own runs.
+    pub released: u32,
+}
+
 /// Alive or exited.
 #[derive(Component, Clone, Debug)]
 pub struct Status {

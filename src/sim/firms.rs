@@ -4,12 +4,13 @@ use super::capacity;
 use super::components::*;
 use super::resources::*;
 use crate::config::domain::{Firm, Tier};
-use crate::config::file::{FirmKind, WordOfMouth};
+use crate::config::file::{FirmKind, Mode, WordOfMouth};
 use crate::model::calendar::{DAYS_PER_MONTH, DAYS_PER_YEAR, hazard, hazard_from_monthly_prob};
 use crate::model::choice::NONE;
 use crate::model::compute;
 use crate::model::econ::{self, Cents, LOGIT_PER_ELO};
 use crate::model::rng::{CounterRng, Stream, prob_threshold, tick_key};
+use crate::model::strategy as strategy_rule;
 use bevy_ecs::prelude::*;
 use chrono::NaiveDate;
 
@@ -20,12 +21,17 @@ const TASTE_Z: [f64; TASTE_CLASSES] = [-1.2711, -0.3247, 0.3247, 1.2711];
 /// jumps; open models with `catch_up` close the gap to the best frontier firm (and never pass it).
 pub fn update_quality(clock: Res<Clock>, info: Res<RunInfo>, mut firms: Query<(&FirmId, &mut Quality, &Status)>) {
     let specs = info.firms();
+    let p = info.params();
+    // A firm whose training is decided gains quality from its runs only once it decides: its trend stops.
+    let years_at_start = (p.decisions.start.0 - p.start.0).num_days() as f64 / DAYS_PER_YEAR;
     let mut frontier = f64::NEG_INFINITY;
     let mut frontier_any = f64::NEG_INFINITY;
     for (id, mut q, status) in firms.iter_mut() {
         let f = &specs[id.0 as usize];
         if f.catch_up.is_none() {
-            q.current = f.quality_elo + f.quality_growth_elo_per_year * clock.years + q.jumps;
+            let years =
+                if f.strategy.training == Mode::Decided { clock.years.min(years_at_start) } else { clock.years };
+            q.current = f.quality_elo + f.quality_growth_elo_per_year * years + q.jumps;
             frontier_any = frontier_any.max(q.current);
             if status.alive && clock.date >= f.launch {
                 frontier = frontier.max(q.current);
@@ -35,9 +41,13 @@ pub fn update_quality(clock: Res<Clock>, info: Res<RunInfo>, mut firms: Query<(&
     if frontier == f64::NEG_INFINITY {
         frontier = frontier_any;
     }
-    let months = clock.years * DAYS_PER_YEAR / DAYS_PER_MONTH;
     for (id, mut q, _) in firms.iter_mut() {
-        if let Some(cu) = &specs[id.0 as usize].catch_up {
+        let f = &specs[id.0 as usize];
+        if let Some(cu) = &f.catch_up {
+            // An open model whose training is decided closes the gap by its own runs from the start on.
+            let years =
+                if f.strategy.training == Mode::Decided { clock.years.min(years_at_start) } else { clock.years };
+            let months = years * DAYS_PER_YEAR / DAYS_PER_MONTH;
             // Release jumps narrow the gap, but an open model never passes the frontier it follows.
             let caught_up = econ::catch_up_quality(frontier, cu.gap0_elo, months, cu.tau_months);
             q.current = (caught_up + q.jumps).min(frontier);
@@ -52,7 +62,7 @@ pub fn publish_offers(
     info: Res<RunInfo>,
     tally: Res<UserTally>,
     mut offers: ResMut<Offers>,
-    firms: Query<(&FirmId, &Quality, &Offer, &Status, &Compute)>,
+    firms: Query<(&FirmId, &Quality, &Offer, &Status, &Compute, &Lineup, &Decisions)>,
 ) {
     let p = info.params();
     let segs = p.segments.as_array();
@@ -74,7 +84,7 @@ pub fn publish_offers(
         .map(|c| prob_threshold(hazard_from_monthly_prob(c, dt)));
     o.tick_days = clock.dt_days.round().clamp(0.0, u16::MAX as f64) as u16;
     let n_users = info.n_users.max(1) as f64;
-    for (id, q, offer, status, comp) in firms.iter() {
+    for (id, q, offer, status, comp, lineup, dec) in firms.iter() {
         let j = id.0 as usize;
         let f = &info.firms()[j];
         let open = status.alive && f.chat_app && clock.date >= f.chat_launch;
@@ -112,7 +122,9 @@ pub fn publish_offers(
         let quality = (q.current - p.elo_reference) * LOGIT_PER_ELO;
         // At capacity: users meet rate limits (a utility penalty) and new sign-ups a waitlist, in proportion
         // to the share of free demand rationed at the last tick; paying users meet message caps (churn).
-        let at_capacity = f.compute.at_capacity_utility * comp.ration_free;
+        // A firm that limits its free tier (a cost cut) rations free users on purpose: the same penalty.
+        let limited = comp.ration_free + dec.free_limit * (1.0 - comp.ration_free);
+        let at_capacity = f.compute.at_capacity_utility * limited;
         o.admit_thr[j] = prob_threshold(1.0 - comp.ration_free);
         o.capped_churn_thr[j] =
             prob_threshold(hazard_from_monthly_prob(f.compute.capped_churn_per_month * comp.ration_paid, dt));
@@ -125,7 +137,7 @@ pub fn publish_offers(
         }
         if offer.sub_price > 0.0 {
             o.sub_price[j] = offer.sub_price as f32;
-            let uplift = capacity::tiers(f, clock.date, p.orgs.output_token_share).uplift_elo();
+            let uplift = capacity::tiers(f, &lineup.0, clock.date, p.orgs.output_token_share).uplift_elo();
             let conv = (sub.conversion_per_month * (1.0 + sub.uplift_per_100_elo * uplift / 100.0)).min(1.0);
             o.convert_thr[j] = prob_threshold(hazard_from_monthly_prob(conv, dt));
             o.convert_half_thr[j] = prob_threshold(hazard_from_monthly_prob(conv, dt / 2.0));
@@ -134,10 +146,20 @@ pub fn publish_offers(
     *offers = o;
 }
 
-/// Training spend of firm `f` in the interval (from, to]: each programme spreads its cost evenly.
-pub fn training_cost(f: &Firm, from: NaiveDate, to: NaiveDate) -> f64 {
-    f.training
+/// Training spend of firm `f` in the interval (from, to]: each scripted programme spreads its cost evenly
+/// (for a firm whose training is decided, the programmes started before `decided_from`), and the firm's own
+/// run is paid by the day while it runs.
+pub fn training_cost(f: &Firm, run: Option<&Run>, decided_from: NaiveDate, from: NaiveDate, to: NaiveDate) -> f64 {
+    let own = run.map_or(0.0, |r| {
+        let a = from.max(r.start);
+        let b = to.min(r.end);
+        if b > a { (b - a).num_days() as f64 * r.usd_per_day } else { 0.0 }
+    });
+    let decided = f.strategy.training == Mode::Decided;
+    own + f
+        .training
         .iter()
+        .filter(|t| !decided || t.start < decided_from)
         .map(|t| {
             let days = t.months * DAYS_PER_MONTH;
             let start = t.start;
@@ -145,7 +167,7 @@ pub fn training_cost(f: &Firm, from: NaiveDate, to: NaiveDate) -> f64 {
             let b = ((to - start).num_days() as f64).clamp(0.0, days);
             t.cost_usd * (b - a) / days
         })
-        .sum()
+        .sum::<f64>()
 }
 
 /// Phase `Accounting`. Reads `Clock`, `RunInfo`, `UserTally`, `OrgTally`; writes each firm's `TickFlows`
@@ -158,14 +180,14 @@ pub fn account_firms(
     tally: Res<UserTally>,
     orgs: Res<OrgTally>,
     mut health: ResMut<Health>,
-    mut firms: Query<(&FirmId, &Offer, &Status, &mut TickFlows, &mut Compute)>,
+    mut firms: Query<(&FirmId, &Offer, &Status, &mut TickFlows, &mut Compute, &Lineup, &Decisions)>,
 ) {
     let p = info.params();
     let segs = p.segments.as_array();
     let w = info.weight;
     let dt_days = clock.dt_days;
     let out_share = p.orgs.output_token_share;
-    for (id, offer, status, mut flows, mut comp) in firms.iter_mut() {
+    for (id, offer, status, mut flows, mut comp, lineup, dec) in firms.iter_mut() {
         let j = id.0 as usize;
         let f = &info.firms()[j];
         let prev = *flows;
@@ -175,7 +197,7 @@ pub fn account_firms(
             comp.ration_paid = 0.0;
             continue;
         }
-        let tiers = capacity::tiers(f, clock.date, out_share);
+        let tiers = capacity::tiers(f, &lineup.0, clock.date, out_share);
         let cap = tiers.top.message_cap_per_active_day;
         // Queries per day: free users on the free tier; paying users on the top tier up to its message cap,
         // the rest on the free tier.
@@ -197,7 +219,8 @@ pub fn account_firms(
             queries += ((n - paid) + paid * seg.paid_usage_multiplier) * seg.queries_per_active_day * per_day;
             visits += n * seg.visits_per_active_day * per_day;
         }
-        let (free_q, paid_top_q, paid_free_q) = (free_q * w, paid_top_q * w, paid_free_q * w);
+        // Free-tier limits (a cost cut) turn part of the free queries away.
+        let (free_q, paid_top_q, paid_free_q) = (free_q * w * (1.0 - dec.free_limit), paid_top_q * w, paid_free_q * w);
         flows.users = users * w;
         flows.paying_users = paying * w;
         flows.queries_per_day = queries * w;
@@ -277,9 +300,10 @@ pub fn account_firms(
         let revenue_seats = 0.5 * (prev.seats + flows.seats) * offer.seat_price * dt_months;
         let commitment = trap(pr.installed, r.installed) * gpu_day;
         let spot = trap(pr.spot, r.spot) * gpu_day * c.spot_premium;
-        let fixed = f.fixed_cost_usd_per_year * econ::trend(1.0, f.fixed_cost_growth_per_year, clock.years) * dt_days
+        let staff_years = super::strategy::staff_years(dec, clock.years);
+        let fixed = f.fixed_cost_usd_per_year * econ::trend(1.0, f.fixed_cost_growth_per_year, staff_years) * dt_days
             / DAYS_PER_YEAR;
-        let training = training_cost(f, clock.prev_date, clock.date);
+        let training = training_cost(f, dec.run.as_ref(), p.decisions.start.0, clock.prev_date, clock.date);
         for (what, v) in [
             ("subscription revenue", revenue_sub),
             ("API revenue", revenue_api),
@@ -326,7 +350,7 @@ pub fn account_firms(
 }
 
 /// Trailing monthly net burn (cost − revenue) over the burn window, USD per month.
-fn monthly_burn(fin: &Finance) -> f64 {
+pub fn monthly_burn(fin: &Finance) -> f64 {
     let days: f64 = fin.burn_window.iter().map(|(d, _)| d).sum();
     if days <= 0.0 {
         return 0.0;
@@ -355,10 +379,14 @@ pub fn fund_firms(
     clock: Res<Clock>,
     info: Res<RunInfo>,
     mut health: ResMut<Health>,
-    mut firms: Query<(&FirmId, &mut Finance, &mut Status, &mut TickFlows, &mut Compute)>,
+    mut sector: ResMut<Sector>,
+    mut log: ResMut<DecisionLog>,
+    mut firms: Query<(&FirmId, &mut Finance, &mut Status, &mut TickFlows, &mut Compute, &mut Decisions)>,
 ) {
     let key = tick_key(info.seed, Stream::Firm, clock.tick);
-    for (id, mut fin, mut status, mut flows, mut comp) in firms.iter_mut() {
+    let d = &info.params().decisions;
+    let (mut sector_recent, mut sector_ttm) = (0.0, 0.0);
+    for (id, mut fin, mut status, mut flows, mut comp, mut dec) in firms.iter_mut() {
         let f = &info.firms()[id.0 as usize];
         let mut funding = std::mem::take(&mut fin.pending_funding);
         if !status.alive {
@@ -386,21 +414,69 @@ pub fn fund_firms(
         let ttm = ttm_revenue(&fin).usd();
         let recent: f64 =
             fin.revenue_window.iter().filter(|(d, _)| (clock.date - *d).num_days() < 91).map(|(_, c)| c.usd()).sum();
+        sector_recent += recent;
+        sector_ttm += ttm;
         let growth = if ttm > 0.0 { recent * 365.0 / 91.0 / ttm - 1.0 } else { 0.0 };
-        let try_raise = |fin: &mut Finance, rng: &mut CounterRng| -> Cents {
+        // From `decisions.start` a firm whose funding is decided raises valuation-based rounds.
+        let decided = super::strategy::decides(d, f.strategy.funding, clock.date);
+        let lg = super::strategy::Logger {
+            run_id: info.run_id,
+            tick: clock.tick,
+            date: clock.date,
+            firm: &f.id,
+            runway: runway(&fin, f, comp.credits),
+            cash: fin.cash,
+        };
+        let mut try_raise = |fin: &mut Finance, rng: &mut CounterRng, why: &str| -> Cents {
             fin.last_raise_tick = Some(clock.tick);
-            let pr = econ::raise_success_probability(f.raise.success_base, f.raise.success_per_growth, growth);
-            if rng.uniform() < pr { Cents::from_usd(f.raise.size_months * burn.max(0.0)) } else { Cents::ZERO }
+            if !decided {
+                let pr = econ::raise_success_probability(f.raise.success_base, f.raise.success_per_growth, growth);
+                return if rng.uniform() < pr {
+                    Cents::from_usd(f.raise.size_months * burn.max(0.0))
+                } else {
+                    Cents::ZERO
+                };
+            }
+            let value = strategy_rule::valuation(ttm, d.revenue_multiple, sector.sentiment, growth);
+            let size = strategy_rule::round_size(burn, f.raise.size_months, value, d.dilution_cap);
+            let pr = strategy_rule::round_success(
+                f.raise.success_base,
+                f.raise.success_per_growth,
+                growth,
+                sector.sentiment,
+            );
+            // The n-th round of a firm draws the same number in every scenario (common random numbers).
+            dec.rounds += 1;
+            let draw = CounterRng::for_decision(info.seed, Stream::Funding, dec.rounds, id.0 as u64).uniform();
+            let closed = size > 0.0 && draw < pr;
+            let raised = if closed { Cents::from_usd(size) } else { Cents::ZERO };
+            let reason = if size <= 0.0 {
+                format!("{why}: no round possible (no revenue to value)")
+            } else if closed {
+                format!("{why}: round closed, {:.1}% sold", 100.0 * size / (value + size))
+            } else {
+                format!("{why}: round failed")
+            };
+            log.0.push(lg.row(
+                "funding_round",
+                0.0,
+                raised.usd(),
+                reason,
+                format!(
+                    "valuation_usd={value:.0}; asked_usd={size:.0}; success_probability={pr:.3}; sentiment={:.3}; growth={growth:.3}; ttm_revenue_usd={ttm:.0}",
+                    sector.sentiment
+                ),
+            ));
+            raised
         };
         let provisional = fin.cash + profit + funding;
         if f.raise.enabled {
-            let cooled = fin.last_raise_tick.is_none_or(|t| {
-                (clock.date - info.calendar.dates[t as usize]).num_days() as f64
-                    >= f.raise.cooldown_months * DAYS_PER_MONTH
-            });
-            let low = econ::runway_months(provisional, burn).is_some_and(|r| r < f.raise.trigger_runway_months);
-            if cooled && low {
-                funding += try_raise(&mut fin, &mut rng);
+            let since = fin
+                .last_raise_tick
+                .map(|t| (clock.date - info.calendar.dates[t as usize]).num_days() as f64 / DAYS_PER_MONTH);
+            let runway_now = econ::runway_months(provisional, burn);
+            if strategy_rule::raise_due(runway_now, f.raise.trigger_runway_months, since, f.raise.cooldown_months) {
+                funding += try_raise(&mut fin, &mut rng, "runway short");
             }
         }
         if f.parent_budget_usd > 0.0 && fin.cash + profit + funding < Cents::ZERO {
@@ -412,7 +488,7 @@ pub fn fund_firms(
         }
         if fin.cash + profit + funding < Cents::ZERO && f.raise.enabled && fin.last_raise_tick != Some(clock.tick) {
             // A rescue raise brings what it raised; if that does not cover the hole, the firm exits below.
-            funding += try_raise(&mut fin, &mut rng);
+            funding += try_raise(&mut fin, &mut rng, "out of cash");
         }
         health.check("funding", &f.id, funding.usd());
         health.check("cash", &f.id, (fin.cash + profit + funding).usd());
@@ -423,34 +499,65 @@ pub fn fund_firms(
             status.exit_date = Some(clock.date);
             status.exit_reason = Some(if f.parent_budget_usd > 0.0 {
                 "parent_withdrew"
+            } else if decided {
+                // A firm with users is worth buying; one without is wound up.
+                if flows.users >= d.acquisition_min_users { "acquired" } else { "bankrupt" }
             } else if rng.uniform() < f.raise.acquihire_probability {
                 "acquired"
             } else {
                 "bankrupt"
             });
+            if decided {
+                log.0.push(lg.row(
+                    "exit",
+                    1.0,
+                    0.0,
+                    format!("out of cash: {}", status.exit_reason.unwrap_or("")),
+                    format!("users={:.0}; acquisition_min_users={:.0}", flows.users, d.acquisition_min_users),
+                ));
+            }
         }
     }
+    // Investor sentiment follows the sector's revenue growth (last quarter annualised against the trailing
+    // year), for the next tick's rounds.
+    let growth = if sector_ttm > 0.0 { sector_recent * 365.0 / 91.0 / sector_ttm - 1.0 } else { 0.0 };
+    sector.growth = growth;
+    sector.sentiment = strategy_rule::sentiment_step(
+        sector.sentiment,
+        growth,
+        d.sentiment_neutral_growth,
+        d.sentiment_per_growth,
+        (d.sentiment_min, d.sentiment_max),
+        d.sentiment_tau_months,
+        clock.dt_months,
+    );
 }
 
 /// Phase `Strategy`. Reads `Clock`, `RunInfo`, `Quality`; writes each firm's `Offer`: API prices that
 /// track serving cost with a lag, and matching of a cheaper rival of similar quality.
-pub fn set_prices(clock: Res<Clock>, info: Res<RunInfo>, mut firms: Query<(&FirmId, &Quality, &mut Offer, &Status)>) {
+pub fn set_prices(
+    clock: Res<Clock>,
+    info: Res<RunInfo>,
+    mut firms: Query<(&FirmId, &Quality, &mut Offer, &Status, &Lineup)>,
+) {
     let key = tick_key(info.seed, Stream::Firm, clock.tick);
+    let d = &info.params().decisions;
     let snapshot: Vec<(usize, f64, f64, bool)> = firms
         .iter()
-        .map(|(id, q, o, s)| {
+        .map(|(id, q, o, s, _)| {
             let f = &info.firms()[id.0 as usize];
             (id.0 as usize, q.current, o.api_price, s.alive && f.api && clock.date >= f.launch)
         })
         .collect();
-    for (id, q, mut offer, status) in firms.iter_mut() {
+    for (id, q, mut offer, status, lineup) in firms.iter_mut() {
         let f = &info.firms()[id.0 as usize];
-        if !status.alive || !f.api {
+        // A firm that sets its own prices (from `decisions.start`) does so in `strategy::decide`.
+        if !status.alive || !f.api || super::strategy::decides(d, f.strategy.prices, clock.date) {
             continue;
         }
         let pr = &f.pricing;
         if pr.api_tracks_cost {
-            let cost = capacity::tiers(f, clock.date, info.params().orgs.output_token_share).free_mtok_cost;
+            let cost = capacity::tiers(f, &lineup.0, clock.date, info.params().orgs.output_token_share).free_mtok_cost;
             let target = (cost * (1.0 + pr.markup)).max(pr.floor_usd_per_mtok);
             offer.api_price += (target - offer.api_price) * (1.0 - (-clock.dt_months / pr.lag_months).exp());
         }
@@ -474,6 +581,7 @@ pub fn set_prices(clock: Res<Clock>, info: Res<RunInfo>, mut firms: Query<(&Firm
 /// API price, or for open weights the cost of hosting them oneself (serving cost × `markup`).
 pub fn api_option(
     f: &Firm,
+    lineup: &[Tier],
     offer: &Offer,
     status: &Status,
     date: NaiveDate,
@@ -486,7 +594,7 @@ pub fn api_option(
     if f.api {
         Some((offer.api_price, false))
     } else if offer.self_hostable {
-        Some((capacity::tiers(f, date, output_share).free_mtok_cost * markup, true))
+        Some((capacity::tiers(f, lineup, date, output_share).free_mtok_cost * markup, true))
     } else {
         None
     }

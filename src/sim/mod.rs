@@ -11,6 +11,7 @@ pub mod record;
 pub mod resources;
 pub mod rows;
 pub mod setup;
+pub mod strategy;
 pub mod users;
 
 pub use memory::estimated_peak_bytes;
@@ -81,7 +82,9 @@ fn add_phase(schedule: &mut Schedule, phase: Phase, pass: UserPass) {
         Phase::Accounting => {
             schedule.add_systems((users::tally_users, firms::account_firms, firms::fund_firms).chain().in_set(phase))
         }
-        Phase::Strategy => schedule.add_systems((firms::set_prices, capacity::plan_capacity).chain().in_set(phase)),
+        Phase::Strategy => {
+            schedule.add_systems((firms::set_prices, strategy::decide, capacity::plan_capacity).chain().in_set(phase))
+        }
         Phase::Record => schedule.add_systems(record::record_tick.in_set(phase)),
     };
 }
@@ -114,12 +117,13 @@ pub enum SimError {
 
 /// Receives rows as the run produces them (the `io` module streams them to CSV).
 pub trait RowSink {
-    fn rows(&mut self, trace: &[rows::TraceRow], market: &[rows::MarketRow]) -> Result<(), String>;
+    /// Rows of `trace.csv`, `market.csv` and `decisions.csv` recorded since the last call.
+    fn rows(&mut self, batch: &Trace) -> Result<(), String>;
 }
 
 impl<T: RowSink + ?Sized> RowSink for &mut T {
-    fn rows(&mut self, trace: &[rows::TraceRow], market: &[rows::MarketRow]) -> Result<(), String> {
-        (**self).rows(trace, market)
+    fn rows(&mut self, batch: &Trace) -> Result<(), String> {
+        (**self).rows(batch)
     }
 }
 
@@ -128,12 +132,14 @@ impl<T: RowSink + ?Sized> RowSink for &mut T {
 pub struct MemorySink {
     pub trace: Vec<rows::TraceRow>,
     pub market: Vec<rows::MarketRow>,
+    pub decisions: Vec<rows::DecisionRow>,
 }
 
 impl RowSink for MemorySink {
-    fn rows(&mut self, trace: &[rows::TraceRow], market: &[rows::MarketRow]) -> Result<(), String> {
-        self.trace.extend_from_slice(trace);
-        self.market.extend_from_slice(market);
+    fn rows(&mut self, batch: &Trace) -> Result<(), String> {
+        self.trace.extend_from_slice(&batch.rows);
+        self.market.extend_from_slice(&batch.market);
+        self.decisions.extend_from_slice(&batch.decisions);
         Ok(())
     }
 }
@@ -236,12 +242,12 @@ impl Simulation {
     /// Runs every tick, streaming rows to `sink` and reporting progress as (tick, n_ticks).
     pub fn run(mut self, sink: &mut dyn RowSink, progress: &mut dyn FnMut(u32, u32)) -> Result<RunTables, SimError> {
         let rows = self.take_rows();
-        sink.rows(&rows.rows, &rows.market).map_err(SimError::Sink)?;
+        sink.rows(&rows).map_err(SimError::Sink)?;
         while self.tick() < self.n_ticks {
             self.step()?;
             let rows = self.take_rows();
-            if !rows.rows.is_empty() || !rows.market.is_empty() {
-                sink.rows(&rows.rows, &rows.market).map_err(SimError::Sink)?;
+            if !rows.rows.is_empty() || !rows.market.is_empty() || !rows.decisions.is_empty() {
+                sink.rows(&rows).map_err(SimError::Sink)?;
             }
             progress(self.tick(), self.n_ticks);
         }

@@ -19,7 +19,7 @@ pub fn update_orgs(
     queue: Res<EventQueue>,
     mut tally: ResMut<OrgTally>,
     mut bans: ResMut<BanList>,
-    firms: Query<(&FirmId, &Quality, &Offer, &Status)>,
+    firms: Query<(&FirmId, &Quality, &Offer, &Status, &Lineup)>,
     mut orgs: Query<&mut Org>,
 ) {
     let p = info.params();
@@ -34,11 +34,11 @@ pub fn update_orgs(
     let mut self_hosted = 0u32;
     let mut weights = [[0f32; MAX_FIRMS]; 5];
     let mut self_host_price = [0f64; MAX_FIRMS];
-    for (id, q, offer, status) in firms.iter() {
+    for (id, q, offer, status, lineup) in firms.iter() {
         let j = id.0 as usize;
         let f = &info.firms()[j];
         if let Some((price, self_host)) =
-            api_option(f, offer, status, clock.date, o.output_token_share, o.self_host_markup)
+            api_option(f, &lineup.0, offer, status, clock.date, o.output_token_share, o.self_host_markup)
         {
             self_host_price[j] = price;
             api_mask |= 1 << j;

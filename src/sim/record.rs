@@ -14,13 +14,15 @@ fn count(x: f64) -> u64 {
 
 /// Phase `Record`. Reads everything about firms, `Clock`, `RunInfo`, the tallies; writes `Trace` (rows of
 /// recorded ticks), `Books` and the firms' `IntervalFlows`. Model state is never changed here.
-#[allow(clippy::type_complexity)]
+#[allow(clippy::type_complexity, clippy::too_many_arguments)]
 pub fn record_tick(
     clock: Res<Clock>,
     info: Res<RunInfo>,
     users: Res<UserTally>,
     orgs: Res<OrgTally>,
+    sector: Res<Sector>,
     mut trace: ResMut<Trace>,
+    mut log: ResMut<DecisionLog>,
     mut books: ResMut<Books>,
     mut firms: Query<(&FirmId, &Quality, &Offer, &Finance, &Status, &TickFlows, &Compute, &mut IntervalFlows)>,
 ) {
@@ -138,8 +140,11 @@ pub fn record_tick(
                 0.0
             },
             self_hosting_spend_usd: Cents::from_usd(std::mem::take(&mut books.self_host_spend)),
+            investor_sentiment: round_to(sector.sentiment, 4),
         });
     }
+    // Decisions are events: every one is written, whatever the recording interval.
+    trace.decisions.append(&mut log.0);
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -2,7 +2,7 @@
 //! phases read, tallies, and the recorder's buffers.
 
 use super::components::TASTE_CLASSES;
-use super::rows::{AnnualRow, MarketRow, SummaryRow, TraceRow};
+use super::rows::{AnnualRow, DecisionRow, MarketRow, SummaryRow, TraceRow};
 use crate::config::Scenario;
 use crate::config::domain::Firm;
 use crate::config::file::EventFile;
@@ -241,6 +241,19 @@ impl BanList {
 pub struct Trace {
     pub rows: Vec<TraceRow>,
     pub market: Vec<MarketRow>,
+    pub decisions: Vec<DecisionRow>,
+}
+
+/// Decisions made this tick, in the order made (moved to `Trace` by the recorder).
+#[derive(Resource, Clone, Debug, Default)]
+pub struct DecisionLog(pub Vec<DecisionRow>);
+
+/// The sector's shared state: investor sentiment, which follows the market's revenue growth.
+#[derive(Resource, Clone, Debug)]
+pub struct Sector {
+    pub sentiment: f64,
+    /// The sector's annualised revenue growth (last quarter against the trailing year) at the last tick.
+    pub growth: f64,
 }
 
 /// Per-firm running statistics for `annual.csv` and `summary.csv`.

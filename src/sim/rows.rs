@@ -92,6 +92,41 @@ pub struct MarketRow {
     pub hhi: f64,
     pub open_source_share: f64,
     pub self_hosting_spend_usd: Cents,
+    /// Investor sentiment (1 = neutral), which scales valuations and the odds of a round.
+    pub investor_sentiment: f64,
+}
+
+/// The columns of `decisions.csv` (written even when a run made no decision).
+pub const DECISION_COLUMNS: [&str; 11] = [
+    "run_id",
+    "tick",
+    "date",
+    "firm",
+    "decision",
+    "old_value",
+    "new_value",
+    "reason",
+    "runway_months",
+    "cash_usd",
+    "figures",
+];
+
+/// One row of `decisions.csv`: one decision of one firm (docs/OUTPUTS.md): what changed, from what to what,
+/// why, and the firm's runway and cash when it decided.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct DecisionRow {
+    pub run_id: u64,
+    pub tick: u32,
+    pub date: NaiveDate,
+    pub firm: String,
+    pub decision: &'static str,
+    pub old_value: f64,
+    pub new_value: f64,
+    pub reason: String,
+    pub runway_months: Option<f64>,
+    pub cash_usd: Cents,
+    /// The figures behind the decision, `name=value` pairs separated by `; `.
+    pub figures: String,
 }
 
 /// One row of `annual.csv`: one firm in one calendar year.

@@ -72,6 +72,8 @@ pub fn populate(world: &mut World, scenario: Arc<Scenario>, run_id: u64) {
     world.insert_resource(BanList::new(n_orgs as usize));
     world.insert_resource(WaitlistTally(vec![0; p.firms.len()]));
     world.insert_resource(Trace::default());
+    world.insert_resource(DecisionLog::default());
+    world.insert_resource(Sector { sentiment: p.decisions.sentiment_initial, growth: 0.0 });
     world.insert_resource(Books::default());
     world.insert_resource(Health::default());
     // Every resource goes in before the agents: a resource is an entity with sparse-set components here,
@@ -97,6 +99,8 @@ pub fn populate(world: &mut World, scenario: Arc<Scenario>, run_id: u64) {
             TickFlows::default(),
             IntervalFlows::default(),
             Compute { tranches: vec![super::capacity::initial_tranche(f, p.start.0)], ..Default::default() },
+            super::strategy::initial_lineup(f, &p.decisions),
+            super::strategy::initial_decisions(f),
         ));
     }
 

@@ -6,6 +6,7 @@ mod compare; // scenario comparison: statistics, charts, report, refusals
 mod compute; // capacity bounds service, dated capacity cuts ration users, stories after 2023-08 leave 2023 alone
 mod config_fuzz; // seeded mutants of the tiny and baseline scenarios: exit 0 or 2, never a panic or a hang
 mod config_safety; // names, input files, extends loops, whole-run bounds, flag blame, required keys, faults
+mod decisions; // firms that decide: nothing before the start, every change logged, outcomes move with inputs
 mod determinism; // same seed → same bytes, for any thread count; another seed → other results
 mod docking; // agent-based awareness matches the closed-form Bass curve
 mod golden; // the tiny scenario's CSVs match the committed golden files
