@@ -455,6 +455,9 @@ pub struct DecisionsFile {
     pub sentiment_per_growth: f64,
     /// A firm that runs out of cash with at least this many users is acquired rather than bankrupt.
     pub acquisition_min_users: f64,
+    /// A parent keeps funding a firm (whose funding is decided) only while its share of chatbot users stays
+    /// at or above this, or has been below it for less than the firm's `parent_patience_months`.
+    pub parent_min_user_share: f64,
 }
 
 impl Default for DecisionsFile {
@@ -492,6 +495,7 @@ impl Default for DecisionsFile {
             sentiment_neutral_growth: 1.0,
             sentiment_per_growth: 0.25,
             acquisition_min_users: 1.0e6,
+            parent_min_user_share: 0.02,
         }
     }
 }
@@ -568,6 +572,9 @@ pub struct RaiseFile {
     pub success_per_growth: f64,
     pub cooldown_months: f64,
     pub acquihire_probability: f64,
+    /// Share of a valuation-based round paid as compute credits (a strategic investor such as a cloud
+    /// provider), spent on the compute bill before cash.
+    pub compute_share: f64,
 }
 
 impl Default for RaiseFile {
@@ -580,6 +587,7 @@ impl Default for RaiseFile {
             success_per_growth: 0.5,
             cooldown_months: 6.0,
             acquihire_probability: 0.5,
+            compute_share: 0.0,
         }
     }
 }
@@ -753,6 +761,9 @@ pub struct FirmFile {
     pub compute: ComputeFile,
     pub revenue_share: f64,
     pub parent_budget_usd: f64,
+    /// Months a parent funds a firm whose user share stays below `decisions.parent_min_user_share` before it
+    /// withdraws what is left of its budget (funding decided; 0: never withdraws).
+    pub parent_patience_months: f64,
     pub raise: RaiseFile,
     pub pricing: PricingFile,
     pub training: Vec<TrainingFile>,
@@ -795,6 +806,7 @@ impl Default for FirmFile {
             compute: ComputeFile::default(),
             revenue_share: 0.0,
             parent_budget_usd: 0.0,
+            parent_patience_months: 0.0,
             raise: RaiseFile::default(),
             pricing: PricingFile::default(),
             training: Vec::new(),

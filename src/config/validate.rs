@@ -374,6 +374,8 @@ pub fn validate(s: &ScenarioFile) -> Result<(MonthDay, MonthDay), Vec<Problem>> 
         c.num(&p("raise.success_per_growth"), f.raise.success_per_growth, FACTOR);
         c.num(&p("raise.cooldown_months"), f.raise.cooldown_months, MONTHS_NONNEG);
         c.prob(&p("raise.acquihire_probability"), f.raise.acquihire_probability);
+        c.prob(&p("raise.compute_share"), f.raise.compute_share);
+        c.num(&p("parent_patience_months"), f.parent_patience_months, MONTHS_NONNEG);
         c.num(&p("pricing.markup"), f.pricing.markup, FACTOR);
         c.num(&p("pricing.lag_months"), f.pricing.lag_months, MONTHS);
         c.num(&p("pricing.floor_usd_per_mtok"), f.pricing.floor_usd_per_mtok, PRICE);
@@ -437,10 +439,10 @@ pub fn validate(s: &ScenarioFile) -> Result<(MonthDay, MonthDay), Vec<Problem>> 
     c.prob("decisions.dilution_cap", d.dilution_cap);
     c.num("decisions.sentiment_min", d.sentiment_min, FACTOR);
     c.num("decisions.sentiment_max", d.sentiment_max, FACTOR);
+    // The initial sentiment may lie outside later bounds (a set event may narrow them): it relaxes into them.
+    c.num("decisions.sentiment_initial", d.sentiment_initial, FACTOR);
     if d.sentiment_max < d.sentiment_min {
         c.fail("decisions.sentiment_max", format!("must be at least decisions.sentiment_min ({})", d.sentiment_min));
-    } else if !(d.sentiment_min..=d.sentiment_max).contains(&d.sentiment_initial) {
-        c.fail("decisions.sentiment_initial", format!("must be within [{}, {}]", d.sentiment_min, d.sentiment_max));
     }
     c.num("decisions.sentiment_tau_months", d.sentiment_tau_months, MONTHS);
     c.num(
@@ -450,6 +452,7 @@ pub fn validate(s: &ScenarioFile) -> Result<(MonthDay, MonthDay), Vec<Problem>> 
     );
     c.num("decisions.sentiment_per_growth", d.sentiment_per_growth, FACTOR);
     c.num("decisions.acquisition_min_users", d.acquisition_min_users, closed(0.0, MAX_POPULATION, " users"));
+    c.prob("decisions.parent_min_user_share", d.parent_min_user_share);
     if !s.firms.is_empty() && s.firms.iter().all(|f| f.catch_up.is_some()) {
         c.fail("firms", "open models catch up with a frontier: at least one firm must have no `catch_up`");
     }

@@ -38,6 +38,18 @@ impl Scaling {
     }
 }
 
+/// Whether an open-weight firm publishes the weights of a new model of `quality`: while it is not ahead of
+/// the best closed model (`best_closed`), openness wins adoption; ahead of it, the weights are worth keeping.
+pub fn release_weights(quality: f64, best_closed: f64) -> bool {
+    quality <= best_closed
+}
+
+/// Whether a parent withdraws its remaining budget: the firm's user share has been below the minimum for
+/// `months_below` months (`None`: it is not below), at least the parent's `patience` (0: never withdraws).
+pub fn parent_withdraws(months_below: Option<f64>, patience: f64) -> bool {
+    patience > 0.0 && months_below.is_some_and(|m| m >= patience)
+}
+
 /// What a firm can spend on a new training run: a share of its funds above a runway floor (months of
 /// its current net burn), never negative.
 pub fn training_budget(funds_usd: f64, monthly_burn_usd: f64, floor_months: f64, max_share: f64) -> f64 {
@@ -194,6 +206,17 @@ mod tests {
         let f = S.flop_for_gain(25.3, 50.0, 12.0);
         assert!((S.elo_gain(25.3, f, 12.0) - 50.0).abs() < 1e-9);
         assert!((S.flop_per_usd_at(2.5) - 4e17).abs() < 1.0);
+    }
+
+    #[test]
+    fn open_weights_while_behind_and_parents_lose_patience() {
+        assert!(release_weights(1200.0, 1250.0));
+        assert!(release_weights(1250.0, 1250.0));
+        assert!(!release_weights(1260.0, 1250.0));
+        assert!(!parent_withdraws(None, 12.0));
+        assert!(!parent_withdraws(Some(11.9), 12.0));
+        assert!(parent_withdraws(Some(12.0), 12.0));
+        assert!(!parent_withdraws(Some(100.0), 0.0));
     }
 
     #[test]

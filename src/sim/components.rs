@@ -225,6 +225,8 @@ pub struct Decisions {
     pub runs: u32,
     /// Funding rounds attempted so far (the same for rounds).
     pub rounds: u32,
+    /// Since when the firm's user share is below `decisions.parent_min_user_share` (parent patience).
+    pub below_share_since: Option<NaiveDate>,
     /// Cost-cutting level: 0 none; 1 training stopped; 2 + capacity growth; 3 + free-tier limits; 4 + staff.
     pub cut_level: u8,
     /// Share of free-tier usage the firm limits (cut level 3 and above).

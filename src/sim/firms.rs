@@ -450,6 +450,9 @@ pub fn fund_firms(
             let draw = CounterRng::for_decision(info.seed, Stream::Funding, dec.rounds, id.0 as u64).uniform();
             let closed = size > 0.0 && draw < pr;
             let raised = if closed { Cents::from_usd(size) } else { Cents::ZERO };
+            // A strategic investor pays part of the round as compute credits (spent on the compute bill).
+            let credits = Cents::from_usd(raised.usd() * f.raise.compute_share);
+            comp.credits += credits;
             let reason = if size <= 0.0 {
                 format!("{why}: no round possible (no revenue to value)")
             } else if closed {
@@ -461,13 +464,13 @@ pub fn fund_firms(
                 "funding_round",
                 0.0,
                 raised.usd(),
-                reason,
+                if credits > Cents::ZERO { format!("{reason}; {credits} USD of it as compute credits") } else { reason },
                 format!(
                     "valuation_usd={value:.0}; asked_usd={size:.0}; success_probability={pr:.3}; sentiment={:.3}; growth={growth:.3}; ttm_revenue_usd={ttm:.0}",
                     sector.sentiment
                 ),
             ));
-            raised
+            raised - credits
         };
         let provisional = fin.cash + profit + funding;
         if f.raise.enabled {

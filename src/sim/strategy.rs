@@ -8,7 +8,7 @@ use super::firms::monthly_burn;
 use super::resources::*;
 use super::rows::DecisionRow;
 use crate::config::domain::{Firm, Tier};
-use crate::config::file::{DecisionsFile, EventKind, Mode};
+use crate::config::file::{DecisionsFile, EventKind, FirmKind, Mode};
 use crate::model::calendar::{DAYS_PER_MONTH, DAYS_PER_YEAR};
 use crate::model::econ::Cents;
 use crate::model::rng::{CounterRng, Stream};
@@ -58,6 +58,7 @@ pub fn initial_decisions(f: &Firm) -> Decisions {
         review_number: None,
         runs: 0,
         rounds: 0,
+        below_share_since: None,
         cut_level: 0,
         free_limit: 0.0,
         frozen_years: 0.0,
@@ -138,7 +139,17 @@ pub fn decide(
     queue: Res<EventQueue>,
     orgs: Res<OrgTally>,
     mut log: ResMut<DecisionLog>,
-    mut firms: Query<(&FirmId, &mut Quality, &mut Offer, &Finance, &Status, &Compute, &mut Decisions, &mut Lineup)>,
+    mut firms: Query<(
+        &FirmId,
+        &mut Quality,
+        &mut Offer,
+        &mut Finance,
+        &Status,
+        &Compute,
+        &TickFlows,
+        &mut Decisions,
+        &mut Lineup,
+    )>,
 ) {
     let p = info.params();
     let d = &p.decisions;
@@ -151,10 +162,11 @@ pub fn decide(
         api: Option<f64>,
         sub: Option<f64>,
         open: bool,
+        users: f64,
     }
     let rivals: Vec<Rival> = firms
         .iter()
-        .map(|(id, q, offer, _, status, ..)| {
+        .map(|(id, q, offer, _, status, _, flows, ..)| {
             let f = &info.firms()[id.0 as usize];
             let open = status.alive && date >= f.launch;
             Rival {
@@ -162,15 +174,17 @@ pub fn decide(
                 api: (open && f.api).then_some(offer.api_price),
                 sub: (open && f.chat_app && date >= f.chat_launch && offer.sub_price > 0.0).then_some(offer.sub_price),
                 open: open && f.catch_up.is_none(),
+                users: flows.users,
             }
         })
         .collect();
+    let total_users: f64 = rivals.iter().map(|r| r.users).sum();
     // Each firm's share of the API tokens organisations bought at the last tick.
     let total_tokens: f64 = orgs.tokens_m_per_day.iter().sum();
     let api_share: Vec<f64> =
         orgs.tokens_m_per_day.iter().map(|t| if total_tokens > 0.0 { t / total_tokens } else { 0.0 }).collect();
     let frontier = rivals.iter().filter(|r| r.open).map(|r| r.quality).fold(f64::NEG_INFINITY, f64::max);
-    for (id, mut q, mut offer, fin, status, comp, mut dec, mut lineup) in firms.iter_mut() {
+    for (id, mut q, mut offer, mut fin, status, comp, flows, mut dec, mut lineup) in firms.iter_mut() {
         let j = id.0 as usize;
         let f = &info.firms()[j];
         if !status.alive || date < f.launch || !f.strategy.any() {
@@ -181,11 +195,10 @@ pub fn decide(
             tick: clock.tick,
             date,
             firm: &f.id,
-            runway: super::firms::runway(fin, f, comp.credits),
+            runway: super::firms::runway(&fin, f, comp.credits),
             cash: fin.cash,
         };
-        let funds = funds(fin, f, comp.credits, &queue, j, date, 12.0);
-        let burn = monthly_burn(fin);
+        let burn = monthly_burn(&fin);
 
         // A finished run releases its model (a new tier) when it is better than the current one.
         let finished = dec.run.is_some_and(|r| date >= r.end);
@@ -201,6 +214,15 @@ pub fn decide(
             );
             if gain > 0.0 {
                 dec.released += 1;
+                // The best closed model, and the quality the firm will have: an open model that follows the
+                // frontier (catch_up) never passes it.
+                let best_closed = rivals
+                    .iter()
+                    .enumerate()
+                    .filter(|(k, r)| *k != j && r.open)
+                    .map(|(_, r)| r.quality)
+                    .fold(f64::NEG_INFINITY, f64::max);
+                let new_q = if f.catch_up.is_some() { (q.current + gain).min(best_closed) } else { q.current + gain };
                 let top = lineup.0.last().expect("a lineup has a tier").clone();
                 lineup.0.push(Tier {
                     name: format!("{} model {}", f.id, dec.released),
@@ -214,10 +236,31 @@ pub fn decide(
                 log.0.push(lg.row(
                     "release",
                     q.current,
-                    q.current + gain,
+                    new_q,
                     format!("training run done: +{gain:.1} Elo (new tier)"),
                     figures,
                 ));
+                // An open-weight firm publishes the weights while it is not ahead of the best closed model.
+                if f.kind == FirmKind::OpenSource {
+                    let open = rule::release_weights(new_q, best_closed);
+                    if open != offer.self_hostable {
+                        log.0.push(
+                            lg.row(
+                                "weights",
+                                offer.self_hostable as u8 as f64,
+                                open as u8 as f64,
+                                if open {
+                                    "behind the best closed model: publish the weights"
+                                } else {
+                                    "ahead of the best closed model: keep the weights"
+                                }
+                                .into(),
+                                format!("quality_elo={new_q:.1}; best_closed_elo={best_closed:.1}"),
+                            ),
+                        );
+                        offer.self_hostable = open;
+                    }
+                }
             } else {
                 log.0.push(lg.row(
                     "release",
@@ -261,6 +304,32 @@ pub fn decide(
             });
             dec.runs += 1;
         }
+
+        // A parent funds a firm with too few users only for so long (funding decided).
+        if review && f.strategy.funding == Mode::Decided && f.parent_budget_usd > 0.0 {
+            let share = if total_users > 0.0 { flows.users / total_users } else { 0.0 };
+            if share < d.parent_min_user_share {
+                let since = *dec.below_share_since.get_or_insert(date);
+                let months = (date - since).num_days() as f64 / DAYS_PER_MONTH;
+                let left = (Cents::from_usd(f.parent_budget_usd) - fin.parent_used).max(Cents::ZERO);
+                if rule::parent_withdraws(Some(months), f.parent_patience_months) && left > Cents::ZERO {
+                    fin.parent_used = Cents::from_usd(f.parent_budget_usd);
+                    log.0.push(lg.row(
+                        "parent_budget",
+                        left.usd(),
+                        0.0,
+                        format!("parent withdraws: user share below the minimum for {months:.0} months"),
+                        format!(
+                            "user_share={share:.4}; parent_min_user_share={}; patience_months={}",
+                            d.parent_min_user_share, f.parent_patience_months
+                        ),
+                    ));
+                }
+            } else {
+                dec.below_share_since = None;
+            }
+        }
+        let funds = funds(&fin, f, comp.credits, &queue, j, date, 12.0);
 
         // Cuts, in the stated order, when the runway is short.
         if review && f.strategy.cuts == Mode::Decided {

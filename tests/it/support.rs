@@ -48,7 +48,7 @@ pub fn run_tiny(dir: &Path, extra: &[&str]) -> Output {
     o
 }
 
-pub const CSVS: [&str; 4] = ["trace.csv", "market.csv", "annual.csv", "summary.csv"];
+pub const CSVS: [&str; 5] = ["trace.csv", "market.csv", "decisions.csv", "annual.csv", "summary.csv"];
 
 pub fn read(dir: &Path, name: &str) -> Vec<u8> {
     std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{}: {e}", dir.join(name).display()))
