@@ -453,6 +453,9 @@ pub struct DecisionsFile {
     pub sentiment_tau_months: f64,
     pub sentiment_neutral_growth: f64,
     pub sentiment_per_growth: f64,
+    /// Runway (months) below which a firm whose funding is decided seeks a round (the scripted rule keeps each
+    /// firm's `raise.trigger_runway_months`).
+    pub raise_runway_months: f64,
     /// A firm that runs out of cash with at least this many users is acquired rather than bankrupt.
     pub acquisition_min_users: f64,
     /// A parent keeps funding a firm (whose funding is decided) only while its share of chatbot users stays
@@ -494,6 +497,7 @@ impl Default for DecisionsFile {
             sentiment_tau_months: 6.0,
             sentiment_neutral_growth: 1.0,
             sentiment_per_growth: 0.25,
+            raise_runway_months: 18.0,
             acquisition_min_users: 1.0e6,
             parent_min_user_share: 0.02,
         }

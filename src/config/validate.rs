@@ -385,6 +385,25 @@ pub fn validate(s: &ScenarioFile) -> Result<(MonthDay, MonthDay), Vec<Problem>> 
             c.num(&p(&format!("training[{j}].cost_usd")), t.cost_usd, MONEY);
         }
         c.num(&p("model.log10_flop"), f.model.log10_flop, closed(15.0, 35.0, " (log10 FLOP)"));
+        if f.strategy.training == crate::config::file::Mode::Decided {
+            // A programme running on decisions.start becomes the firm's first run: one at most.
+            let running: Vec<usize> = (0..f.training.len())
+                .filter(|&j| {
+                    let t = &f.training[j];
+                    let end = t.start.0 + chrono::Duration::days((t.months * 30.436875).round() as i64);
+                    t.start.0 < s.decisions.start.0 && end > s.decisions.start.0
+                })
+                .collect();
+            if running.len() > 1 {
+                c.fail(
+                    p(&format!("training[{}]", running[1])),
+                    format!(
+                        "a firm whose training is decided may have one scripted programme running on decisions.start ({}), which becomes its first run; training[{}] runs then too",
+                        s.decisions.start.0, running[0]
+                    ),
+                );
+            }
+        }
         if f.model.trained.0 > s.decisions.start.0 && f.strategy.training == crate::config::file::Mode::Decided {
             c.fail(
                 p("model.trained"),
@@ -396,6 +415,12 @@ pub fn validate(s: &ScenarioFile) -> Result<(MonthDay, MonthDay), Vec<Problem>> 
         }
     }
     let d = &s.decisions;
+    if d.start.0 < s.start.0 && s.firms.iter().any(|f| f.strategy.any()) {
+        c.fail(
+            "decisions.start",
+            format!("must not be before the start of the run ({}), got {}", s.start.0, d.start.0),
+        );
+    }
     c.num("decisions.period_months", d.period_months, MONTHS);
     c.num("decisions.elo_per_decade", d.elo_per_decade, above(0.0, MAX_ELO, " Elo"));
     c.num("decisions.efficiency_halving_months", d.efficiency_halving_months, MONTHS);
@@ -403,7 +428,7 @@ pub fn validate(s: &ScenarioFile) -> Result<(MonthDay, MonthDay), Vec<Problem>> 
     c.num("decisions.flop_per_usd_doubling_years", d.flop_per_usd_doubling_years, above(0.0, 100.0, " years"));
     c.num("decisions.frontier_growth_elo_per_year", d.frontier_growth_elo_per_year, ELO_NONNEG);
     c.num("decisions.lead_elo", d.lead_elo, ELO);
-    c.num("decisions.run_months", d.run_months, MONTHS);
+    c.num("decisions.run_months", d.run_months, closed(0.1, MAX_MONTHS, " months"));
     c.num("decisions.gain_sd_elo", d.gain_sd_elo, ELO_NONNEG);
     c.prob("decisions.max_training_share", d.max_training_share);
     c.num("decisions.runway_floor_months", d.runway_floor_months, MONTHS_NONNEG);
@@ -453,6 +478,7 @@ pub fn validate(s: &ScenarioFile) -> Result<(MonthDay, MonthDay), Vec<Problem>> 
     c.num("decisions.sentiment_per_growth", d.sentiment_per_growth, FACTOR);
     c.num("decisions.acquisition_min_users", d.acquisition_min_users, closed(0.0, MAX_POPULATION, " users"));
     c.prob("decisions.parent_min_user_share", d.parent_min_user_share);
+    c.num("decisions.raise_runway_months", d.raise_runway_months, MONTHS);
     if !s.firms.is_empty() && s.firms.iter().all(|f| f.catch_up.is_some()) {
         c.fail("firms", "open models catch up with a frontier: at least one firm must have no `catch_up`");
     }

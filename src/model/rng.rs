@@ -85,8 +85,6 @@ impl CounterRng {
         (self.draw() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
-    /// True with probability `threshold / 2^64` (see [`prob_threshold`]).
-    #[inline(always)]
     /// A standard normal draw (Box–Muller on two uniform draws).
     pub fn normal(&mut self) -> f64 {
         let u1 = 1.0 - self.uniform();
@@ -94,6 +92,8 @@ impl CounterRng {
         (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
     }
 
+    /// True with probability `threshold / 2^64` (see [`prob_threshold`]).
+    #[inline(always)]
     pub fn hit(&mut self, threshold: u64) -> bool {
         self.draw() < threshold
     }

@@ -110,7 +110,7 @@ pub fn raise_due(runway: Option<f64>, trigger: f64, months_since_last: Option<f6
 /// A firm's share of a logit market after it moves its price from `p0` to `p`, when buyers weigh the log
 /// of price by `alpha` and its share at `p0` is `share0` (the rivals' offers held fixed).
 pub fn logit_share(share0: f64, alpha: f64, p0: f64, p: f64) -> f64 {
-    if share0 <= 0.0 {
+    if share0 <= 0.0 || p <= 0.0 {
         return 0.0;
     }
     if share0 >= 1.0 {
@@ -137,6 +137,9 @@ pub fn best_response(
     let mut best_profit = best.1 * (best.0 - unit_cost);
     for &c in candidates {
         let p = clamp(c);
+        if p <= 0.0 || !p.is_finite() {
+            continue;
+        }
         let s = logit_share(share0, alpha, p0, p);
         let profit = s * (p - unit_cost);
         if profit > best_profit * (1.0 + 1e-9) + 1e-12 {

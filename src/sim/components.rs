@@ -126,6 +126,9 @@ pub struct Quality {
     pub current: f64,
     /// Sum of release jumps so far.
     pub jumps: f64,
+    /// For an open model (catch-up) whose training is decided: where the catch-up stood on
+    /// `decisions.start`; from then on its quality is this plus its jumps (capped at the frontier).
+    pub anchor: Option<f64>,
 }
 
 /// A firm's current offer.

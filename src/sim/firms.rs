@@ -41,16 +41,21 @@ pub fn update_quality(clock: Res<Clock>, info: Res<RunInfo>, mut firms: Query<(&
     if frontier == f64::NEG_INFINITY {
         frontier = frontier_any;
     }
+    let decided_from = p.decisions.start.0;
     for (id, mut q, _) in firms.iter_mut() {
         let f = &specs[id.0 as usize];
         if let Some(cu) = &f.catch_up {
-            // An open model whose training is decided closes the gap by its own runs from the start on.
-            let years =
-                if f.strategy.training == Mode::Decided { clock.years.min(years_at_start) } else { clock.years };
-            let months = years * DAYS_PER_YEAR / DAYS_PER_MONTH;
-            // Release jumps narrow the gap, but an open model never passes the frontier it follows.
+            let months = clock.years * DAYS_PER_YEAR / DAYS_PER_MONTH;
             let caught_up = econ::catch_up_quality(frontier, cu.gap0_elo, months, cu.tau_months);
-            q.current = (caught_up + q.jumps).min(frontier);
+            // An open model whose training is decided stops following the frontier on the start: from then
+            // on it moves only by its own runs' releases.
+            let base = if f.strategy.training == Mode::Decided && clock.date >= decided_from {
+                *q.anchor.get_or_insert(caught_up)
+            } else {
+                caught_up
+            };
+            // Release jumps narrow the gap, but an open model never passes the frontier it follows.
+            q.current = (base + q.jumps).min(frontier);
         }
     }
 }
@@ -147,8 +152,9 @@ pub fn publish_offers(
 }
 
 /// Training spend of firm `f` in the interval (from, to]: each scripted programme spreads its cost evenly
-/// (for a firm whose training is decided, the programmes started before `decided_from`), and the firm's own
-/// run is paid by the day while it runs.
+/// over its duration (for a firm whose training is decided, only the days before `decided_from`: a programme
+/// running then is the firm's first run and paid as one), and the firm's own run is paid by the day while it
+/// runs.
 pub fn training_cost(f: &Firm, run: Option<&Run>, decided_from: NaiveDate, from: NaiveDate, to: NaiveDate) -> f64 {
     let own = run.map_or(0.0, |r| {
         let a = from.max(r.start);
@@ -159,12 +165,12 @@ pub fn training_cost(f: &Firm, run: Option<&Run>, decided_from: NaiveDate, from:
     own + f
         .training
         .iter()
-        .filter(|t| !decided || t.start < decided_from)
         .map(|t| {
             let days = t.months * DAYS_PER_MONTH;
             let start = t.start;
-            let a = ((from - start).num_days() as f64).clamp(0.0, days);
-            let b = ((to - start).num_days() as f64).clamp(0.0, days);
+            let until = if decided { ((decided_from - start).num_days() as f64).clamp(0.0, days) } else { days };
+            let a = ((from - start).num_days() as f64).clamp(0.0, until);
+            let b = ((to - start).num_days() as f64).clamp(0.0, until);
             t.cost_usd * (b - a) / days
         })
         .sum::<f64>()
@@ -478,7 +484,8 @@ pub fn fund_firms(
                 .last_raise_tick
                 .map(|t| (clock.date - info.calendar.dates[t as usize]).num_days() as f64 / DAYS_PER_MONTH);
             let runway_now = econ::runway_months(provisional, burn);
-            if strategy_rule::raise_due(runway_now, f.raise.trigger_runway_months, since, f.raise.cooldown_months) {
+            let trigger = if decided { d.raise_runway_months } else { f.raise.trigger_runway_months };
+            if strategy_rule::raise_due(runway_now, trigger, since, f.raise.cooldown_months) {
                 funding += try_raise(&mut fin, &mut rng, "runway short");
             }
         }
@@ -523,7 +530,10 @@ pub fn fund_firms(
     }
     // Investor sentiment follows the sector's revenue growth (last quarter annualised against the trailing
     // year), for the next tick's rounds.
-    let growth = if sector_ttm > 0.0 { sector_recent * 365.0 / 91.0 / sector_ttm - 1.0 } else { 0.0 };
+    // Both windows are as long as the run so far at most, so that a young sector is not read as growing.
+    let elapsed = ((clock.date - info.calendar.dates[0]).num_days() as f64).max(1.0);
+    let (recent_days, year_days) = (elapsed.min(91.0), elapsed.min(365.0));
+    let growth = if sector_ttm > 0.0 { (sector_recent / recent_days) / (sector_ttm / year_days) - 1.0 } else { 0.0 };
     sector.growth = growth;
     sector.sentiment = strategy_rule::sentiment_step(
         sector.sentiment,

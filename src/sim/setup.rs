@@ -84,7 +84,7 @@ pub fn populate(world: &mut World, scenario: Arc<Scenario>, run_id: u64) {
     for (j, f) in scenario.firms().iter().enumerate() {
         world.spawn((
             FirmId(j as u16),
-            Quality { current: f.quality_elo, jumps: 0.0 },
+            Quality { current: f.quality_elo, jumps: 0.0, anchor: None },
             Offer {
                 free_tier: f.free_tier,
                 sub_price: f.sub_price_usd_per_month,
@@ -100,7 +100,7 @@ pub fn populate(world: &mut World, scenario: Arc<Scenario>, run_id: u64) {
             IntervalFlows::default(),
             Compute { tranches: vec![super::capacity::initial_tranche(f, p.start.0)], ..Default::default() },
             super::strategy::initial_lineup(f, &p.decisions),
-            super::strategy::initial_decisions(f),
+            super::strategy::initial_decisions(f, &p.decisions),
         ));
     }
 

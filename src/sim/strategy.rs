@@ -51,12 +51,33 @@ pub fn initial_lineup(f: &Firm, d: &DecisionsFile) -> Lineup {
     Lineup(tiers)
 }
 
+/// The scripted training programme of a firm whose training is decided that runs on `decisions.start`
+/// (validation allows at most one): it becomes the firm's first run, paid by the day from the start on (its
+/// script pays the days before) and released at its end.
+pub fn inherited_run(f: &Firm, d: &DecisionsFile) -> Option<Run> {
+    if f.strategy.training != Mode::Decided {
+        return None;
+    }
+    let scale = scaling(d);
+    f.training.iter().find(|t| t.start < d.start.0 && add_days(t.start, t.months * DAYS_PER_MONTH) > d.start.0).map(
+        |t| {
+            let flop = t.cost_usd * scale.flop_per_usd_at(years_from_start(d, t.start));
+            Run {
+                start: d.start.0,
+                end: add_days(t.start, t.months * DAYS_PER_MONTH),
+                usd_per_day: t.cost_usd / (t.months * DAYS_PER_MONTH),
+                log10_flop: flop.max(1.0).log10(),
+            }
+        },
+    )
+}
+
 /// The decisions' state a firm starts with.
-pub fn initial_decisions(f: &Firm) -> Decisions {
+pub fn initial_decisions(f: &Firm, d: &DecisionsFile) -> Decisions {
+    let run = inherited_run(f, d);
     Decisions {
         last_review: None,
         review_number: None,
-        runs: 0,
         rounds: 0,
         below_share_since: None,
         cut_level: 0,
@@ -65,7 +86,8 @@ pub fn initial_decisions(f: &Firm) -> Decisions {
         frozen_since: None,
         model_log10_flop: f.model.log10_flop,
         model_date: f.model.trained.0,
-        run: None,
+        runs: run.is_some() as u32,
+        run,
         released: 0,
     }
 }
@@ -158,6 +180,7 @@ pub fn decide(
     let scale = scaling(d);
     // What rivals offer at the start of the review (a snapshot, so that the firms' order does not matter).
     struct Rival {
+        j: usize,
         quality: f64,
         api: Option<f64>,
         sub: Option<f64>,
@@ -170,6 +193,7 @@ pub fn decide(
             let f = &info.firms()[id.0 as usize];
             let open = status.alive && date >= f.launch;
             Rival {
+                j: id.0 as usize,
                 quality: q.current,
                 api: (open && f.api).then_some(offer.api_price),
                 sub: (open && f.chat_app && date >= f.chat_launch && offer.sub_price > 0.0).then_some(offer.sub_price),
@@ -199,6 +223,8 @@ pub fn decide(
             cash: fin.cash,
         };
         let burn = monthly_burn(&fin);
+        // The firm's own quality as it will be next tick (a release this tick counts at once).
+        let mut own_q = q.current;
 
         // A finished run releases its model (a new tier) when it is better than the current one.
         let finished = dec.run.is_some_and(|r| date >= r.end);
@@ -216,12 +242,12 @@ pub fn decide(
                 dec.released += 1;
                 // The best closed model, and the quality the firm will have: an open model that follows the
                 // frontier (catch_up) never passes it.
+                // With no closed rival (none launched and alive) nothing caps it.
                 let best_closed = rivals
                     .iter()
-                    .enumerate()
-                    .filter(|(k, r)| *k != j && r.open)
-                    .map(|(_, r)| r.quality)
-                    .fold(f64::NEG_INFINITY, f64::max);
+                    .filter(|r| r.j != j && r.open)
+                    .map(|r| r.quality)
+                    .fold(f64::INFINITY, |m, x| if m == f64::INFINITY { x } else { m.max(x) });
                 let new_q = if f.catch_up.is_some() { (q.current + gain).min(best_closed) } else { q.current + gain };
                 let top = lineup.0.last().expect("a lineup has a tier").clone();
                 lineup.0.push(Tier {
@@ -231,6 +257,13 @@ pub fn decide(
                     ..top
                 });
                 q.jumps += gain;
+                // An open model's jumps above the frontier it is capped at would be spent on nothing.
+                if let Some(anchor) = q.anchor
+                    && best_closed.is_finite()
+                {
+                    q.jumps = q.jumps.min((best_closed - anchor).max(q.jumps - gain));
+                }
+                own_q = new_q;
                 dec.model_log10_flop = run.log10_flop;
                 dec.model_date = run.end;
                 log.0.push(lg.row(
@@ -281,28 +314,9 @@ pub fn decide(
         if !review && !finished {
             continue;
         }
-        let first_review = review && dec.last_review.is_none();
         if review {
             dec.last_review = Some(date);
             dec.review_number = Some(number);
-        }
-
-        // A scripted programme running when the firm starts to decide becomes its first run (paid by its
-        // script; its model is released at its end).
-        if first_review
-            && f.strategy.training == Mode::Decided
-            && dec.run.is_none()
-            && let Some(t) =
-                f.training.iter().find(|t| t.start < d.start.0 && add_days(t.start, t.months * DAYS_PER_MONTH) > date)
-        {
-            let flop = t.cost_usd * scale.flop_per_usd_at(years_from_start(d, t.start));
-            dec.run = Some(Run {
-                start: t.start,
-                end: add_days(t.start, t.months * DAYS_PER_MONTH),
-                usd_per_day: 0.0,
-                log10_flop: flop.max(1.0).log10(),
-            });
-            dec.runs += 1;
         }
 
         // A parent funds a firm with too few users only for so long (funding decided).
@@ -376,13 +390,27 @@ pub fn decide(
                     format!("saved_usd={:.0}", run.usd_per_day * days_left),
                 ));
             }
+        } else if review && (dec.cut_level > 0 || dec.frozen_since.is_some()) {
+            // Cuts switched back to scripted (a dated set event): what the rule had cut is restored.
+            log.0.push(lg.row(
+                "cuts",
+                dec.cut_level as f64,
+                0.0,
+                "strategy.cuts is scripted from now on: every cut undone".into(),
+                String::new(),
+            ));
+            dec.cut_level = 0;
+            dec.free_limit = 0.0;
+            if let Some(since) = dec.frozen_since.take() {
+                dec.frozen_years += clock.years - since;
+            }
         }
 
         // Training: keep level with the frontier expected when a new run would finish, within a budget.
         if f.strategy.training == Mode::Decided && dec.run.is_none() && dec.cut_level == 0 {
             let end = add_days(date, d.run_months * DAYS_PER_MONTH);
-            let expected_frontier = frontier.max(q.current) + d.frontier_growth_elo_per_year * d.run_months / 12.0;
-            let gain = expected_frontier + d.lead_elo - q.current;
+            let expected_frontier = frontier.max(own_q) + d.frontier_growth_elo_per_year * d.run_months / 12.0;
+            let gain = expected_frontier + d.lead_elo - own_q;
             if gain > 0.0 {
                 let months = (end - dec.model_date).num_days() as f64 / DAYS_PER_MONTH;
                 let flop = scale.flop_for_gain(dec.model_log10_flop, gain, months);
@@ -419,15 +447,15 @@ pub fn decide(
 
         // Prices: a best response to the rivals' prices, or costs down when margins are excessive.
         if review && f.strategy.prices == Mode::Decided {
-            let comparable = |r: &&Rival, k: usize| k != j && r.quality >= q.current - d.match_band_elo;
-            if f.api {
+            let comparable = |r: &&Rival| r.j != j && r.quality >= own_q - d.match_band_elo;
+            // A firm that gives its API away (price 0) has no price to respond with.
+            if f.api && offer.api_price > 0.0 {
                 let view = capacity::tiers(f, &lineup.0, date, out_share);
                 let cost = view.free_mtok_cost;
                 let rival_low = rivals
                     .iter()
-                    .enumerate()
-                    .filter(|(k, r)| comparable(r, *k))
-                    .filter_map(|(_, r)| r.api)
+                    .filter(comparable)
+                    .filter_map(|r| r.api)
                     .fold(None, |m: Option<f64>, p| Some(m.map_or(p, |m| m.min(p))));
                 let old = offer.api_price;
                 // A myopic best response on the organisations' logit (log-price weight) among holding,
@@ -472,9 +500,8 @@ pub fn decide(
             if offer.sub_price > 0.0 {
                 let rival_low = rivals
                     .iter()
-                    .enumerate()
-                    .filter(|(k, r)| comparable(r, *k))
-                    .filter_map(|(_, r)| r.sub)
+                    .filter(comparable)
+                    .filter_map(|r| r.sub)
                     .fold(None, |m: Option<f64>, p| Some(m.map_or(p, |m| m.min(p))));
                 let old = offer.sub_price;
                 let target = rule::target_price(old, rival_low, 0.0, d.max_markup);
@@ -483,13 +510,20 @@ pub fn decide(
                 let new = (new * 100.0).round() / 100.0;
                 if (new - old).abs() >= 0.005 {
                     offer.sub_price = new;
-                    log.0.push(lg.row(
-                        "sub_price",
-                        old,
-                        new,
-                        if new < old { "match a comparable rival's lower price" } else { "keep within bounds" }.into(),
-                        format!("rival_low_usd={}", rival_low.map_or("none".into(), |r| format!("{r:.2}"))),
-                    ));
+                    log.0.push(
+                        lg.row(
+                            "sub_price",
+                            old,
+                            new,
+                            if rival_low.is_some_and(|r| r < old && new < old) {
+                                "match a comparable rival's lower price"
+                            } else {
+                                "keep within the subscription price bounds"
+                            }
+                            .into(),
+                            format!("rival_low_usd={}", rival_low.map_or("none".into(), |r| format!("{r:.2}"))),
+                        ),
+                    );
                 }
             }
         }

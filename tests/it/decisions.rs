@@ -50,6 +50,26 @@ fn no_decision_before_the_start_and_the_calibration_period_is_the_scripted_histo
     let before = |s: &MemorySink| s.trace.iter().filter(|r| r.date < start).cloned().collect::<Vec<_>>();
     let market = |s: &MemorySink| s.market.iter().filter(|r| r.date < start).cloned().collect::<Vec<_>>();
     assert_eq!(before(&decided_run), before(&scripted), "the trace up to 2023-08-31 changed");
+    // The history is the record: before the start OpenAI and Claude are funded by the dated events only (no
+    // raise by the scripted rule; the decided rule's earlier trigger does not reach back).
+    let scenario = load(&scenario("baseline"), &[]);
+    for firm in ["openai", "claude"] {
+        for r in firm_rows(&decided_run.trace, firm).into_iter().filter(|r| r.date < start && r.tick > 0) {
+            let events: f64 = scenario
+                .params()
+                .events
+                .iter()
+                .filter(|e| e.firm.as_deref() == Some(firm) && e.date.0 == r.date && e.amount_usd.is_some())
+                .map(|e| e.amount_usd.unwrap() * (1.0 - e.compute_share.unwrap_or(0.0)))
+                .sum();
+            let cash_funding = (r.funding_usd - r.funding_in_kind_usd).usd();
+            assert!(
+                (cash_funding - events).abs() < 0.02,
+                "{firm} {}: funding {cash_funding} vs events {events}",
+                r.date
+            );
+        }
+    }
     assert_eq!(market(&decided_run), market(&scripted), "the market up to 2023-08-31 changed");
     let openai =
         |s: &MemorySink| firm_rows(&s.trace, "openai").last().map(|r| (r.quality_elo, r.price_api_usd_per_mtok));
@@ -141,8 +161,13 @@ fn without_microsofts_money_openai_trains_less_and_its_quality_users_and_revenue
     let last_quality = |s: &MemorySink| firm_rows(&s.trace, "openai").last().unwrap().quality_elo;
     let base = run("baseline", &[]);
     let nomsft = run("no_microsoft_funding", &[]);
+    // What OpenAI decided to spend on the runs it started (cancellations left out).
     let spent = |s: &MemorySink| -> f64 {
-        decided(&s.decisions, "openai", &["training_run"]).iter().map(|d| d.new_value - d.old_value).sum()
+        decided(&s.decisions, "openai", &["training_run"])
+            .iter()
+            .filter(|d| d.old_value == 0.0)
+            .map(|d| d.new_value)
+            .sum()
     };
     assert!(spent(&nomsft) < spent(&base), "OpenAI commits less to training without Microsoft");
     assert!(last_quality(&nomsft) < last_quality(&base) - 10.0, "{} vs {}", last_quality(&nomsft), last_quality(&base));
@@ -202,9 +227,8 @@ fn under_stress_firms_cut_raise_and_fail_by_the_rules() {
     }
     let cut_max = s.decisions.iter().filter(|d| d.decision == "cuts").map(|d| d.new_value as u8).max().unwrap();
     assert!(cut_max >= 3, "cuts reach the free tier under stress (level {cut_max})");
-    let failed =
-        s.decisions.iter().any(|d| d.decision == "exit" || (d.decision == "funding_round" && d.new_value == 0.0));
-    assert!(failed, "some firm fails to raise or exits under stress");
+    let failed = s.decisions.iter().any(|d| d.decision == "exit" || d.reason.ends_with("round failed"));
+    assert!(failed, "some firm's round fails or some firm exits under stress");
     // The baseline is calmer: fewer cuts.
     let base = run("baseline", &[]);
     let cuts = |s: &MemorySink| s.decisions.iter().filter(|d| d.decision == "cuts").count();
