@@ -166,6 +166,13 @@ impl Checker {
             self.fail(path, format!("is a probability and must lie in [0, 1], got {v}"));
         }
     }
+    /// The upper bound of a range is at least its lower bound.
+    fn ordered(&mut self, (lo_path, lo): (&str, f64), (hi_path, hi): (&str, f64)) {
+        if hi < lo {
+            self.fail(hi_path, format!("must be at least {lo_path} ({lo})"));
+        }
+    }
+
     fn sums_to_one(&mut self, path: &str, total: f64) {
         if (total - 1.0).abs() > 1e-6 {
             self.fail(path, format!("shares must sum to 1, they sum to {total}"));
@@ -449,26 +456,20 @@ pub fn validate(s: &ScenarioFile) -> Result<(MonthDay, MonthDay), Vec<Problem>> 
     c.num("decisions.match_band_elo", d.match_band_elo, ELO_NONNEG);
     c.num("decisions.min_markup", d.min_markup, FACTOR);
     c.num("decisions.max_markup", d.max_markup, FACTOR);
-    if d.max_markup < d.min_markup {
-        c.fail("decisions.max_markup", format!("must be at least decisions.min_markup ({})", d.min_markup));
-    }
+    c.ordered(("decisions.min_markup", d.min_markup), ("decisions.max_markup", d.max_markup));
     c.num("decisions.sub_price_min_usd", d.sub_price_min_usd, PRICE);
     c.num("decisions.sub_price_max_usd", d.sub_price_max_usd, PRICE);
-    if d.sub_price_max_usd < d.sub_price_min_usd {
-        c.fail(
-            "decisions.sub_price_max_usd",
-            format!("must be at least decisions.sub_price_min_usd ({})", d.sub_price_min_usd),
-        );
-    }
+    c.ordered(
+        ("decisions.sub_price_min_usd", d.sub_price_min_usd),
+        ("decisions.sub_price_max_usd", d.sub_price_max_usd),
+    );
     c.num("decisions.revenue_multiple", d.revenue_multiple, FACTOR);
     c.prob("decisions.dilution_cap", d.dilution_cap);
     c.num("decisions.sentiment_min", d.sentiment_min, FACTOR);
     c.num("decisions.sentiment_max", d.sentiment_max, FACTOR);
     // The initial sentiment may lie outside later bounds (a set event may narrow them): it relaxes into them.
     c.num("decisions.sentiment_initial", d.sentiment_initial, FACTOR);
-    if d.sentiment_max < d.sentiment_min {
-        c.fail("decisions.sentiment_max", format!("must be at least decisions.sentiment_min ({})", d.sentiment_min));
-    }
+    c.ordered(("decisions.sentiment_min", d.sentiment_min), ("decisions.sentiment_max", d.sentiment_max));
     c.num("decisions.sentiment_tau_months", d.sentiment_tau_months, MONTHS);
     c.num(
         "decisions.sentiment_neutral_growth",

@@ -447,16 +447,19 @@ pub fn decide(
 
         // Prices: a best response to the rivals' prices, or costs down when margins are excessive.
         if review && f.strategy.prices == Mode::Decided {
-            let comparable = |r: &&Rival| r.j != j && r.quality >= own_q - d.match_band_elo;
+            // The lowest price of comparable rivals (quality at least the firm's minus the band).
+            let lowest = |price: fn(&Rival) -> Option<f64>| {
+                rivals
+                    .iter()
+                    .filter(|r| r.j != j && r.quality >= own_q - d.match_band_elo)
+                    .filter_map(price)
+                    .fold(None, |m: Option<f64>, p| Some(m.map_or(p, |m| m.min(p))))
+            };
             // A firm that gives its API away (price 0) has no price to respond with.
             if f.api && offer.api_price > 0.0 {
                 let view = capacity::tiers(f, &lineup.0, date, out_share);
                 let cost = view.free_mtok_cost;
-                let rival_low = rivals
-                    .iter()
-                    .filter(comparable)
-                    .filter_map(|r| r.api)
-                    .fold(None, |m: Option<f64>, p| Some(m.map_or(p, |m| m.min(p))));
+                let rival_low = lowest(|r| r.api);
                 let old = offer.api_price;
                 // A myopic best response on the organisations' logit (log-price weight) among holding,
                 // matching the comparable rival's lower price and cuts of 10% and 20%; prices never rise
@@ -498,11 +501,7 @@ pub fn decide(
                 }
             }
             if offer.sub_price > 0.0 {
-                let rival_low = rivals
-                    .iter()
-                    .filter(comparable)
-                    .filter_map(|r| r.sub)
-                    .fold(None, |m: Option<f64>, p| Some(m.map_or(p, |m| m.min(p))));
+                let rival_low = lowest(|r| r.sub);
                 let old = offer.sub_price;
                 let target = rule::target_price(old, rival_low, 0.0, d.max_markup);
                 let new = rule::adjust_price(old, target, d.price_adjust, d.sub_price_min_usd, d.sub_price_max_usd);

@@ -293,3 +293,45 @@ fn fault_injection_is_an_environment_variable_and_a_panic_is_exit_1() {
     let left: Vec<String> = if out.exists() { entries(&out) } else { vec![] };
     assert!(left.iter().all(|f| f.starts_with('.')), "nothing is written (a lock file may stay): {left:?}");
 }
+
+/// The firms' decisions are checked like every other input: wrong modes, thresholds out of order, a start
+/// before the run's, two programmes to inherit, and set events on what is fixed at set-up are refused with
+/// the key path (and the file and line for a file).
+#[test]
+fn bad_decision_settings_are_refused_with_their_key() {
+    for (set, want) in [
+        ("firms.openai.strategy.prices=\"maybe\"", "firms.openai.strategy.prices"),
+        ("decisions.cut_runway_months=[6.0, 12.0, 9.0, 3.0]", "decisions.cut_runway_months[1]: cuts come in order"),
+        ("decisions.start=2022-01-01", "decisions.start: must not be before the start of the run"),
+        ("decisions.max_markup=1.0", "decisions.max_markup: must be at least decisions.min_markup (1.2)"),
+        ("decisions.run_months=0.01", "decisions.run_months"),
+        ("firms.openai.model.trained=2024-01-01", "firms.openai.model.trained: the last model before the firm decides"),
+    ] {
+        let err = refused(&llm(&["validate", "configs/baseline.toml", "--set", set]));
+        assert!(err.contains(want), "{set}: {err}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let two = dir.path().join("two.toml");
+    fs::write(
+        &two,
+        extends_tiny(
+            "[[firms]]\nid = \"lab\"\ntraining = [\n  { name = \"a\", start = 2023-05-01, months = 6.0, cost_usd = 1.0e6 },\n  { name = \"b\", start = 2023-06-01, months = 6.0, cost_usd = 1.0e6 },\n]\n",
+        ),
+    )
+    .unwrap();
+    let err = refused(&llm(&["validate", two.to_str().unwrap()]));
+    assert!(
+        err.contains("two.toml") && err.contains("training[1]: a firm whose training is decided may have one"),
+        "{err}"
+    );
+    let event = dir.path().join("event.toml");
+    fs::write(
+        &event,
+        extends_tiny(
+            "[[events]]\nid = \"switch\"\ndate = 2023-08-01\nkind = \"set\"\nkey = \"firms.lab.strategy.training\"\nvalue = \"scripted\"\n",
+        ),
+    )
+    .unwrap();
+    let err = refused(&llm(&["validate", event.to_str().unwrap()]));
+    assert!(err.contains("event.toml:") && err.contains("whether a firm trains its own models"), "{err}");
+}
