@@ -14,6 +14,7 @@ pub struct TracePoint {
     pub firm: String,
     pub cash: f64,
     pub users: f64,
+    pub quality: f64,
 }
 
 /// One decision of a firm (a row of decisions.csv), as the report marks it.
@@ -135,6 +136,10 @@ fn replicate_metrics(r: &Replicate) -> Metrics {
                 );
             }
         }
+    }
+    // From the trace, when the replicate kept one: each firm's quality at the end of the run.
+    for p in r.trace.iter().flatten() {
+        m.insert(("end_quality_elo".into(), p.firm.clone(), "value"), p.quality);
     }
     m.insert(("hhi_end".into(), String::new(), "value"), r.hhi_end);
     m

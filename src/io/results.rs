@@ -52,6 +52,7 @@ fn read_trace(path: &Path) -> Result<Vec<TracePoint>> {
     let (h, rows) = read_csv(path)?;
     let (d, f, c, u) =
         (col(&h, "date", path)?, col(&h, "firm", path)?, col(&h, "cash_usd", path)?, col(&h, "users", path)?);
+    let q = col(&h, "quality_elo", path)?;
     rows.iter()
         .map(|r| {
             Ok(TracePoint {
@@ -59,6 +60,7 @@ fn read_trace(path: &Path) -> Result<Vec<TracePoint>> {
                 firm: r[f].to_string(),
                 cash: num(&r[c]),
                 users: num(&r[u]),
+                quality: num(&r[q]),
             })
         })
         .collect()

@@ -1,5 +1,6 @@
 //! Scenario comparison: a scenario against itself gives zero differences with zero-width intervals,
-//! every chart is written and valid, the report embeds every chart and table, and inputs from different
+//! every chart is written and valid, the report embeds every chart and table (the fan charts with the first
+//! replicate's decisions marked), `end_quality_elo` comes from the traces, and inputs from different
 //! binary versions or with incompatible specs are refused.
 
 use super::support::*;
@@ -17,7 +18,12 @@ fn compare(out: &std::path::Path, inputs: &[&str], extra: &[&str]) -> std::proce
 fn a_scenario_against_itself_differs_by_exactly_zero() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (root().join("tests/data/tiny.toml"), root().join("tests/data/tiny_copy.toml"));
-    let o = compare(dir.path(), &[a.to_str().unwrap(), b.to_str().unwrap()], &["--focus", "lab"]);
+    // To the end of September 2023: the tiny scenario's firms decide from July.
+    let o = compare(
+        dir.path(),
+        &[a.to_str().unwrap(), b.to_str().unwrap()],
+        &["--focus", "lab", "--set", "end=2023-09-30"],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("Comparison against baseline `tiny`"), "{stdout}");
@@ -25,8 +31,10 @@ fn a_scenario_against_itself_differs_by_exactly_zero() {
     let h = r.headers().unwrap().clone();
     let col = |n: &str| h.iter().position(|x| x == n).unwrap();
     let mut copies = 0;
+    let mut quality = 0;
     for rec in r.records() {
         let rec = rec.unwrap();
+        quality += (&rec[col("metric")] == "end_quality_elo") as usize;
         if &rec[col("scenario")] == "tiny_copy" {
             copies += 1;
             assert_eq!(&rec[col("pairing")], "paired");
@@ -42,6 +50,7 @@ fn a_scenario_against_itself_differs_by_exactly_zero() {
         }
     }
     assert!(copies > 20, "{copies} rows");
+    assert_eq!(quality, 2 * 3, "end_quality_elo for every firm of both scenarios (from the traces)");
 
     // Every chart in SVG and PNG, valid, and embedded in the self-contained report.
     let charts: Vec<_> = fs::read_dir(dir.path().join("charts")).unwrap().map(|e| e.unwrap().path()).collect();
@@ -66,6 +75,10 @@ fn a_scenario_against_itself_differs_by_exactly_zero() {
         "no network references"
     );
     assert!(html.contains("Test scenario: every mechanism on a small market."));
+    // The fan charts mark the first replicate's decisions, and the report says how to read the marks.
+    assert!(html.contains("id=\"decision-marks\""));
+    let decisions = fs::read_to_string(dir.path().join("runs/tiny/traces/run-000000/decisions.csv")).unwrap();
+    assert!(decisions.lines().count() > 1, "the tiny lab decides from July 2023");
 }
 
 #[test]
