@@ -113,7 +113,7 @@ fn resuming_a_changed_sweep_is_refused() {
     let o = sweep(dir.path(), &["--resume", "--set", "end=2023-05-31"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
-        stderr(&o).contains("cannot resume") && stderr(&o).contains("the base scenario's end: 2023-06-30 → 2023-05-31"),
+        stderr(&o).contains("cannot resume") && stderr(&o).contains("the base scenario's end: 2023-08-15 → 2023-05-31"),
         "{}",
         stderr(&o)
     );
