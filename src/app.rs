@@ -10,7 +10,7 @@ use crate::io::folder::{Kind, Mode};
 use crate::io::{manifest, outputs::RunOutput};
 use crate::memcheck;
 use crate::model::calendar::Period;
-use crate::sim::{self, MemorySink, RowSink, Simulation};
+use crate::sim::{self, RowSink, Simulation};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
@@ -253,13 +253,6 @@ fn parse_panic_ticks(raw: &str) -> Result<Vec<(u64, u32)>, String> {
             Ok((id, tick))
         })
         .collect()
-}
-
-/// Runs a scenario in memory (tests, calibration).
-pub fn run_in_memory(scenario: Arc<Scenario>) -> Result<(MemorySink, sim::resources::RunTables), sim::SimError> {
-    let mut sink = MemorySink::default();
-    let tables = Simulation::new(scenario, 0).run(&mut sink, &mut |_, _| {})?;
-    Ok((sink, tables))
 }
 
 /// The shard from `--shard`, else from Slurm's array variables when both are set.

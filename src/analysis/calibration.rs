@@ -2,7 +2,7 @@
 //! it with `data/calibration_2023.csv` (public figures with sources, compiled into the binary).
 
 use super::fmt_big;
-use crate::app::run_in_memory;
+use crate::api::run_in_memory;
 use crate::config::Scenario;
 use crate::config::file::EventKind;
 use crate::model::econ;

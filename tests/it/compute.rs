@@ -3,7 +3,7 @@
 //! period as it was, and enterprise seats come from adopters, not from bans.
 
 use super::support::*;
-use llm_market::app::run_in_memory;
+use llm_market::api::run_in_memory;
 use llm_market::sim::rows::{MarketRow, TraceRow};
 use std::path::Path;
 

@@ -6,7 +6,7 @@
 //! the stress scenario makes firms cut, raise and fail.
 
 use super::support::*;
-use llm_market::app::run_in_memory;
+use llm_market::api::run_in_memory;
 use llm_market::sim::MemorySink;
 use llm_market::sim::rows::{DecisionRow, TraceRow};
 use std::collections::BTreeSet;

@@ -2,7 +2,7 @@
 //! awareness share follows the closed-form Bass curve F(t) = (1 − e^{−(p+q)t}) / (1 + (q/p) e^{−(p+q)t}).
 
 use super::support::*;
-use llm_market::app::run_in_memory;
+use llm_market::api::run_in_memory;
 use llm_market::config::Scenario;
 use llm_market::config::file::{SegmentValues, WordOfMouth};
 use llm_market::model::calendar::DAYS_PER_MONTH;

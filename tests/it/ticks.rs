@@ -3,7 +3,7 @@
 //! (mostly subscriptions, a few hundred paying agents at 100k agents) within 10%, the leading firm within 12%. Small, fast-growing firms differ more (word of mouth acts with a one-tick lag and a user
 //! switches at most once per tick); see docs/ODD.md, "Numerical and timing effects".
 
-use llm_market::app::run_in_memory;
+use llm_market::api::run_in_memory;
 use llm_market::config::{self, Overrides};
 use llm_market::sim::rows::AnnualRow;
 use std::sync::Arc;
