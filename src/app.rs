@@ -1,18 +1,18 @@
 //! Command dispatch: load inputs, run, write outputs, report. Progress bars live here only.
 
 use crate::cli::{Cli, Command, ScenarioArgs, SweepArgs};
-use crate::config::{self, Overrides, Scenario};
-use crate::experiment::{
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use llm_market::config::{self, Overrides, Scenario};
+use llm_market::experiment::{
     self,
     runner::{Progress, Shard, SweepOptions, TraceMode},
 };
-use crate::io::folder::{Kind, Mode};
-use crate::io::{manifest, outputs::RunOutput};
-use crate::memcheck;
-use crate::model::calendar::Period;
-use crate::sim::{self, RowSink, Simulation};
-use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use llm_market::io::folder::{Kind, Mode};
+use llm_market::io::{manifest, outputs::RunOutput};
+use llm_market::memcheck;
+use llm_market::model::calendar::Period;
+use llm_market::sim::{self, RowSink, Simulation};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -80,7 +80,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Merge { dirs, out, force } => {
             let stop = stop_on_signals()?;
-            let Some(n) = crate::io::merge::merge(&dirs, &out, force, &stop)? else {
+            let Some(n) = llm_market::io::merge::merge(&dirs, &out, force, &stop)? else {
                 let sig = stop.load(Ordering::Relaxed);
                 eprintln!("interrupted by {}: nothing was merged into {}", signal_name(sig), out.display());
                 return Ok(ExitCode::from(128 + sig as u8));
@@ -101,7 +101,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 1,
             ))?;
             sim::init_threads(threads.unwrap_or_else(default_threads));
-            let report = crate::analysis::calibration::calibrate(Arc::new(s))
+            let report = llm_market::analysis::calibration::calibrate(Arc::new(s))
                 .map_err(|e| anyhow::anyhow!("the calibration run failed: {e}"))?;
             if format == "csv" {
                 print!("{}", report.to_csv());
@@ -323,7 +323,7 @@ fn cmd_sweep(
         }
     };
     let opts = SweepOptions { stop: stop_on_signals()?, ..opts };
-    let report = crate::io::sweep_run::run_sweep(&sweep, &opts, &on_progress)?;
+    let report = llm_market::io::sweep_run::run_sweep(&sweep, &opts, &on_progress)?;
     pb.finish_and_clear();
     let repaired =
         if report.repaired > 0 { format!(", {} damaged run(s) done again", report.repaired) } else { String::new() };
@@ -425,8 +425,8 @@ fn cmd_slurm(
         out = q(&out),
     );
     let (array_path, merge_path) = (dir.join("array.sbatch"), dir.join("merge.sbatch"));
-    crate::io::sweep_out::write_atomic(&array_path, &array)?;
-    crate::io::sweep_out::write_atomic(&merge_path, &merge)?;
+    llm_market::io::sweep_out::write_atomic(&array_path, &array)?;
+    llm_market::io::sweep_out::write_atomic(&merge_path, &merge)?;
     println!("wrote {}", array_path.display());
     println!("wrote {}", merge_path.display());
     if submit {
@@ -487,7 +487,7 @@ fn run_replicates(
     };
     let pb = progress_bar(replicates);
     pb.set_message(sweep.file.name.clone());
-    let report = crate::io::sweep_run::run_sweep(&sweep, &opts, &|p: Progress| pb.set_position(p.done))?;
+    let report = llm_market::io::sweep_run::run_sweep(&sweep, &opts, &|p: Progress| pb.set_position(p.done))?;
     pb.finish_and_clear();
     if report.interrupted.is_some() {
         return Ok(report.interrupted);
@@ -539,9 +539,9 @@ fn cmd_compare(
     // Finished folders are read and verified before anything is run or written.
     let mut loaded = std::collections::BTreeMap::new();
     for input in inputs.iter().filter(|p| !names.contains_key(*p)) {
-        loaded.insert(input.clone(), crate::io::results::load_folder(input, partial)?);
+        loaded.insert(input.clone(), llm_market::io::results::load_folder(input, partial)?);
     }
-    let _lock = crate::io::folder::claim(&out, Kind::Comparison, if force { Mode::Force } else { Mode::Fresh })?;
+    let _lock = llm_market::io::folder::claim(&out, Kind::Comparison, if force { Mode::Force } else { Mode::Fresh })?;
     let stop = stop_on_signals()?;
     let mut scenarios = Vec::new();
     for input in inputs {
@@ -555,12 +555,12 @@ fn cmd_compare(
                 );
                 return Ok(ExitCode::from(128 + sig as u8));
             }
-            scenarios.extend(crate::io::results::load_folder(&dir, false)?);
+            scenarios.extend(llm_market::io::results::load_folder(&dir, false)?);
         } else {
             scenarios.extend(loaded.remove(input).unwrap_or_default());
         }
     }
-    let cmp = crate::analysis::compare::compare(&scenarios, baseline.as_deref(), 0.95)
+    let cmp = llm_market::analysis::compare::compare(&scenarios, baseline.as_deref(), 0.95)
         .map_err(|e| anyhow::anyhow!("cannot compare: {e}"))?;
     let focus = focus.unwrap_or_else(|| {
         if cmp.firms.iter().any(|f| f == "openai") {
@@ -569,7 +569,7 @@ fn cmd_compare(
             cmp.firms.first().cloned().unwrap_or_default()
         }
     });
-    let files = crate::io::report::write_comparison(&out, &cmp, &scenarios, &focus)?;
+    let files = llm_market::io::report::write_comparison(&out, &cmp, &scenarios, &focus)?;
     let (version, commit) = manifest::tool_version();
     let m = serde_json::json!({
         "tool": "llm-market",
@@ -643,8 +643,8 @@ fn cmd_bench(
             sink.abort();
         }
     }
-    let median = crate::analysis::stats::quantile(&per_user_tick, 0.5);
-    let setup = crate::analysis::stats::quantile(&setups, 0.5);
+    let median = llm_market::analysis::stats::quantile(&per_user_tick, 0.5);
+    let setup = llm_market::analysis::stats::quantile(&setups, 0.5);
     let rss = peak_rss_bytes();
     let line = serde_json::json!({
         "agents": agents,
@@ -658,7 +658,7 @@ fn cmd_bench(
         "bytes_per_user": rss.map(|r| r / agents.max(1)),
         "scenario": s.params().name,
         "outputs": outputs.is_some(),
-        "output_share": outputs.map(|_| (crate::analysis::stats::quantile(&writing_share, 0.5) * 1e4).round() / 1e4),
+        "output_share": outputs.map(|_| (llm_market::analysis::stats::quantile(&writing_share, 0.5) * 1e4).round() / 1e4),
     });
     println!("{line}");
     eprintln!(

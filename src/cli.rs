@@ -1,7 +1,7 @@
 //! The command line (clap derive). Parsing only: `app` does the work.
 
-use crate::model::calendar::Period;
 use clap::{Parser, Subcommand};
+use llm_market::model::calendar::Period;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -85,7 +85,7 @@ pub enum Command {
         threads: Option<usize>,
         /// Run only the runs with run_id % N == K (also taken from SLURM_ARRAY_TASK_ID/COUNT when set).
         #[arg(long, value_name = "K/N")]
-        shard: Option<crate::experiment::runner::Shard>,
+        shard: Option<llm_market::experiment::runner::Shard>,
         /// Continue an interrupted sweep in the same output directory; every committed run is verified
         /// first (row counts and checksums), and damage is refused naming the file and line.
         #[arg(long, conflicts_with = "force")]
@@ -103,7 +103,7 @@ pub enum Command {
         dry_run: bool,
         /// Keep full traces of no run, all runs, or N runs spread evenly (under traces/).
         #[arg(long, default_value = "none", value_name = "none|all|sample:N")]
-        traces: crate::experiment::runner::TraceMode,
+        traces: llm_market::experiment::runner::TraceMode,
     },
     /// Merge the output folders of a sharded sweep; refuses missing or duplicated runs.
     Merge {

@@ -113,6 +113,8 @@ pub enum SimError {
     NonFinite { tick: u32, date: chrono::NaiveDate, message: String },
     #[error("writing the outputs failed: {0}")]
     Sink(String),
+    #[error("the run has ended: all {n_ticks} ticks are done")]
+    Finished { n_ticks: u32 },
 }
 
 /// Receives rows as the run produces them (the `io` module streams them to CSV).
@@ -214,8 +216,11 @@ impl Simulation {
         &mut self.world
     }
 
-    /// Runs one tick; fails if a system found a non-finite value.
+    /// Runs one tick; fails if a system found a non-finite value, or if every tick is already done.
     pub fn step(&mut self) -> Result<(), SimError> {
+        if self.tick() >= self.n_ticks {
+            return Err(SimError::Finished { n_ticks: self.n_ticks });
+        }
         self.schedule.run(&mut self.world);
         if let Some(message) = self.world.resource_mut::<Health>().error.take() {
             let clock = self.world.resource::<Clock>();

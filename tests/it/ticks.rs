@@ -1,7 +1,8 @@
 //! Daily and weekly ticks describe the same market: rates are converted per tick and flows use the
 //! trapezoid rule, so yearly aggregates of the baseline agree: market costs and users within 5%, revenue
 //! (mostly subscriptions, a few hundred paying agents at 100k agents) within 10%, the leading firm within 12%. Small, fast-growing firms differ more (word of mouth acts with a one-tick lag and a user
-//! switches at most once per tick); see docs/ODD.md, "Numerical and timing effects".
+//! switches at most once per tick); see docs/ODD.md, "Numerical and timing effects". Stepping past the last
+//! tick is an error.
 
 use llm_market::api::run_in_memory;
 use llm_market::config::{self, Overrides};
@@ -61,4 +62,17 @@ fn day_and_week_ticks_agree_in_aggregate() {
         w_end.active_users
     );
     assert!(rel(d_end.orgs_adopted as f64, w_end.orgs_adopted as f64) < 0.05);
+}
+
+/// A run's last tick is the end: stepping once more is an error, not a panic or a tick past `end`.
+#[test]
+fn stepping_past_the_end_is_an_error() {
+    let o = Overrides { sets: vec!["end=2022-12-05".into()], agents: Some(1000), ..Default::default() };
+    let mut sim = llm_market::sim::Simulation::new(Arc::new(config::load(None, &o).unwrap()), 0);
+    while sim.tick() < sim.n_ticks() {
+        sim.step().unwrap();
+    }
+    let err = sim.step().unwrap_err();
+    assert!(matches!(err, llm_market::sim::SimError::Finished { n_ticks: 5 }), "{err}");
+    assert_eq!(sim.tick(), 5);
 }
