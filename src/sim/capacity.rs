@@ -76,7 +76,7 @@ pub fn api_prices(view: &TierView, api_price: f64, api_factor: f64, output_share
 }
 
 /// `date` plus a number of days (rounded), saturating at the calendar's end.
-fn add_days(date: NaiveDate, days: f64) -> NaiveDate {
+pub(super) fn add_days(date: NaiveDate, days: f64) -> NaiveDate {
     date.checked_add_days(Days::new(days.round().max(0.0) as u64)).unwrap_or(NaiveDate::MAX)
 }
 
@@ -150,15 +150,8 @@ pub fn plan_capacity(
         if target <= pipeline {
             continue;
         }
-        let announced: f64 = queue.events[queue.next..]
-            .iter()
-            .filter(|(e, firm)| {
-                *firm == Some(j)
-                    && e.kind == crate::config::file::EventKind::Funding
-                    && e.date.0 <= add_days(date, c.commitment_months * DAYS_PER_MONTH)
-            })
-            .filter_map(|(e, _)| e.amount_usd)
-            .sum();
+        let announced =
+            super::strategy::announced_funding(&queue, j, add_days(date, c.commitment_months * DAYS_PER_MONTH));
         let parent_left = (Cents::from_usd(f.parent_budget_usd) - fin.parent_used).max(Cents::ZERO);
         let year_of_revenue = super::firms::ttm_revenue(fin);
         let funds = (fin.cash + comp.credits + parent_left + year_of_revenue).usd() + announced;
@@ -174,14 +167,7 @@ pub fn plan_capacity(
         if gpus > 0.0 {
             comp.tranches.push(Tranche { gpus, from: arrival, to: add_days(arrival, commitment_days) });
             if decided {
-                let lg = super::strategy::Logger {
-                    run_id: info.run_id,
-                    tick: clock.tick,
-                    date,
-                    firm: &f.id,
-                    runway: super::firms::runway(fin, f, comp.credits),
-                    cash: fin.cash,
-                };
+                let lg = super::strategy::Logger::new(&info, &clock, f, fin, comp.credits);
                 let why = if gpus < target - pipeline {
                     "order GPUs for the forecast demand, limited by what the firm can pay"
                 } else if cut {

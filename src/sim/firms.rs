@@ -425,14 +425,7 @@ pub fn fund_firms(
         let growth = if ttm > 0.0 { recent * 365.0 / 91.0 / ttm - 1.0 } else { 0.0 };
         // From `decisions.start` a firm whose funding is decided raises valuation-based rounds.
         let decided = super::strategy::decides(d, f.strategy.funding, clock.date);
-        let lg = super::strategy::Logger {
-            run_id: info.run_id,
-            tick: clock.tick,
-            date: clock.date,
-            firm: &f.id,
-            runway: runway(&fin, f, comp.credits),
-            cash: fin.cash,
-        };
+        let lg = super::strategy::Logger::new(&info, &clock, f, &fin, comp.credits);
         let mut try_raise = |fin: &mut Finance, rng: &mut CounterRng, why: &str| -> Cents {
             fin.last_raise_tick = Some(clock.tick);
             if !decided {

@@ -3,6 +3,7 @@
 //! The rules are the pure functions of `model::strategy`; every change is logged to `decisions.csv`.
 
 use super::capacity;
+use super::capacity::add_days;
 use super::components::*;
 use super::firms::monthly_burn;
 use super::resources::*;
@@ -14,7 +15,7 @@ use crate::model::econ::Cents;
 use crate::model::rng::{CounterRng, Stream};
 use crate::model::strategy::{self as rule, Scaling};
 use bevy_ecs::prelude::*;
-use chrono::{Days, NaiveDate};
+use chrono::NaiveDate;
 
 /// The scaling relation of the scenario's decisions.
 pub fn scaling(d: &DecisionsFile) -> Scaling {
@@ -29,10 +30,6 @@ pub fn scaling(d: &DecisionsFile) -> Scaling {
 /// Years from the decisions' start to `date` (negative before it): the clock of training-compute prices.
 fn years_from_start(d: &DecisionsFile, date: NaiveDate) -> f64 {
     (date - d.start.0).num_days() as f64 / DAYS_PER_YEAR
-}
-
-fn add_days(date: NaiveDate, days: f64) -> NaiveDate {
-    date.checked_add_days(Days::new(days.round().max(0.0) as u64)).unwrap_or(NaiveDate::MAX)
 }
 
 /// Whether firm `f` makes decision `mode` itself on `date`.
@@ -109,14 +106,18 @@ pub fn funds(
     date: NaiveDate,
     months: f64,
 ) -> f64 {
-    let until = add_days(date, months * DAYS_PER_MONTH);
-    let announced: f64 = queue.events[queue.next..]
+    let announced = announced_funding(queue, j, add_days(date, months * DAYS_PER_MONTH));
+    let parent_left = (Cents::from_usd(f.parent_budget_usd) - fin.parent_used).max(Cents::ZERO);
+    (fin.cash + credits + parent_left).usd() + announced
+}
+
+/// The amounts of firm `j`'s funding events not yet applied, dated up to `until` (announced money).
+pub fn announced_funding(queue: &EventQueue, j: usize, until: NaiveDate) -> f64 {
+    queue.events[queue.next..]
         .iter()
         .filter(|(e, firm)| *firm == Some(j) && e.kind == EventKind::Funding && e.date.0 <= until)
         .filter_map(|(e, _)| e.amount_usd)
-        .sum();
-    let parent_left = (Cents::from_usd(f.parent_budget_usd) - fin.parent_used).max(Cents::ZERO);
-    (fin.cash + credits + parent_left).usd() + announced
+        .sum()
 }
 
 /// Builds decision rows for one firm on one tick.
@@ -129,7 +130,19 @@ pub struct Logger<'a> {
     pub cash: Cents,
 }
 
-impl Logger<'_> {
+impl<'a> Logger<'a> {
+    /// The logger of firm `f` this tick, with its runway and cash as they stand.
+    pub fn new(info: &RunInfo, clock: &Clock, f: &'a Firm, fin: &Finance, credits: Cents) -> Logger<'a> {
+        Logger {
+            run_id: info.run_id,
+            tick: clock.tick,
+            date: clock.date,
+            firm: &f.id,
+            runway: super::firms::runway(fin, f, credits),
+            cash: fin.cash,
+        }
+    }
+
     pub fn row(&self, decision: &'static str, old: f64, new: f64, reason: String, figures: String) -> DecisionRow {
         DecisionRow {
             run_id: self.run_id,
@@ -214,14 +227,7 @@ pub fn decide(
         if !status.alive || date < f.launch || !f.strategy.any() {
             continue;
         }
-        let lg = Logger {
-            run_id: info.run_id,
-            tick: clock.tick,
-            date,
-            firm: &f.id,
-            runway: super::firms::runway(&fin, f, comp.credits),
-            cash: fin.cash,
-        };
+        let lg = Logger::new(&info, &clock, f, &fin, comp.credits);
         let burn = monthly_burn(&fin);
         // The firm's own quality as it will be next tick (a release this tick counts at once).
         let mut own_q = q.current;
