@@ -5,7 +5,7 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use llm_market::config::{self, Overrides};
-use llm_market::sim::{Phase, Simulation, UserPass, init_threads, phase_schedule, user_pass_schedule};
+use llm_market::sim::{Phase, RunOptions, Simulation, UserPass, init_threads, phase_schedule, user_pass_schedule};
 use std::sync::Arc;
 
 fn warmed(agents: u64) -> Simulation {
@@ -14,7 +14,8 @@ fn warmed(agents: u64) -> Simulation {
 
 fn warmed_with(agents: u64, pass: UserPass) -> Simulation {
     let s = config::load(None, &Overrides { agents: Some(agents), ..Default::default() }).expect("the baseline loads");
-    let mut sim = Simulation::with_user_pass(Arc::new(s), 0, pass);
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let mut sim = Simulation::with_options(Arc::new(s), 0, &RunOptions { user_pass: pass, ..RunOptions::threads(threads) });
     for _ in 0..120 {
         sim.step().expect("the baseline runs");
         sim.take_rows();
@@ -23,7 +24,6 @@ fn warmed_with(agents: u64, pass: UserPass) -> Simulation {
 }
 
 fn full_tick(c: &mut Criterion) {
-    init_threads(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let mut g = c.benchmark_group("tick");
     g.sample_size(10);
     for (label, agents) in [("100k", 100_000u64), ("1M", 1_000_000)] {

@@ -12,7 +12,7 @@ use llm_market::io::folder::{Kind, Mode};
 use llm_market::io::{manifest, outputs::RunOutput};
 use llm_market::memcheck;
 use llm_market::model::calendar::Period;
-use llm_market::sim::{self, RowSink, Simulation};
+use llm_market::sim::{self, RowSink, RunOptions, Simulation};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -22,11 +22,6 @@ use std::time::SystemTime;
 
 /// Runs a parsed command line; `Err` means bad input or a fatal error (exit code 2).
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    // The environment is read here, never in the simulation: `LLM_MARKET_SIMD=off` compares the user-by-user
-    // quiet test with the vector one (same results).
-    if std::env::var_os("LLM_MARKET_SIMD").is_some_and(|v| v == "off") {
-        sim::users::disable_vector_test();
-    }
     match cli.command {
         Command::Run { scenario, scenario_args, out, threads, record_every, force } => {
             cmd_run(scenario.as_deref(), &scenario_args, out, threads, record_every, force)
@@ -100,8 +95,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 &scenario_args.sets,
                 1,
             ))?;
-            sim::init_threads(threads.unwrap_or_else(default_threads));
-            let report = llm_market::analysis::calibration::calibrate(Arc::new(s))
+            let options = run_options(threads.unwrap_or_else(default_threads));
+            let report = llm_market::analysis::calibration::calibrate(Arc::new(s), &options)
                 .map_err(|e| anyhow::anyhow!("the calibration run failed: {e}"))?;
             if format == "csv" {
                 print!("{}", report.to_csv());
@@ -111,6 +106,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// How a run uses the machine: `threads` worker threads; the environment is read here, never in the
+/// simulation: `LLM_MARKET_SIMD=off` compares the user-by-user quiet test with the vector one (same results).
+fn run_options(threads: usize) -> RunOptions {
+    let vector_test = !std::env::var_os("LLM_MARKET_SIMD").is_some_and(|v| v == "off");
+    RunOptions { vector_test, ..RunOptions::threads(threads) }
 }
 
 /// All cores of this machine.
@@ -146,11 +148,10 @@ fn cmd_run(
     let scenario = Arc::new(load_scenario(path, args, record_every)?);
     memcheck::ensure(&memcheck::scenario_demand(&scenario, path, args.agents, &args.sets, 1))?;
     let threads = threads.unwrap_or_else(default_threads);
-    sim::init_threads(threads);
     let dir = out.unwrap_or_else(|| PathBuf::from("outputs").join(&scenario.params().name));
     let started = SystemTime::now();
     let panic_at = test_panic_ticks()?.into_iter().find(|(id, _)| *id == 0).map(|(_, t)| t);
-    let sim = Simulation::new(scenario.clone(), 0).with_panic_at(panic_at);
+    let sim = Simulation::with_options(scenario.clone(), 0, &RunOptions { panic_at_tick: panic_at, ..run_options(threads) });
     let pb = progress_bar(sim.n_ticks() as u64);
     pb.set_message(scenario.params().name.clone());
     let mut output = RunOutput::create(&dir, force)?;
@@ -283,7 +284,7 @@ fn cmd_sweep(
     let sweep = experiment::spec::load(path, &o)?;
     let jobs = jobs.unwrap_or_else(default_threads).max(1);
     // One World per job; jobs × threads stays within the cores unless asked otherwise.
-    sim::init_threads(threads.unwrap_or((default_threads() / jobs).max(1)));
+    let run = run_options(threads.unwrap_or((default_threads() / jobs).max(1)));
     let shard = shard_from_env(shard)?;
     // Memory: the largest run × the runs held at once (the jobs, at most this shard's runs), before any output.
     let in_shard = shard.map_or(sweep.n_runs(), |s| (sweep.n_runs() + s.count - 1 - s.index) / s.count);
@@ -300,6 +301,7 @@ fn cmd_sweep(
         force,
         traces,
         command_line: std::env::args().collect(),
+        run,
         panic_at: test_panic_ticks()?,
         stop: Arc::new(AtomicUsize::new(0)),
     };
@@ -482,6 +484,7 @@ fn run_replicates(
         force: false,
         traces: TraceMode::All,
         command_line: std::env::args().collect(),
+        run: run_options((default_threads() / jobs).max(1)),
         panic_at: test_panic_ticks()?,
         stop: stop.clone(),
     };
@@ -517,7 +520,6 @@ fn cmd_compare(
     let started = SystemTime::now();
     let out = out.unwrap_or_else(|| PathBuf::from("outputs/compare"));
     let jobs = jobs.unwrap_or_else(default_threads).max(1);
-    sim::init_threads((default_threads() / jobs).max(1));
     // Validate every scenario file before running anything, keeping each one's name.
     let mut names: std::collections::BTreeMap<PathBuf, String> = std::collections::BTreeMap::new();
     for i in inputs.iter().filter(|p| p.is_file()) {
@@ -607,7 +609,6 @@ fn cmd_bench(
     outputs: Option<&Path>,
 ) -> Result<ExitCode> {
     let threads = threads.unwrap_or_else(default_threads).max(1);
-    sim::init_threads(threads);
     let s = Arc::new(config::load(scenario, &Overrides { agents: Some(agents), ..Default::default() })?);
     memcheck::ensure(&memcheck::scenario_demand(&s, scenario, Some(agents), &[], 1))?;
     let mut per_user_tick = Vec::new();
@@ -616,7 +617,7 @@ fn cmd_bench(
     let mut measured_ticks = 0;
     for _ in 0..repeats.max(1) {
         let t0 = std::time::Instant::now();
-        let mut sim = Simulation::new(s.clone(), 0);
+        let mut sim = Simulation::with_options(s.clone(), 0, &run_options(threads));
         setups.push(t0.elapsed().as_secs_f64());
         measured_ticks = ticks.min(sim.n_ticks());
         let mut sink = outputs.map(|d| RunOutput::create(d, false)).transpose()?;

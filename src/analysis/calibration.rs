@@ -2,7 +2,7 @@
 //! it with `data/calibration_2023.csv` (public figures with sources, compiled into the binary).
 
 use super::fmt_big;
-use crate::api::run_in_memory;
+use crate::api::{self, RunOptions};
 use crate::config::Scenario;
 use crate::config::file::EventKind;
 use crate::model::econ;
@@ -65,10 +65,10 @@ fn data() -> Vec<Datum> {
 }
 
 /// Runs the scenario (its trace must be recorded monthly) and builds the report.
-pub fn calibrate(scenario: Arc<Scenario>) -> Result<Report, SimError> {
-    let (sink, tables) = run_in_memory(scenario.clone())?;
+pub fn calibrate(scenario: Arc<Scenario>, options: &RunOptions) -> Result<Report, SimError> {
+    let run = api::run(&scenario, options)?;
     let p = scenario.params();
-    let firm_trace: Vec<&TraceRow> = sink.trace.iter().filter(|r| r.firm == FOCUS_FIRM).collect();
+    let firm_trace: Vec<&TraceRow> = run.trace.iter().filter(|r| r.firm == FOCUS_FIRM).collect();
     let month =
         |y: i32, m: u32| firm_trace.iter().find(|r| r.date.year() == y && r.date.month() == m && r.tick > 0).copied();
     let d = data();
@@ -279,7 +279,7 @@ pub fn calibrate(scenario: Arc<Scenario>) -> Result<Report, SimError> {
     ));
 
     // Yearly results and the seed's forecasts (F10, F13, F14, F2).
-    let annual: Vec<_> = tables.annual.iter().filter(|r| r.firm == FOCUS_FIRM).collect();
+    let annual: Vec<_> = run.annual.iter().filter(|r| r.firm == FOCUS_FIRM).collect();
     let period = |year: i32| {
         if year == p.start.0.year() && (p.start.0.month(), p.start.0.day()) != (1, 1) {
             format!("{year} (from {})", p.start.0)
@@ -384,7 +384,7 @@ pub fn calibrate(scenario: Arc<Scenario>) -> Result<Report, SimError> {
         ok: None,
         source: "Investopedia via the source article".into(),
     });
-    if let Some(s) = tables.summary.iter().find(|s| s.firm == FOCUS_FIRM) {
+    if let Some(s) = run.summary.iter().find(|s| s.firm == FOCUS_FIRM) {
         lines.push(Line {
             metric: "OpenAI bankrupt by end-2024".into(),
             period: "2024".into(),

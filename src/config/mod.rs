@@ -149,7 +149,15 @@ impl Scenario {
 
 /// Loads, merges, overrides and validates a scenario; `None` means the embedded baseline.
 pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Scenario, ConfigError> {
-    let sources = Sources::load(path).map_err(|problems| ConfigError { problems })?;
+    load_sources(Sources::load(path).map_err(|problems| ConfigError { problems })?, overrides)
+}
+
+/// [`load`] for a scenario given as text: a diff over the embedded baseline unless it names `extends`.
+pub fn load_text(source: &source::TextSource, overrides: &Overrides) -> Result<Scenario, ConfigError> {
+    load_sources(Sources::load_text(source).map_err(|problems| ConfigError { problems })?, overrides)
+}
+
+fn load_sources(sources: Sources, overrides: &Overrides) -> Result<Scenario, ConfigError> {
     let source_name = sources.files.first().map(|f| f.display.clone()).unwrap_or_default();
     let merged = toml::Value::Table(sources.merged.clone());
 

@@ -195,18 +195,46 @@ fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
 }
 
+/// A scenario given as text rather than a file (the library API, the Python package): a diff over the
+/// embedded baseline unless it names `extends`, which is then resolved against `dir`.
+#[derive(Clone, Debug)]
+pub struct TextSource {
+    pub text: String,
+    /// How messages name it (e.g. `<string>`).
+    pub name: String,
+    /// Where an `extends` path starts from.
+    pub dir: PathBuf,
+}
+
 impl Sources {
     /// Loads `path` (or the embedded baseline when `None`) and every file it extends.
     pub fn load(path: Option<&Path>) -> Result<Sources, Vec<Problem>> {
+        Self::load_chain(path, None)
+    }
+
+    /// Loads a scenario given as text, and every file it extends (the embedded baseline when none).
+    pub fn load_text(source: &TextSource) -> Result<Sources, Vec<Problem>> {
+        Self::load_chain(None, Some(source))
+    }
+
+    fn load_chain(path: Option<&Path>, text_source: Option<&TextSource>) -> Result<Sources, Vec<Problem>> {
         let mut files = Vec::new();
         let mut tables = Vec::new();
-        let mut next: Option<(Option<PathBuf>, String)> = match path {
-            None => Some((None, EMBEDDED_BASELINE.to_string())),
-            Some(p) => Some((Some(p.to_path_buf()), String::new())),
+        // (file, text of a source that is no file, its name).
+        let mut next: Option<(Option<PathBuf>, String)> = match (path, text_source) {
+            (_, Some(t)) => Some((None, t.text.clone())),
+            (None, None) => Some((None, EMBEDDED_BASELINE.to_string())),
+            (Some(p), None) => Some((Some(p.to_path_buf()), String::new())),
         };
         let mut seen: Vec<(Option<PathBuf>, String)> = Vec::new();
         while let Some((p, embedded_text)) = next.take() {
-            let display = p.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| EMBEDDED_NAME.to_string());
+            // The given text comes first; what it extends, or the embedded baseline, after it.
+            let is_text = files.is_empty() && text_source.is_some();
+            let display = match (&p, text_source) {
+                (Some(p), _) => p.display().to_string(),
+                (None, Some(t)) if is_text => t.name.clone(),
+                (None, _) => EMBEDDED_NAME.to_string(),
+            };
             // A file met twice is a cycle: name the files that form it.
             let identity = p.as_ref().map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()));
             if let Some(first) = seen.iter().position(|(id, _)| id.is_some() && *id == identity) {
@@ -245,17 +273,19 @@ impl Sources {
             let extends = table.remove("extends");
             files.push(SourceFile { display: display.clone(), text, doc });
             tables.push(table);
+            if is_text && extends.is_none() {
+                next = Some((None, EMBEDDED_BASELINE.to_string()));
+            }
             if let Some(ext) = extends {
                 let Some(ext) = ext.as_str() else {
                     let mut pr = Problem::in_file(&display, "`extends` must be a string (a path)");
                     pr.path = Some("extends".into());
                     return Err(vec![pr]);
                 };
-                let base_dir = p
-                    .as_ref()
-                    .and_then(|p| p.parent())
-                    .map(Path::to_path_buf)
-                    .unwrap_or_else(|| PathBuf::from("configs"));
+                let base_dir = match (&p, text_source) {
+                    (None, Some(t)) if is_text => t.dir.clone(),
+                    _ => p.as_ref().and_then(|p| p.parent()).map(Path::to_path_buf).unwrap_or_else(|| "configs".into()),
+                };
                 let target = base_dir.join(ext);
                 let missing = match std::fs::metadata(&target) {
                     Ok(m) if !m.is_file() => Some(format!("is not a regular file ({})", file_kind(&m))),
@@ -266,7 +296,7 @@ impl Sources {
                     }
                     Err(_) => Some("does not exist".into()),
                 };
-                if p.is_some()
+                if (p.is_some() || is_text)
                     && let Some(why) = missing
                 {
                     let mut pr = Problem::in_file(

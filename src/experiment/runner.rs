@@ -5,7 +5,7 @@
 use super::spec::{RunSpec, Sweep, value_text};
 use crate::sim::resources::{RunTables, Trace};
 use crate::sim::rows::{AnnualRow, MarketRow, SummaryRow};
-use crate::sim::{MemorySink, RowSink, SimError, Simulation};
+use crate::api::{MemorySink, RowSink, RunOptions, SimError, Simulation};
 use anyhow::Result;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -114,6 +114,8 @@ pub struct SweepOptions {
     pub traces: TraceMode,
     /// The command line, for the manifest.
     pub command_line: Vec<String>,
+    /// How each run uses the machine (its threads; one World per job).
+    pub run: RunOptions,
     /// Set (to the signal number) when SIGINT or SIGTERM arrives: the sweep stops cleanly.
     pub stop: Arc<AtomicUsize>,
     /// Fault injection for tests: (run_id, tick) pairs; that run panics at that tick.
@@ -269,7 +271,7 @@ pub fn execute(
     sweep: &Sweep,
     run: &RunSpec,
     keep_trace: bool,
-    panic_at: &[(u64, u32)],
+    (options, panic_at): (&RunOptions, &[(u64, u32)]),
     stop: &AtomicUsize,
 ) -> Option<Finished> {
     let mut fields = run_fields(sweep, run);
@@ -284,7 +286,8 @@ pub fn execute(
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
         || -> Result<(RunTables, Option<MarketRow>, Option<MemorySink>), SimError> {
             let panic_tick = panic_at.iter().find(|(id, _)| *id == run.run_id).map(|(_, t)| *t);
-            let sim = Simulation::new(scenario.clone(), run.run_id).with_panic_at(panic_tick);
+            let options = RunOptions { panic_at_tick: panic_tick, ..options.clone() };
+            let sim = Simulation::with_options(scenario.clone(), run.run_id, &options);
             if keep_trace {
                 let mut sink = Stoppable { inner: MemorySink::default(), stop };
                 let tables = sim.run(&mut sink, &mut |_, _| {})?;
@@ -388,7 +391,7 @@ pub fn execute_in_order(
     id_of: &(dyn Fn(u64) -> u64 + Sync),
     jobs: usize,
     keep_trace: &(dyn Fn(u64) -> bool + Sync),
-    panic_at: &[(u64, u32)],
+    run_options: (&RunOptions, &[(u64, u32)]),
     stop: &AtomicUsize,
     commit: &mut dyn FnMut(u64, Finished) -> Result<()>,
 ) -> Result<bool> {
@@ -409,7 +412,7 @@ pub fn execute_in_order(
                     let run = sweep.run(id_of(tasks.get(i)));
                     let keep = keep_trace(run.run_id);
                     let finished = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        execute(sweep, &run, keep, panic_at, stop)
+                        execute(sweep, &run, keep, run_options, stop)
                     }))
                     .unwrap_or_else(|p| {
                         Some(failed_run(sweep, &run, "panicked", format!("panic: {}", panic_text(&*p))))

@@ -215,7 +215,7 @@ fn execute(
 ) -> Result<bool> {
     let ids = layout.ids;
     let id_of = |k: u64| ids.id(k);
-    runner::execute_in_order(sweep, tasks, &id_of, opts.jobs, layout.traced, &opts.panic_at, &opts.stop, commit)
+    runner::execute_in_order(sweep, tasks, &id_of, opts.jobs, layout.traced, (&opts.run, &opts.panic_at), &opts.stop, commit)
 }
 
 /// Records an interrupted sweep (resumable) and reports the signal.

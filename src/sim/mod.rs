@@ -153,22 +153,59 @@ pub struct Simulation {
     n_ticks: u32,
 }
 
-/// Makes sure bevy's compute pool exists; the first call in a process fixes its thread count.
+/// How one run uses the machine. None of it changes the results: the same scenario and run id give the
+/// same rows whatever the options (`tests/it/determinism.rs`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Worker threads of this run's user pass: its own pool, dropped with the run (1: the calling thread
+    /// alone). A process can run scenarios with different thread counts one after another or side by side.
+    pub threads: usize,
+    /// Find quiet users 64 at a time where the CPU has AVX-512 (false: one at a time; the command line's
+    /// `LLM_MARKET_SIMD=off`, for comparing the two ways).
+    pub vector_test: bool,
+    /// How the user phases run ([`UserPass::Phased`] is the tests' reference).
+    pub user_pass: UserPass,
+    /// Fault injection for tests: the run panics at this tick (phase 1), so that tests can check how a panic
+    /// is handled. The caller decides (`app` reads `LLM_MARKET_TEST_PANIC`); the simulation reads nothing.
+    pub panic_at_tick: Option<u32>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions { threads: 1, vector_test: true, user_pass: UserPass::Fused, panic_at_tick: None }
+    }
+}
+
+impl RunOptions {
+    /// The default options with `threads` worker threads.
+    pub fn threads(threads: usize) -> RunOptions {
+        RunOptions { threads: threads.max(1), ..RunOptions::default() }
+    }
+}
+
+/// Makes sure bevy's global compute pool exists (the first call in a process fixes its thread count). Only
+/// the phase-by-phase reference systems ([`UserPass::Phased`], benchmarks of single phases) run on it; a
+/// run's fused pass uses its own [`resources::Workers`].
 pub fn init_threads(threads: usize) {
     bevy_tasks::ComputeTaskPool::get_or_init(|| bevy_tasks::TaskPoolBuilder::new().num_threads(threads.max(1)).build());
 }
 
 impl Simulation {
-    /// Builds the world for `scenario` and records tick 0 (the initial state).
+    /// Builds the world for `scenario` with the default [`RunOptions`] (one thread) and records tick 0.
     pub fn new(scenario: Arc<Scenario>, run_id: u64) -> Simulation {
-        Self::with_user_pass(scenario, run_id, UserPass::Fused)
+        Self::with_options(scenario, run_id, &RunOptions::default())
     }
 
-    /// [`Simulation::new`] with a choice of how the user phases run (tests compare the two).
-    pub fn with_user_pass(scenario: Arc<Scenario>, run_id: u64, pass: UserPass) -> Simulation {
-        init_threads(1);
+    /// Builds the world for `scenario` and records tick 0 (the initial state).
+    pub fn with_options(scenario: Arc<Scenario>, run_id: u64, options: &RunOptions) -> Simulation {
+        let pass = options.user_pass;
+        if pass == UserPass::Phased {
+            init_threads(1);
+        }
         let mut world = World::new();
         setup::populate(&mut world, scenario, run_id);
+        world.resource_mut::<resources::RunInfo>().panic_at_tick = options.panic_at_tick;
+        world.insert_resource(resources::Workers::new(options.threads, options.vector_test));
         if pass == UserPass::Phased {
             // The phase-by-phase reference keeps what users learnt between awareness and choice.
             let users: Vec<Entity> = world.query_filtered::<Entity, With<components::User>>().iter(&world).collect();
@@ -191,13 +228,6 @@ impl Simulation {
         initial.add_systems(record::record_tick);
         initial.run(&mut world);
         Simulation { world, schedule, n_ticks }
-    }
-
-    /// Fault injection for tests: the run panics at `tick` (phase 1), so that tests can check how a
-    /// panic is handled. The caller decides (`app.rs` reads `LLM_MARKET_TEST_PANIC`); the sim reads nothing.
-    pub fn with_panic_at(mut self, tick: Option<u32>) -> Simulation {
-        self.world.resource_mut::<resources::RunInfo>().panic_at_tick = tick;
-        self
     }
 
     pub fn n_ticks(&self) -> u32 {

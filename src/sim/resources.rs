@@ -35,7 +35,7 @@ pub struct RunInfo {
     pub summer: (MonthDay, MonthDay),
     pub n_users: u32,
     pub n_orgs: u32,
-    /// Fault injection for tests: phase 1 panics at this tick (see [`super::Simulation::with_panic_at`]).
+    /// Fault injection for tests: phase 1 panics at this tick (see [`super::RunOptions::panic_at_tick`]).
     pub panic_at_tick: Option<u32>,
     /// Index of the scenario's epoch in force (dated `set` events; see [`crate::config::Epoch`]).
     pub epoch: usize,
@@ -49,6 +49,55 @@ impl RunInfo {
     /// The firms with the parameters in force this tick.
     pub fn firms(&self) -> &[Firm] {
         self.scenario.epochs().get(self.epoch).map(|e| &*e.firms).unwrap_or_else(|| self.scenario.firms())
+    }
+}
+
+/// This run's own worker threads for the user pass (a pool per run, so that a process can run scenarios
+/// with different thread counts one after another or side by side), and whether quiet users may be found
+/// with vector instructions. Neither changes the results.
+#[derive(Resource)]
+pub struct Workers {
+    /// `None`: the calling thread does all the work.
+    pool: Option<bevy_tasks::TaskPool>,
+    threads: usize,
+    /// False: find quiet users one at a time even where the CPU has vector instructions.
+    pub vector_test: bool,
+}
+
+impl Workers {
+    pub fn new(threads: usize, vector_test: bool) -> Workers {
+        let threads = threads.max(1);
+        let pool = (threads > 1).then(|| {
+            bevy_tasks::TaskPoolBuilder::new().num_threads(threads).thread_name("llm-market worker".into()).build()
+        });
+        Workers { pool, threads, vector_test }
+    }
+
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Runs `f` over matching batches of `a` and `b` (the same length) and returns what each batch gave, in
+    /// batch order. Batches are many per thread, so that a thread slowed down (a shared machine, another
+    /// process) does not leave the others idle at the end of the pass, none smaller than 4,096 items, and a
+    /// multiple of 64 long so that vector blocks stay whole.
+    pub fn map_batches<A: Sync, B: Send, R: Send + 'static>(
+        &self,
+        a: &[A],
+        b: &mut [B],
+        f: impl Fn(&[A], &mut [B]) -> R + Sync,
+    ) -> Vec<R> {
+        let n = a.len().min(b.len());
+        let size = n.div_ceil(self.threads * 32).max(4096).next_multiple_of(64);
+        match &self.pool {
+            Some(pool) if n > size => pool.scope(|s| {
+                for (ac, bc) in a[..n].chunks(size).zip(b[..n].chunks_mut(size)) {
+                    let f = &f;
+                    s.spawn(async move { f(ac, bc) });
+                }
+            }),
+            _ => vec![f(&a[..n], &mut b[..n])],
+        }
     }
 }
 

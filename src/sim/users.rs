@@ -409,20 +409,12 @@ enum Simd {
     Avx512,
 }
 
-static VECTOR_TEST_OFF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Makes this process find quiet users one at a time even where the CPU has AVX-512 (the command line's
-/// `LLM_MARKET_SIMD=off`, read by `app`: the simulation reads no environment). Results are the same.
-pub fn disable_vector_test() {
-    VECTOR_TEST_OFF.store(true, std::sync::atomic::Ordering::Relaxed);
-}
-
 impl Simd {
-    /// What this CPU allows, unless [`disable_vector_test`] was called (for comparing the two ways; the
-    /// results are the same).
-    fn detect() -> Simd {
+    /// What this CPU allows, unless the run's options turned the vector test off (`LLM_MARKET_SIMD=off` on
+    /// the command line, for comparing the two ways; the results are the same).
+    fn detect(vector_test: bool) -> Simd {
         static AVAILABLE: std::sync::OnceLock<Simd> = std::sync::OnceLock::new();
-        if VECTOR_TEST_OFF.load(std::sync::atomic::Ordering::Relaxed) {
+        if !vector_test {
             return Simd::None;
         }
         *AVAILABLE.get_or_init(Simd::available)
@@ -492,43 +484,45 @@ fn step_user(t: &TickView, local: &mut UserTally, u: &User, st: &mut UserState) 
 }
 
 /// Phases `Awareness`, `Choice`, `Subscriptions` and the user tally of `Accounting`, fused: one parallel
-/// pass that takes each user that is not quiet through the four kernels in phase order. Reads `Offers`,
-/// `BanList`, `Clock`, `RunInfo`, `User`, last tick's `UserTally`; writes `UserState` and `UserTally`
-/// (awareness counted as what was learnt added to last tick's counts). Equivalent to the four phase systems because no
-/// system between them reads or writes what the kernels touch (`Orgs` reads neither `UserState` nor
-/// `UserTally`); `tests/it/determinism.rs` compares the two schedules.
+/// pass, on the run's own [`Workers`], that takes each user that is not quiet through the four kernels in
+/// phase order. Reads `Offers`, `BanList`, `Clock`, `RunInfo`, `User`, last tick's `UserTally`; writes
+/// `UserState` and `UserTally` (awareness counted as what was learnt added to last tick's counts; the
+/// counts are integers summed per batch, so the split cannot change them). Equivalent to the four phase
+/// systems because no system between them reads or writes what the kernels touch (`Orgs` reads neither
+/// `UserState` nor `UserTally`); `tests/it/determinism.rs` compares the two schedules.
 pub fn step_users(
-    mut partial: Local<Parallel<UserTally>>,
+    workers: Res<Workers>,
     mut tally: ResMut<UserTally>,
     market: MarketView,
     mut users: Query<(&User, &mut UserState)>,
 ) {
     let t = market.view();
     let q = QuietView::new(&t);
-    let simd = Simd::detect();
+    let simd = Simd::detect(workers.vector_test);
+    let mut total = UserTally { aware: tally.aware, aware_any: tally.aware_any, ..UserTally::default() };
     // Users live in one table, so the pass runs over its columns as slices: a plain loop the compiler
-    // inlines whole, rather than a call per user. Debug builds take the per-user path instead: bevy 0.20's
-    // parallel slice iteration checks (with a debug assertion only) each batch's slice against the whole
-    // table's length, which fails as soon as a table is cut into more than one batch; its release build
-    // hands out the batch's rows as it should (`.ci/run` compares 1 and 2 threads on a release build).
-    // Both paths run the same kernels, and the quiet tests only leave out users the kernels would leave as
-    // they are, so they give the same results.
-    let contiguous = if cfg!(debug_assertions) { None } else { users.contiguous_par_iter_mut().ok() };
-    match contiguous {
-        Some(iter) => iter.batching_strategy(batching()).for_each_init(
-            || partial.borrow_local_mut(),
-            |local, (us, mut states)| step_slice(&t, &q, simd, local, us, states.bypass_change_detection()),
-        ),
-        None => users.par_iter_mut().batching_strategy(batching()).for_each_init(
-            || partial.borrow_local_mut(),
-            |local, (u, mut st)| {
+    // inlines whole, rather than a call per user; the slices are cut into batches for the threads.
+    match users.contiguous_iter_mut() {
+        Ok(tables) => {
+            for (us, mut states) in tables {
+                let parts = workers.map_batches(us, states.bypass_change_detection(), |us, sts| {
+                    let mut local = UserTally::default();
+                    step_slice(&t, &q, simd, &mut local, us, sts);
+                    local
+                });
+                parts.iter().for_each(|p| total.add(p));
+            }
+        }
+        // Not reached (users are stored in tables); kept so that a change of storage cannot fail a run.
+        Err(_) => {
+            for (u, mut st) in users.iter_mut() {
                 if !quiet(&q, u, &st) {
-                    step_user(&t, local, u, st.bypass_change_detection());
+                    step_user(&t, &mut total, u, st.bypass_change_detection());
                 }
-            },
-        ),
+            }
+        }
     }
-    publish(&mut partial, &mut tally, true);
+    *tally = total;
 }
 
 /// Phase `Awareness` alone. Reads `Offers`, `Clock`, `RunInfo`, `User`; writes `UserState::aware` and

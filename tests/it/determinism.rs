@@ -4,7 +4,7 @@
 use super::support::*;
 use llm_market::sim::components::{User, UserState};
 use llm_market::sim::resources::UserTally;
-use llm_market::sim::{Simulation, UserPass};
+use llm_market::sim::{RunOptions, Simulation, UserPass};
 
 #[test]
 fn same_seed_same_bytes_for_one_and_two_threads() {
@@ -17,6 +17,34 @@ fn same_seed_same_bytes_for_one_and_two_threads() {
     for f in CSVS {
         assert_eq!(read(a.path(), f), read(b.path(), f), "{f} differs between 1 and 2 threads");
         assert_eq!(read(b.path(), f), read(c.path(), f), "{f} differs between two identical runs");
+    }
+}
+
+/// One process runs the same scenario with different thread counts, one after another and side by side (each
+/// run has its own worker pool): every table is the same. 20,000 users are cut into 5 batches on 4 threads.
+#[test]
+fn runs_with_different_thread_counts_in_one_process_agree() {
+    use llm_market::api::{self, Overrides, Source};
+    let overrides = Overrides {
+        agents: Some(20_000),
+        sets: vec!["end=\"2023-06-30\"".into(), "record_every=\"week\"".into()],
+        ..Default::default()
+    };
+    let scenario = api::load(&Source::Embedded, &overrides).unwrap();
+    let run = |threads: usize| api::run(&scenario, &RunOptions::threads(threads)).unwrap();
+    let one = run(1);
+    let side_by_side: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = [4, 2, 3].iter().map(|&t| s.spawn(move || (t, run(t)))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let after = run(4);
+    assert!(one.trace.iter().any(|r| r.users > 0), "the run has users");
+    for (threads, other) in side_by_side.iter().chain([(4, after)].iter()) {
+        assert!(one.trace == other.trace, "trace rows differ between 1 and {threads} threads");
+        assert!(one.market == other.market, "market rows differ between 1 and {threads} threads");
+        assert!(one.decisions == other.decisions, "decision rows differ between 1 and {threads} threads");
+        assert!(one.annual == other.annual, "annual rows differ between 1 and {threads} threads");
+        assert!(one.summary == other.summary, "summary rows differ between 1 and {threads} threads");
     }
 }
 
@@ -55,8 +83,8 @@ fn fused_user_pass_equals_phase_by_phase() {
     ];
     for s in cases {
         let name = s.params().name.clone();
-        let mut fused = Simulation::with_user_pass(s.clone(), 0, UserPass::Fused);
-        let mut phased = Simulation::with_user_pass(s, 0, UserPass::Phased);
+        let mut fused = Simulation::with_options(s.clone(), 0, &RunOptions { user_pass: UserPass::Fused, ..RunOptions::default() });
+        let mut phased = Simulation::with_options(s, 0, &RunOptions { user_pass: UserPass::Phased, ..RunOptions::default() });
         let (mut switched, mut paying) = (false, false);
         while fused.tick() < fused.n_ticks() {
             fused.step().unwrap();
