@@ -15,7 +15,8 @@ fn warmed(agents: u64) -> Simulation {
 fn warmed_with(agents: u64, pass: UserPass) -> Simulation {
     let s = config::load(None, &Overrides { agents: Some(agents), ..Default::default() }).expect("the baseline loads");
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let mut sim = Simulation::with_options(Arc::new(s), 0, &RunOptions { user_pass: pass, ..RunOptions::threads(threads) });
+    let mut sim =
+        Simulation::with_options(Arc::new(s), 0, &RunOptions { user_pass: pass, ..RunOptions::threads(threads) });
     for _ in 0..120 {
         sim.step().expect("the baseline runs");
         sim.take_rows();

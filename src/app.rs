@@ -6,7 +6,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use llm_market::config::{self, Overrides, Scenario};
 use llm_market::experiment::{
     self,
-    runner::{Progress, Shard, SweepOptions, TraceMode},
+    runner::{Format, Progress, Shard, SweepOptions, TraceMode},
 };
 use llm_market::io::folder::{Kind, Mode};
 use llm_market::io::{manifest, outputs::RunOutput};
@@ -23,8 +23,8 @@ use std::time::SystemTime;
 /// Runs a parsed command line; `Err` means bad input or a fatal error (exit code 2).
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Run { scenario, scenario_args, out, threads, record_every, force } => {
-            cmd_run(scenario.as_deref(), &scenario_args, out, threads, record_every, force)
+        Command::Run { scenario, scenario_args, out, threads, record_every, force, format } => {
+            cmd_run(scenario.as_deref(), &scenario_args, out, threads, record_every, (force, format))
         }
         Command::Validate { file, scenario_args } => {
             if experiment::spec::is_sweep_file(&file) {
@@ -46,9 +46,29 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             eprintln!("{}: ok", file.display());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Sweep { sweep, scenario_args, out, jobs, threads, shard, resume, repair, force, dry_run, traces } => {
-            cmd_sweep(&sweep, &scenario_args, out, (jobs, threads), shard, (resume, repair, force), dry_run, traces)
-        }
+        Command::Sweep {
+            sweep,
+            scenario_args,
+            out,
+            jobs,
+            threads,
+            shard,
+            resume,
+            repair,
+            force,
+            dry_run,
+            traces,
+            format,
+        } => cmd_sweep(
+            &sweep,
+            &scenario_args,
+            out,
+            (jobs, threads),
+            shard,
+            (resume, repair, force),
+            dry_run,
+            (traces, format),
+        ),
         Command::Compare {
             inputs,
             baseline,
@@ -73,9 +93,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench { agents, ticks, threads, scenario, repeats, outputs } => {
             cmd_bench(agents, ticks, threads, scenario.as_deref(), repeats, outputs.as_deref())
         }
-        Command::Merge { dirs, out, force } => {
+        Command::Merge { dirs, out, force, format } => {
             let stop = stop_on_signals()?;
-            let Some(n) = llm_market::io::merge::merge(&dirs, &out, force, &stop)? else {
+            let Some(n) = llm_market::io::merge::merge(&dirs, &out, force, format, &stop)? else {
                 let sig = stop.load(Ordering::Relaxed);
                 eprintln!("interrupted by {}: nothing was merged into {}", signal_name(sig), out.display());
                 return Ok(ExitCode::from(128 + sig as u8));
@@ -143,7 +163,7 @@ fn cmd_run(
     out: Option<PathBuf>,
     threads: Option<usize>,
     record_every: Option<Period>,
-    force: bool,
+    (force, format): (bool, Format),
 ) -> Result<ExitCode> {
     let scenario = Arc::new(load_scenario(path, args, record_every)?);
     memcheck::ensure(&memcheck::scenario_demand(&scenario, path, args.agents, &args.sets, 1))?;
@@ -151,10 +171,11 @@ fn cmd_run(
     let dir = out.unwrap_or_else(|| PathBuf::from("outputs").join(&scenario.params().name));
     let started = SystemTime::now();
     let panic_at = test_panic_ticks()?.into_iter().find(|(id, _)| *id == 0).map(|(_, t)| t);
-    let sim = Simulation::with_options(scenario.clone(), 0, &RunOptions { panic_at_tick: panic_at, ..run_options(threads) });
+    let sim =
+        Simulation::with_options(scenario.clone(), 0, &RunOptions { panic_at_tick: panic_at, ..run_options(threads) });
     let pb = progress_bar(sim.n_ticks() as u64);
     pb.set_message(scenario.params().name.clone());
-    let mut output = RunOutput::create(&dir, force)?;
+    let mut output = RunOutput::create(&dir, force)?.with_format(format);
     let stop = stop_on_signals()?;
     // A panic inside the simulation is a bug: it becomes exit code 1 with nothing written, never a crash.
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -278,7 +299,7 @@ fn cmd_sweep(
     shard: Option<Shard>,
     (resume, repair, force): (bool, bool, bool),
     dry_run: bool,
-    traces: TraceMode,
+    (traces, format): (TraceMode, Format),
 ) -> Result<ExitCode> {
     let o = Overrides { sets: args.sets.clone(), agents: args.agents, ..Default::default() };
     let sweep = experiment::spec::load(path, &o)?;
@@ -300,6 +321,7 @@ fn cmd_sweep(
         repair,
         force,
         traces,
+        format,
         command_line: std::env::args().collect(),
         run,
         panic_at: test_panic_ticks()?,
@@ -483,6 +505,7 @@ fn run_replicates(
         repair: false,
         force: false,
         traces: TraceMode::All,
+        format: Format::Csv,
         command_line: std::env::args().collect(),
         run: run_options((default_threads() / jobs).max(1)),
         panic_at: test_panic_ticks()?,

@@ -61,6 +61,9 @@ pub enum Command {
         /// folder inside it first (never deleted).
         #[arg(long)]
         force: bool,
+        /// Table format: csv, or parquet (typed columns, the same values; docs/OUTPUTS.md).
+        #[arg(long, default_value = "csv", value_name = "csv|parquet")]
+        format: llm_market::experiment::runner::Format,
     },
     /// Check a scenario file; print its resolved form (every default filled in) or every problem.
     Validate {
@@ -104,6 +107,10 @@ pub enum Command {
         /// Keep full traces of no run, all runs, or N runs spread evenly (under traces/).
         #[arg(long, default_value = "none", value_name = "none|all|sample:N")]
         traces: llm_market::experiment::runner::TraceMode,
+        /// Table format: csv, or parquet (typed columns, the same values; docs/OUTPUTS.md).
+        /// With parquet the CSV files stay (the sweep's journal) and Parquet copies are added when it completes.
+        #[arg(long, default_value = "csv", value_name = "csv|parquet")]
+        format: llm_market::experiment::runner::Format,
     },
     /// Merge the output folders of a sharded sweep; refuses missing or duplicated runs.
     Merge {
@@ -116,6 +123,10 @@ pub enum Command {
         /// Write even if the output folder holds earlier outputs (moved into backup-<time>/ first).
         #[arg(long)]
         force: bool,
+        /// Table format: csv, or parquet (typed columns, the same values; docs/OUTPUTS.md).
+        /// With parquet the merged CSV files stay and Parquet copies are added.
+        #[arg(long, default_value = "csv", value_name = "csv|parquet")]
+        format: llm_market::experiment::runner::Format,
     },
     /// Write Slurm batch scripts for a sweep: an array job over shards and a merge job after it.
     Slurm {

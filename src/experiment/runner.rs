@@ -3,9 +3,9 @@
 //! file is touched here: `io::sweep_run` owns the output folder (resume, verification, repair, shards).
 
 use super::spec::{RunSpec, Sweep, value_text};
+use crate::api::{MemorySink, RowSink, RunOptions, SimError, Simulation};
 use crate::sim::resources::{RunTables, Trace};
 use crate::sim::rows::{AnnualRow, MarketRow, SummaryRow};
-use crate::api::{MemorySink, RowSink, RunOptions, SimError, Simulation};
 use anyhow::Result;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -99,6 +99,34 @@ impl std::str::FromStr for Shard {
     }
 }
 
+/// How tables are written: CSV (always the journal of a sweep) or, in addition, Parquet (`io::parquet`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Format {
+    #[default]
+    Csv,
+    Parquet,
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "csv" => Ok(Format::Csv),
+            "parquet" => Ok(Format::Parquet),
+            _ => Err(format!("unknown format {s:?}: expected csv or parquet")),
+        }
+    }
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Parquet => "parquet",
+        }
+    }
+}
+
 /// How to run a sweep.
 #[derive(Clone, Debug)]
 pub struct SweepOptions {
@@ -112,6 +140,8 @@ pub struct SweepOptions {
     /// Move the outputs in `out` aside into a backup folder and start afresh (`--force`).
     pub force: bool,
     pub traces: TraceMode,
+    /// Parquet: Parquet copies of the tables are written once every run is committed (`io::parquet`).
+    pub format: Format,
     /// The command line, for the manifest.
     pub command_line: Vec<String>,
     /// How each run uses the machine (its threads; one World per job).

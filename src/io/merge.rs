@@ -5,6 +5,7 @@
 use super::folder::{self, Kind, Mode};
 use super::sweep_check::{self, IdSeq, Layout, RowReader, SWEEP_FILES, trace_dir};
 use super::sweep_out::SweepWriter;
+use crate::experiment::runner::Format;
 use crate::experiment::runner::TraceMode;
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -76,7 +77,7 @@ fn open_shard(dir: &Path) -> Result<Shard> {
 
 /// Merges shard folders into `out`; returns the number of runs, or `None` when `stop` was set (a signal)
 /// before the end: the merged files are written in a staging folder and moved into `out` only complete.
-pub fn merge(dirs: &[PathBuf], out: &Path, force: bool, stop: &AtomicUsize) -> Result<Option<u64>> {
+pub fn merge(dirs: &[PathBuf], out: &Path, force: bool, format: Format, stop: &AtomicUsize) -> Result<Option<u64>> {
     if dirs.is_empty() {
         bail!("nothing to merge: name the shard output folders");
     }
@@ -155,9 +156,15 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool, stop: &AtomicUsize) -> R
     }
     let _lock = folder::claim(out, Kind::Merge, if force { Mode::Force } else { Mode::Fresh })?;
     let staging = out.join(format!("{}{}", folder::STAGING_PREFIX, std::process::id()));
-    let result = write_merged(&shards, &owner, &staging, stop);
-    let failed = match result {
-        Ok(Some(failed)) => failed,
+    let result = write_merged(&shards, &owner, &staging, stop).and_then(|failed| {
+        let parquet = match (failed, format) {
+            (Some(_), Format::Parquet) => super::parquet::convert_sweep_folder(&staging)?,
+            _ => Vec::new(),
+        };
+        Ok(failed.map(|f| (f, parquet)))
+    });
+    let (failed, parquet) = match result {
+        Ok(Some(done)) => done,
         other => {
             let _ = std::fs::remove_dir_all(&staging);
             return other.map(|_| None);
@@ -173,6 +180,8 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool, stop: &AtomicUsize) -> R
     super::manifest::write(&staging.join("manifest.json"), &manifest)?;
     // Into place: the data files and traces first, the manifest (what says the folder is a merge) last.
     let mut names: Vec<&str> = SWEEP_FILES.to_vec();
+    // Parquet copies of the tables (those of the traces are inside `traces/`).
+    names.extend(parquet.iter().filter(|p| p.parent() == Some(Path::new(""))).filter_map(|p| p.to_str()));
     if staging.join("traces").exists() {
         names.push("traces");
     }

@@ -5,6 +5,7 @@ pub mod folder;
 pub mod manifest;
 pub mod merge;
 pub mod outputs;
+pub mod parquet;
 pub mod report;
 pub mod results;
 pub mod sweep_check;

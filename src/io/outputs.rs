@@ -5,6 +5,7 @@
 //! that a damaged file is found before it is read back (`compare`).
 
 use super::folder::{Kind, Mode, STAGING_PREFIX};
+use super::parquet::Format;
 use crate::sim::RowSink;
 use crate::sim::resources::RunTables;
 use crate::sim::resources::Trace;
@@ -20,9 +21,22 @@ pub const RUN_FILES: [&str; 6] =
 
 type CsvOut = csv::Writer<BufWriter<File>>;
 
-/// An open run output: the trace and market CSVs are streamed as the run goes.
+/// A run's table files in `format`, then the manifest, in the order they are moved into place.
+pub fn run_files(format: Format) -> Vec<String> {
+    RUN_FILES
+        .iter()
+        .map(|f| match (format, f.strip_suffix(".csv")) {
+            (Format::Parquet, Some(stem)) => format!("{stem}.parquet"),
+            _ => f.to_string(),
+        })
+        .collect()
+}
+
+/// An open run output: the trace and market CSVs are streamed as the run goes (with `--format parquet`
+/// they are turned into Parquet files in the staging folder before anything is moved into place).
 pub struct RunOutput {
     _lock: super::folder::FolderLock,
+    format: Format,
     dir: PathBuf,
     staging: PathBuf,
     trace: CsvOut,
@@ -64,7 +78,13 @@ impl RunOutput {
         let trace = csv_writer(&staging.join("trace.csv"))?;
         let market = csv_writer(&staging.join("market.csv"))?;
         let decisions = decisions_writer(&staging.join("decisions.csv"))?;
-        Ok(RunOutput { _lock: lock, dir: dir.to_path_buf(), staging, trace, market, decisions })
+        Ok(RunOutput { _lock: lock, format: Format::Csv, dir: dir.to_path_buf(), staging, trace, market, decisions })
+    }
+
+    /// Writes the tables in `format` (CSV by default).
+    pub fn with_format(mut self, format: Format) -> RunOutput {
+        self.format = format;
+        self
     }
 
     /// Writes the final tables and the manifest, then moves every file into place.
@@ -101,17 +121,28 @@ impl RunOutput {
         write_summary(&staged("summary.csv"), &tables.summary, thresholds)?;
         let mut manifest = manifest.clone();
         manifest["kind"] = serde_json::json!(Kind::Run.as_str());
+        manifest["format"] = serde_json::json!(self.format.as_str());
+        manifest["files"] = serde_json::json!(run_files(self.format));
         let mut sums = serde_json::Map::new();
         for name in &RUN_FILES[..5] {
-            sums.insert(name.to_string(), checksum(&staged(name))?);
+            match self.format {
+                Format::Csv => sums.insert(name.to_string(), checksum(&staged(name))?),
+                Format::Parquet => {
+                    let (path, rows) = super::parquet::convert_file(&staged(name))?;
+                    fs::remove_file(staged(name))
+                        .with_context(|| format!("cannot remove {}", staged(name).display()))?;
+                    let file = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+                    sums.insert(file, bytes_checksum(&path, Some(rows))?)
+                }
+            };
         }
         manifest["checksums"] = serde_json::Value::Object(sums);
         super::manifest::write(&staged("manifest.json"), &manifest)?;
         let mut done = Vec::new();
-        for name in RUN_FILES {
-            let from = self.staging.join(name);
+        for name in run_files(self.format) {
+            let from = self.staging.join(&name);
             File::open(&from).and_then(|f| f.sync_all()).with_context(|| format!("cannot write {}", from.display()))?;
-            let to = self.dir.join(name);
+            let to = self.dir.join(&name);
             fs::rename(&from, &to).with_context(|| format!("cannot move {} into place", to.display()))?;
             done.push(to);
         }
@@ -146,8 +177,13 @@ impl RowSink for RunOutput {
 
 /// The rows (lines after the header) and CRC-32 of a written CSV file, as the run manifest records them.
 pub fn checksum(path: &Path) -> Result<serde_json::Value> {
+    bytes_checksum(path, None)
+}
+
+/// The rows (`rows`, or a CSV file's lines after the header), bytes and CRC-32 of a written file.
+pub fn bytes_checksum(path: &Path, rows: Option<u64>) -> Result<serde_json::Value> {
     let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let rows = bytes.iter().filter(|&&b| b == b'\n').count().saturating_sub(1);
+    let rows = rows.unwrap_or_else(|| bytes.iter().filter(|&&b| b == b'\n').count().saturating_sub(1) as u64);
     Ok(serde_json::json!({"rows": rows, "bytes": bytes.len(), "crc32": format!("{:08x}", crc32fast::hash(&bytes))}))
 }
 

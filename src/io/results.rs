@@ -97,6 +97,12 @@ fn verify_run(dir: &Path, manifest: &serde_json::Value) -> Result<()> {
     let Some(sums) = manifest["checksums"].as_object() else {
         bail!("{}: its manifest records no checksums (an earlier version wrote it): run it again", dir.display());
     };
+    if manifest["format"] == "parquet" {
+        bail!(
+            "{}: its tables are Parquet files (--format parquet); compare reads CSV run folders: run it again without --format parquet",
+            dir.display()
+        );
+    }
     for name in &crate::io::outputs::RUN_FILES[..4] {
         let path = dir.join(name);
         if !path.is_file() {

@@ -199,6 +199,9 @@ pub fn run_sweep(sweep: &Sweep, opts: &SweepOptions, progress: &(dyn Fn(Progress
     if !complete {
         return interrupted(sweep, opts, started, report);
     }
+    if opts.format == runner::Format::Parquet {
+        super::parquet::convert_sweep_folder(&opts.out)?;
+    }
     let end = manifest(sweep, opts, started, "complete", Some((SystemTime::now(), &report)));
     super::manifest::write(&opts.out.join("manifest.json"), &end)?;
     Ok(report)
@@ -215,7 +218,16 @@ fn execute(
 ) -> Result<bool> {
     let ids = layout.ids;
     let id_of = |k: u64| ids.id(k);
-    runner::execute_in_order(sweep, tasks, &id_of, opts.jobs, layout.traced, (&opts.run, &opts.panic_at), &opts.stop, commit)
+    runner::execute_in_order(
+        sweep,
+        tasks,
+        &id_of,
+        opts.jobs,
+        layout.traced,
+        (&opts.run, &opts.panic_at),
+        &opts.stop,
+        commit,
+    )
 }
 
 /// Records an interrupted sweep (resumable) and reports the signal.

@@ -83,8 +83,10 @@ fn fused_user_pass_equals_phase_by_phase() {
     ];
     for s in cases {
         let name = s.params().name.clone();
-        let mut fused = Simulation::with_options(s.clone(), 0, &RunOptions { user_pass: UserPass::Fused, ..RunOptions::default() });
-        let mut phased = Simulation::with_options(s, 0, &RunOptions { user_pass: UserPass::Phased, ..RunOptions::default() });
+        let mut fused =
+            Simulation::with_options(s.clone(), 0, &RunOptions { user_pass: UserPass::Fused, ..RunOptions::default() });
+        let mut phased =
+            Simulation::with_options(s, 0, &RunOptions { user_pass: UserPass::Phased, ..RunOptions::default() });
         let (mut switched, mut paying) = (false, false);
         while fused.tick() < fused.n_ticks() {
             fused.step().unwrap();

@@ -13,6 +13,7 @@ mod golden; // the tiny scenario's CSVs match the committed golden files
 mod integrity; // results never lost or silently wrong: locks, folder kinds, verified resume and repair, signals
 mod invariants; // accounting and population identities checked every tick
 mod layering; // the layers of ARCHITECTURE.md import only layers below; the core reads no file or environment
+mod parquet; // --format parquet: the values of the CSV, typed; byte-identical; one row group per run in sweeps
 mod slurm; // a real Slurm cluster (when LLM_MARKET_SLURM_TESTS is set)
 mod support; // helpers: the binary, the tiny scenario, temp dirs
 mod sweep; // sweeps: jobs, resume after SIGKILL, shards and merge, failures, traces
