@@ -131,7 +131,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 /// How a run uses the machine: `threads` worker threads; the environment is read here, never in the
 /// simulation: `LLM_MARKET_SIMD=off` compares the user-by-user quiet test with the vector one (same results).
 fn run_options(threads: usize) -> RunOptions {
-    let vector_test = !std::env::var_os("LLM_MARKET_SIMD").is_some_and(|v| v == "off");
+    let vector_test = std::env::var_os("LLM_MARKET_SIMD").is_none_or(|v| v != "off");
     RunOptions { vector_test, ..RunOptions::threads(threads) }
 }
 
