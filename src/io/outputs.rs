@@ -67,6 +67,32 @@ pub fn decisions_csv(rows: &[DecisionRow]) -> Result<Vec<u8>> {
     w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))
 }
 
+/// Rows as CSV bytes with their header (serde field names).
+pub fn to_csv<T: serde::Serialize>(rows: &[T]) -> Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for r in rows {
+        w.serialize(r)?;
+    }
+    w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// The five tables of a run held in memory (the library API's [`crate::api::RunResult`]) as the bytes of
+/// the CSV files a run folder holds: (table name, bytes), in [`RUN_FILES`] order.
+pub fn run_csvs(result: &crate::api::RunResult, thresholds: &[f64]) -> Result<Vec<(&'static str, Vec<u8>)>> {
+    let mut summary = csv::Writer::from_writer(Vec::new());
+    summary.write_record(SummaryRow::header(thresholds))?;
+    for r in &result.summary {
+        summary.write_record(r.record())?;
+    }
+    Ok(vec![
+        ("trace", to_csv(&result.trace)?),
+        ("market", to_csv(&result.market)?),
+        ("decisions", decisions_csv(&result.decisions)?),
+        ("annual", to_csv(&result.annual)?),
+        ("summary", summary.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?),
+    ])
+}
+
 impl RunOutput {
     /// Claims `dir` for a run (see [`super::folder::claim`]; `force` moves earlier outputs aside) and
     /// opens a fresh staging folder inside it.

@@ -167,6 +167,84 @@ cannot compare it: repair it first (`llm-market sweep … --resume --repair`)",
     Ok(Verified { len: [c.keep[0], c.keep[1], c.keep[2]], note, traces, total })
 }
 
+/// The tables of a verified output folder, as Parquet bytes (the Python package's `lm.load`).
+pub struct FolderTables {
+    /// `run`, `sweep`, `shard` or `merge`.
+    pub kind: String,
+    pub manifest: serde_json::Value,
+    /// (table name — `trace`, `runs`, … —, its Parquet bytes), in the folder's file order.
+    pub tables: Vec<(String, Vec<u8>)>,
+}
+
+/// Reads the tables of a finished run folder (CSV or Parquet) or sweep folder (a complete sweep, shard or
+/// merge) after verifying every file as `compare` does: a run's files against its manifest's checksums, a
+/// sweep's rows against its index. CSV tables are turned into Parquet bytes ([`super::parquet`]).
+pub fn folder_tables(dir: &Path) -> Result<FolderTables> {
+    let mpath = dir.join("manifest.json");
+    if !mpath.is_file() {
+        bail!("{} is not a run or sweep output folder (no manifest.json)", dir.display());
+    }
+    let kind = {
+        let _lock = crate::io::folder::lock_for_reading(dir)?;
+        let manifest = crate::io::folder::read_manifest(&mpath)
+            .with_context(|| format!("{} is not a valid manifest", mpath.display()))?;
+        manifest["kind"].as_str().unwrap_or("run").to_string()
+    };
+    let files: Vec<String> = if matches!(kind.as_str(), "sweep" | "shard" | "merge") {
+        load_folder(dir, false)?;
+        ["runs.csv", "annual.csv", "summary.csv"].iter().map(|s| s.to_string()).collect()
+    } else {
+        Vec::new()
+    };
+    let _lock = crate::io::folder::lock_for_reading(dir)?;
+    let manifest = crate::io::folder::read_manifest(&mpath)
+        .with_context(|| format!("{} is not a valid manifest", mpath.display()))?;
+    let files = if files.is_empty() {
+        let Some(sums) = manifest["checksums"].as_object() else {
+            bail!("{}: its manifest records no checksums (an earlier version wrote it): run it again", dir.display());
+        };
+        for (name, want) in sums {
+            let path = dir.join(name);
+            if !path.is_file() {
+                bail!("{}: missing", path.display());
+            }
+            let got = crate::io::outputs::bytes_checksum(
+                &path,
+                name.ends_with(".parquet").then(|| want["rows"].as_u64().unwrap_or(0)),
+            )?;
+            if got != *want {
+                bail!(
+                    "{}: the file changed after the run wrote it (the manifest records {want}, the file has {got})",
+                    path.display()
+                );
+            }
+        }
+        crate::io::outputs::run_files(if manifest["format"] == "parquet" {
+            super::parquet::Format::Parquet
+        } else {
+            super::parquet::Format::Csv
+        })
+        .into_iter()
+        .filter(|f| f != "manifest.json")
+        .collect()
+    } else {
+        files
+    };
+    let mut tables = Vec::new();
+    for f in files {
+        let path = dir.join(&f);
+        let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let (stem, parquet) = match f.strip_suffix(".csv") {
+            Some(stem) => {
+                (stem.to_string(), super::parquet::csv_bytes_to_parquet(&path.display().to_string(), &bytes)?)
+            }
+            None => (f.trim_end_matches(".parquet").to_string(), bytes),
+        };
+        tables.push((stem, parquet));
+    }
+    Ok(FolderTables { kind, manifest, tables })
+}
+
 /// Loads a run or sweep output folder, after verifying it (see the module doc).
 pub fn load_folder(dir: &Path, partial: bool) -> Result<Vec<ScenarioData>> {
     let mpath = dir.join("manifest.json");

@@ -142,7 +142,11 @@ pub fn write_trace(dir: &Path, run_id: u64, rows: &MemorySink) -> Result<u32> {
         }
         fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
         let mut bytes = Vec::new();
-        let files = [to_csv(&rows.trace)?, to_csv(&rows.market)?, super::outputs::decisions_csv(&rows.decisions)?];
+        let files = [
+            super::outputs::to_csv(&rows.trace)?,
+            super::outputs::to_csv(&rows.market)?,
+            super::outputs::decisions_csv(&rows.decisions)?,
+        ];
         for (name, rows) in TRACE_FILES.into_iter().zip(files) {
             let path = tmp.join(name);
             let mut f = File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
@@ -162,14 +166,6 @@ pub fn write_trace(dir: &Path, run_id: u64, rows: &MemorySink) -> Result<u32> {
         let _ = fs::remove_dir_all(&tmp);
     }
     result
-}
-
-fn to_csv<T: serde::Serialize>(rows: &[T]) -> Result<Vec<u8>> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    for r in rows {
-        w.serialize(r)?;
-    }
-    w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// Writes `text` to `path` atomically (temporary file in the same folder, synced, then renamed). On any

@@ -1,0 +1,265 @@
+//! `llm_market._native`: the Python package's native module, a thin face over the library (`api` to load
+//! and run scenarios, `io` for sweeps, Parquet bytes and verified folders). Tables cross into Python as
+//! Parquet bytes (the same bytes `--format parquet` writes), read there by pyarrow. Runs release the GIL:
+//! the work goes on a worker thread while the calling thread polls every 50 ms for Ctrl-C (which stops the
+//! work at its next tick and raises `KeyboardInterrupt`) and reports progress to an optional callback.
+
+use llm_market::api::{self, Overrides, RunOptions, Source};
+use llm_market::config::ConfigError;
+use llm_market::experiment::runner::{Format, Progress, Stoppable, SweepOptions, TraceMode};
+use pyo3::create_exception;
+use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+
+create_exception!(_native, ScenarioError, PyValueError, "A scenario or sweep file with problems: args are (message, problems).");
+
+/// A configuration error as `ScenarioError(message, [(file, key path, line, message), …])`.
+fn scenario_error(e: ConfigError) -> PyErr {
+    let problems: Vec<(Option<String>, Option<String>, Option<usize>, String)> =
+        e.problems.iter().map(|p| (p.file.clone(), p.path.clone(), p.line, p.message.clone())).collect();
+    ScenarioError::new_err((e.to_string(), problems))
+}
+
+fn runtime(e: impl std::fmt::Display) -> PyErr {
+    PyRuntimeError::new_err(e.to_string())
+}
+
+/// The scenario source: `kind` is "embedded", "file" (a path), "toml" (text) or "json" (a dict, as JSON).
+fn source(kind: &str, scenario: Option<String>) -> PyResult<Source> {
+    let text = || scenario.clone().ok_or_else(|| PyValueError::new_err(format!("a {kind} scenario needs its text")));
+    Ok(match kind {
+        "embedded" => Source::Embedded,
+        "file" => Source::File(PathBuf::from(text()?)),
+        "toml" => Source::Toml { text: text()?, name: "<string>".into(), dir: PathBuf::from(".") },
+        "json" => {
+            let value: serde_json::Value = serde_json::from_str(&text()?).map_err(runtime)?;
+            let toml_value = toml::Value::try_from(value)
+                .map_err(|e| PyValueError::new_err(format!("the scenario dict cannot be written as TOML: {e}")))?;
+            let text = toml::to_string(&toml_value)
+                .map_err(|e| PyValueError::new_err(format!("the scenario dict cannot be written as TOML: {e}")))?;
+            Source::Toml { text, name: "<dict>".into(), dir: PathBuf::from(".") }
+        }
+        _ => return Err(PyValueError::new_err(format!("unknown scenario kind {kind:?}"))),
+    })
+}
+
+fn overrides(sets: Vec<String>, seed: Option<u64>, agents: Option<u64>, record_every: Option<&str>) -> PyResult<Overrides> {
+    let record_every = record_every
+        .map(|r| r.parse().map_err(|e: String| PyValueError::new_err(format!("record_every: {e}"))))
+        .transpose()?;
+    Ok(Overrides { sets, seed, agents, record_every })
+}
+
+/// Runs `work` on a worker thread with the GIL released; every 50 ms the calling thread checks for Ctrl-C
+/// (then sets `stop` to SIGINT and waits for the work to stop) and calls `progress(done, total)`.
+fn supervised<T: Send>(
+    py: Python<'_>,
+    stop: &AtomicUsize,
+    counts: &(AtomicU64, AtomicU64),
+    progress: Option<&Py<PyAny>>,
+    work: impl FnOnce() -> T + Send,
+) -> PyResult<T> {
+    py.detach(|| {
+        std::thread::scope(|s| {
+            let handle = s.spawn(work);
+            let mut last = (u64::MAX, u64::MAX);
+            let mut failure = None;
+            while !handle.is_finished() {
+                std::thread::sleep(Duration::from_millis(50));
+                if failure.is_some() {
+                    continue;
+                }
+                let now = (counts.0.load(Ordering::Relaxed), counts.1.load(Ordering::Relaxed));
+                let checked = Python::attach(|py| -> PyResult<()> {
+                    py.check_signals()?;
+                    if let Some(cb) = progress
+                        && now != last
+                    {
+                        cb.bind(py).call1(now)?;
+                    }
+                    Ok(())
+                });
+                last = now;
+                if let Err(e) = checked {
+                    stop.store(2, Ordering::Relaxed);
+                    failure = Some(e);
+                }
+            }
+            let result = handle.join().map_err(|_| PyRuntimeError::new_err("the run panicked (a bug)"))?;
+            match failure {
+                Some(e) => Err(e),
+                None => Ok(result),
+            }
+        })
+    })
+}
+
+/// Loads and validates a scenario; returns its resolved TOML (every default filled in).
+#[pyfunction]
+#[pyo3(signature = (kind, scenario=None, sets=vec![], seed=None, agents=None))]
+fn validate(kind: &str, scenario: Option<String>, sets: Vec<String>, seed: Option<u64>, agents: Option<u64>) -> PyResult<String> {
+    let s = api::load(&source(kind, scenario)?, &overrides(sets, seed, agents, None)?).map_err(scenario_error)?;
+    Ok(s.to_toml())
+}
+
+/// Runs a scenario in memory: returns ([(table, Parquet bytes)], manifest JSON).
+#[pyfunction]
+#[pyo3(signature = (kind, scenario=None, sets=vec![], seed=None, agents=None, threads=None, record_every=None, progress=None))]
+#[allow(clippy::too_many_arguments)]
+fn run<'py>(
+    py: Python<'py>,
+    kind: &str,
+    scenario: Option<String>,
+    sets: Vec<String>,
+    seed: Option<u64>,
+    agents: Option<u64>,
+    threads: Option<usize>,
+    record_every: Option<&str>,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<(Bound<'py, PyList>, String)> {
+    let scenario = api::load(&source(kind, scenario)?, &overrides(sets.clone(), seed, agents, record_every)?)
+        .map_err(scenario_error)?;
+    let demand = llm_market::memcheck::scenario_demand(&scenario, None, agents, &sets, 1);
+    llm_market::memcheck::ensure(&demand).map_err(|e| PyValueError::new_err(format!("{e:#}")))?;
+    let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let started = SystemTime::now();
+    let stop = AtomicUsize::new(0);
+    let counts = (AtomicU64::new(0), AtomicU64::new(0));
+    let result = supervised(py, &stop, &counts, progress.as_ref(), || {
+        let mut sink = Stoppable { inner: api::MemorySink::default(), stop: &stop };
+        let mut on_tick = |tick: u32, n: u32| {
+            counts.0.store(tick as u64, Ordering::Relaxed);
+            counts.1.store(n as u64, Ordering::Relaxed);
+        };
+        let tables = api::run_streaming(&scenario, &RunOptions::threads(threads), &mut sink, &mut on_tick)?;
+        let sink = sink.inner;
+        Ok::<_, api::SimError>(api::RunResult {
+            trace: sink.trace,
+            market: sink.market,
+            decisions: sink.decisions,
+            annual: tables.annual,
+            summary: tables.summary,
+        })
+    })?;
+    let result = result.map_err(|e| PyRuntimeError::new_err(format!("the run failed: {e}")))?;
+    let thresholds = &scenario.params().revenue_thresholds_usd;
+    let tables = py
+        .detach(|| -> anyhow::Result<Vec<(&'static str, Vec<u8>)>> {
+            llm_market::io::outputs::run_csvs(&result, thresholds)?
+                .into_iter()
+                .map(|(name, csv)| Ok((name, llm_market::io::parquet::csv_bytes_to_parquet(name, &csv)?)))
+                .collect()
+        })
+        .map_err(runtime)?;
+    let mut manifest = llm_market::io::manifest::run_manifest(&scenario, threads, started, SystemTime::now());
+    manifest["kind"] = serde_json::json!("run");
+    manifest["format"] = serde_json::json!("in memory");
+    manifest["files"] = serde_json::Value::Null;
+    let list = PyList::empty(py);
+    for (name, bytes) in tables {
+        list.append((name, PyBytes::new(py, &bytes)))?;
+    }
+    Ok((list, manifest.to_string()))
+}
+
+/// Runs (or resumes) a sweep file into `out`; returns the report as a dict.
+#[pyfunction]
+#[pyo3(signature = (path, out, sets=vec![], agents=None, jobs=None, threads=None, traces="none", format="csv", resume=false, repair=false, force=false, progress=None))]
+#[allow(clippy::too_many_arguments)]
+fn sweep<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    out: PathBuf,
+    sets: Vec<String>,
+    agents: Option<u64>,
+    jobs: Option<usize>,
+    threads: Option<usize>,
+    traces: &str,
+    format: &str,
+    resume: bool,
+    repair: bool,
+    force: bool,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let o = Overrides { sets: sets.clone(), agents, ..Default::default() };
+    let sweep = llm_market::experiment::spec::load(&path, &o).map_err(scenario_error)?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = jobs.unwrap_or(cores).max(1);
+    let at_once = (jobs as u64).min(sweep.n_runs());
+    let demand = llm_market::memcheck::sweep_demand(&sweep, &path, agents, &sets, at_once);
+    llm_market::memcheck::check_sweep(&demand, false).map_err(|e| PyValueError::new_err(format!("{e:#}")))?;
+    let traces: TraceMode = traces.parse().map_err(|e: String| PyValueError::new_err(format!("traces: {e}")))?;
+    let format: Format = format.parse().map_err(|e: String| PyValueError::new_err(format!("format: {e}")))?;
+    let stop = Arc::new(AtomicUsize::new(0));
+    let opts = SweepOptions {
+        out,
+        jobs,
+        shard: None,
+        resume,
+        repair,
+        force,
+        traces,
+        format,
+        command_line: vec!["python".into(), "llm_market.sweep".into(), path.display().to_string()],
+        run: RunOptions::threads(threads.unwrap_or((cores / jobs).max(1))),
+        panic_at: vec![],
+        stop: stop.clone(),
+    };
+    let counts = (AtomicU64::new(0), AtomicU64::new(0));
+    let report = supervised(py, &stop, &counts, progress.as_ref(), || {
+        llm_market::io::sweep_run::run_sweep(&sweep, &opts, &|p: Progress| {
+            counts.0.store(p.done, Ordering::Relaxed);
+            counts.1.store(p.total, Ordering::Relaxed);
+        })
+    })?
+    .map_err(|e| PyRuntimeError::new_err(format!("{e:#}")))?;
+    if report.interrupted.is_some() {
+        return Err(PyKeyboardInterrupt::new_err("the sweep was interrupted; resume it with resume=True"));
+    }
+    let d = PyDict::new(py);
+    d.set_item("total", report.total)?;
+    d.set_item("ran", report.ran)?;
+    d.set_item("resumed", report.resumed)?;
+    d.set_item("repaired", report.repaired)?;
+    d.set_item("failed", report.failed)?;
+    Ok(d)
+}
+
+/// Reads a verified run or sweep folder: returns (kind, [(table, Parquet bytes)], manifest JSON).
+#[pyfunction]
+fn load<'py>(py: Python<'py>, path: PathBuf) -> PyResult<(String, Bound<'py, PyList>, String)> {
+    let t = py
+        .detach(|| llm_market::io::results::folder_tables(&path))
+        .map_err(|e| PyValueError::new_err(format!("{e:#}")))?;
+    let list = PyList::empty(py);
+    for (name, bytes) in &t.tables {
+        list.append((name, PyBytes::new(py, bytes)))?;
+    }
+    Ok((t.kind, list, t.manifest.to_string()))
+}
+
+/// The version of the simulator this module was built from.
+#[pyfunction]
+fn version() -> String {
+    let (v, commit) = llm_market::io::manifest::tool_version();
+    match commit {
+        Some(c) => format!("{v} ({c})"),
+        None => v.to_string(),
+    }
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("ScenarioError", m.py().get_type::<ScenarioError>())?;
+    m.add_function(wrap_pyfunction!(validate, m)?)?;
+    m.add_function(wrap_pyfunction!(run, m)?)?;
+    m.add_function(wrap_pyfunction!(sweep, m)?)?;
+    m.add_function(wrap_pyfunction!(load, m)?)?;
+    m.add_function(wrap_pyfunction!(version, m)?)?;
+    Ok(())
+}
