@@ -16,11 +16,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
-create_exception!(_native, ScenarioError, PyValueError, "A scenario or sweep file with problems: args are (message, problems).");
+create_exception!(
+    _native,
+    ScenarioError,
+    PyValueError,
+    "A scenario or sweep file with problems: args are (message, problems)."
+);
+
+/// One problem as Python receives it: (file, key path, line, message).
+type ProblemTuple = (Option<String>, Option<String>, Option<usize>, String);
 
 /// A configuration error as `ScenarioError(message, [(file, key path, line, message), …])`.
 fn scenario_error(e: ConfigError) -> PyErr {
-    let problems: Vec<(Option<String>, Option<String>, Option<usize>, String)> =
+    let problems: Vec<ProblemTuple> =
         e.problems.iter().map(|p| (p.file.clone(), p.path.clone(), p.line, p.message.clone())).collect();
     ScenarioError::new_err((e.to_string(), problems))
 }
@@ -48,7 +56,12 @@ fn source(kind: &str, scenario: Option<String>) -> PyResult<Source> {
     })
 }
 
-fn overrides(sets: Vec<String>, seed: Option<u64>, agents: Option<u64>, record_every: Option<&str>) -> PyResult<Overrides> {
+fn overrides(
+    sets: Vec<String>,
+    seed: Option<u64>,
+    agents: Option<u64>,
+    record_every: Option<&str>,
+) -> PyResult<Overrides> {
     let record_every = record_every
         .map(|r| r.parse().map_err(|e: String| PyValueError::new_err(format!("record_every: {e}"))))
         .transpose()?;
@@ -102,7 +115,13 @@ fn supervised<T: Send>(
 /// Loads and validates a scenario; returns its resolved TOML (every default filled in).
 #[pyfunction]
 #[pyo3(signature = (kind, scenario=None, sets=vec![], seed=None, agents=None))]
-fn validate(kind: &str, scenario: Option<String>, sets: Vec<String>, seed: Option<u64>, agents: Option<u64>) -> PyResult<String> {
+fn validate(
+    kind: &str,
+    scenario: Option<String>,
+    sets: Vec<String>,
+    seed: Option<u64>,
+    agents: Option<u64>,
+) -> PyResult<String> {
     let s = api::load(&source(kind, scenario)?, &overrides(sets, seed, agents, None)?).map_err(scenario_error)?;
     Ok(s.to_toml())
 }

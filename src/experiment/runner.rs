@@ -14,23 +14,6 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Instant;
 
-/// Formats one CSV record (RFC 4180 quoting) ending in `\n`.
-pub fn csv_line(fields: &[String]) -> String {
-    let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
-    w.write_record(fields).expect("writing to memory");
-    String::from_utf8(w.into_inner().expect("writing to memory")).expect("fields are text")
-}
-
-/// Serialises a row type as CSV lines: (header line, record line).
-pub fn serde_lines<T: serde::Serialize>(row: &T) -> (String, String) {
-    let mut w = csv::WriterBuilder::new().has_headers(true).from_writer(Vec::new());
-    w.serialize(row).expect("writing to memory");
-    let text = String::from_utf8(w.into_inner().expect("writing to memory")).expect("text");
-    let mut lines = text.splitn(2, '\n');
-    let header = format!("{}\n", lines.next().unwrap_or(""));
-    (header, lines.next().unwrap_or("").to_string())
-}
-
 /// Which runs keep their full trace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TraceMode {
@@ -204,30 +187,24 @@ pub fn metric_columns(sweep: &Sweep) -> Vec<String> {
     cols
 }
 
-/// The three headers: annual.csv, summary.csv, runs.csv.
-pub fn headers(sweep: &Sweep) -> [String; 3] {
-    let (annual, _) = serde_lines(&sample_annual());
-    let summary = csv_line(&SummaryRow::header(&sweep.base.revenue_thresholds_usd));
+/// The columns of runs.csv: ids and seed, the varied parameters, `status,error`, then the metrics.
+pub fn runs_columns(sweep: &Sweep) -> Vec<String> {
     let mut runs: Vec<String> = ["run_id", "point_id", "replicate", "seed"].iter().map(|s| s.to_string()).collect();
     runs.extend(sweep.parameter_paths());
     runs.extend(["status".into(), "error".into()]);
     runs.extend(metric_columns(sweep));
-    [annual, summary, csv_line(&runs)]
+    runs
 }
 
-fn sample_annual() -> AnnualRow {
-    AnnualRow::new(0, 0, String::new(), "", crate::model::econ::Cents::ZERO)
-}
-
-/// The result of one run, formatted as the lines of the sweep's CSVs.
+/// The result of one run: its rows of the sweep's tables (`io` formats and writes them).
 pub struct Finished {
     pub run_id: u64,
-    /// Its annual.csv rows (each ending in `\n`; empty for a run that did not finish).
-    pub annual: String,
+    /// Its annual.csv rows (none for a run that did not finish).
+    pub annual: Vec<AnnualRow>,
     /// Its summary.csv rows.
-    pub summary: String,
-    /// Its runs.csv row.
-    pub runs_line: String,
+    pub summary: Vec<SummaryRow>,
+    /// Its runs.csv fields, in [`runs_columns`] order.
+    pub runs_fields: Vec<String>,
     /// Whether its status is not `ok`.
     pub failed: bool,
     /// Its trace and market rows, when the run keeps a trace.
@@ -271,9 +248,9 @@ fn failed_run(sweep: &Sweep, run: &RunSpec, status: &str, error: String) -> Fini
     fields.extend(std::iter::repeat_n(String::new(), metric_columns(sweep).len()));
     Finished {
         run_id: run.run_id,
-        annual: String::new(),
-        summary: String::new(),
-        runs_line: csv_line(&fields),
+        annual: Vec::new(),
+        summary: Vec::new(),
+        runs_fields: fields,
         failed: true,
         trace: None,
     }
@@ -336,14 +313,6 @@ pub fn execute(
         Ok(Err(e)) => return fail(fields, "failed", e.to_string()),
         Err(p) => return fail(fields, "panicked", format!("panic: {}", panic_text(&*p))),
     };
-    let mut annual = String::new();
-    for r in &tables.annual {
-        annual.push_str(&serde_lines(r).1);
-    }
-    let mut summary = String::new();
-    for s in &tables.summary {
-        summary.push_str(&csv_line(&s.record()));
-    }
     fields.push("ok".into());
     fields.push(String::new());
     let d = |x: Option<chrono::NaiveDate>| x.map(|d| d.to_string()).unwrap_or_default();
@@ -382,7 +351,14 @@ pub fn execute(
         m.hhi.to_string(),
         m.open_source_share.to_string(),
     ]);
-    Some(Finished { run_id: run.run_id, annual, summary, runs_line: csv_line(&fields), failed: false, trace })
+    Some(Finished {
+        run_id: run.run_id,
+        annual: tables.annual,
+        summary: tables.summary,
+        runs_fields: fields,
+        failed: false,
+        trace,
+    })
 }
 
 /// Which runs an execution does: positions k of the folder's run-id sequence, in increasing order — first

@@ -138,7 +138,7 @@ pub fn recorded(dir: &Path, manifest: &serde_json::Value) -> Result<Recorded> {
     if sweep.n_runs() != total {
         return Err(bad(&format!("says {total} runs, its sweep_spec {}", sweep.n_runs())));
     }
-    let headers = crate::experiment::runner::headers(&sweep);
+    let headers = crate::io::sweep_out::headers(&sweep);
     let traces = manifest["traces"]
         .as_str()
         .unwrap_or("none")

@@ -13,7 +13,30 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-pub use crate::experiment::runner::{csv_line, serde_lines};
+/// Formats one CSV record (RFC 4180 quoting) ending in `\n`.
+pub fn csv_line(fields: &[String]) -> String {
+    let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+    w.write_record(fields).expect("writing to memory");
+    String::from_utf8(w.into_inner().expect("writing to memory")).expect("fields are text")
+}
+
+/// Serialises a row type as CSV lines: (header line, record line).
+pub fn serde_lines<T: serde::Serialize>(row: &T) -> (String, String) {
+    let mut w = csv::WriterBuilder::new().has_headers(true).from_writer(Vec::new());
+    w.serialize(row).expect("writing to memory");
+    let text = String::from_utf8(w.into_inner().expect("writing to memory")).expect("text");
+    let mut lines = text.splitn(2, '\n');
+    let header = format!("{}\n", lines.next().unwrap_or(""));
+    (header, lines.next().unwrap_or("").to_string())
+}
+
+/// The three header lines of a sweep: annual.csv, summary.csv, runs.csv.
+pub fn headers(sweep: &crate::experiment::spec::Sweep) -> [String; 3] {
+    let sample = crate::sim::rows::AnnualRow::new(0, 0, String::new(), "", crate::model::econ::Cents::ZERO);
+    let (annual, _) = serde_lines(&sample);
+    let summary = csv_line(&crate::sim::rows::SummaryRow::header(&sweep.base.revenue_thresholds_usd));
+    [annual, summary, csv_line(&crate::experiment::runner::runs_columns(sweep))]
+}
 
 /// Appends to the four sweep files.
 pub struct SweepWriter {
@@ -85,9 +108,11 @@ impl SweepWriter {
         Ok(())
     }
 
-    /// Writes a finished run (see [`SweepWriter::write_run`]).
+    /// Writes a finished run (see [`SweepWriter::write_run`]), formatting its rows as CSV lines.
     pub fn write_finished(&mut self, f: &crate::experiment::runner::Finished) -> Result<()> {
-        self.write_run(f.run_id, &f.annual, &f.summary, &f.runs_line, f.trace.as_ref())
+        let annual: String = f.annual.iter().map(|r| serde_lines(r).1).collect();
+        let summary: String = f.summary.iter().map(|s| csv_line(&s.record())).collect();
+        self.write_run(f.run_id, &annual, &summary, &csv_line(&f.runs_fields), f.trace.as_ref())
     }
 
     /// Copies a verified run's rows (from the files being repaired): the same bytes, a new index line.

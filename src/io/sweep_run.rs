@@ -126,7 +126,7 @@ pub fn run_sweep(sweep: &Sweep, opts: &SweepOptions, progress: &(dyn Fn(Progress
         Mode::Fresh
     };
     let _lock = folder::claim(&opts.out, kind, mode)?;
-    let headers = runner::headers(sweep);
+    let headers = super::sweep_out::headers(sweep);
     let header_refs = [headers[0].as_str(), headers[1].as_str(), headers[2].as_str()];
     let traced = |id: u64| opts.traces.keeps(id, total);
     let layout = Layout { headers: Some(header_refs), ids, traced: &traced };

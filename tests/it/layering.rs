@@ -2,7 +2,7 @@
 //! ← io ← memcheck ← cli ← app (the command line: `cli` defines the arguments, `app` runs the commands). A
 //! module imports only modules before it in that order; `model`, `sim`, `api`,
 //! `experiment` and `analysis` read no environment variable and touch no file (`config` reads scenario files,
-//! `io` writes outputs). Unit tests (after a file's `#[cfg(test)]`) are left out.
+//! `io` writes outputs); `model`, `sim`, `api` and `experiment` format no CSV (`io` does). Unit tests (after a file's `#[cfg(test)]`) are left out.
 
 use super::support::root;
 use std::path::{Path, PathBuf};
@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 const ORDER: [&str; 10] = ["model", "config", "sim", "api", "experiment", "analysis", "io", "memcheck", "cli", "app"];
 const PURE: [&str; 5] = ["model", "sim", "api", "experiment", "analysis"];
 const BANNED: [&str; 5] = ["std::env", "env::var", "std::fs", "File::create", "File::open"];
+/// Modules that format no CSV: `io` formats and writes the tables.
+const NO_CSV: [&str; 4] = ["model", "sim", "api", "experiment"];
 
 /// The library source of a module (a folder or a file), without its unit tests.
 fn sources(module: &str) -> Vec<(PathBuf, String)> {
@@ -60,6 +62,9 @@ fn violations(module: &str, code: &str) -> Vec<(usize, String)> {
         if PURE.contains(&module) {
             found.extend(BANNED.iter().filter(|b| line.contains(*b)).map(|b| (i + 1, format!("uses {b}"))));
         }
+        if NO_CSV.contains(&module) && line.contains("csv::") {
+            found.push((i + 1, "formats CSV".to_string()));
+        }
     }
     found
 }
@@ -90,4 +95,5 @@ fn the_layering_check_finds_upward_imports_and_file_access() {
     );
     assert!(violations("io", "use crate::sim::Trace; let f = std::fs::File::create(p);").is_empty());
     assert!(violations("model", "use crate::model::econ;").is_empty());
+    assert_eq!(violations("experiment", "let w = csv::Writer::from_writer(v);"), vec![(1, "formats CSV".to_string())]);
 }
