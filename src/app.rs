@@ -8,7 +8,7 @@ use llm_market::experiment::{
     self,
     runner::{Format, Progress, Shard, SweepOptions, TraceMode},
 };
-use llm_market::io::folder::{Kind, Mode};
+use llm_market::io::comparison::{CompareOptions, CompareOutcome};
 use llm_market::io::{manifest, outputs::RunOutput};
 use llm_market::memcheck;
 use llm_market::model::calendar::Period;
@@ -473,63 +473,6 @@ fn cmd_slurm(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs a scenario file `replicates` times (common random numbers) into `dir` as a one-point sweep.
-/// Returns the signal that interrupted it, if one did.
-fn run_replicates(
-    path: &Path,
-    args: &SweepArgs,
-    (replicates, seed, jobs): (u64, u64, usize),
-    dir: &Path,
-    stop: &Arc<AtomicUsize>,
-) -> Result<Option<usize>> {
-    let mut sets = vec!["record_every=month".to_string()];
-    sets.extend(args.sets.iter().cloned());
-    let base = config::load(Some(path), &Overrides { sets: sets.clone(), agents: args.agents, ..Default::default() })?;
-    let p = base.params().clone();
-    let file = experiment::spec::SweepFile {
-        name: p.name.clone(),
-        description: p.description.clone(),
-        scenario: path.display().to_string(),
-        seed,
-        replicates,
-        set: sets,
-        design: experiment::spec::DesignFile { kind: experiment::design::DesignKind::Grid, samples: None },
-        parameters: vec![],
-    };
-    let sweep = experiment::spec::Sweep::new(file, path.display().to_string(), p);
-    let opts = SweepOptions {
-        out: dir.to_path_buf(),
-        jobs,
-        shard: None,
-        resume: false,
-        repair: false,
-        force: false,
-        traces: TraceMode::All,
-        format: Format::Csv,
-        command_line: std::env::args().collect(),
-        run: run_options((default_threads() / jobs).max(1)),
-        panic_at: test_panic_ticks()?,
-        stop: stop.clone(),
-    };
-    let pb = progress_bar(replicates);
-    pb.set_message(sweep.file.name.clone());
-    let report = llm_market::io::sweep_run::run_sweep(&sweep, &opts, &|p: Progress| pb.set_position(p.done))?;
-    pb.finish_and_clear();
-    if report.interrupted.is_some() {
-        return Ok(report.interrupted);
-    }
-    if report.failed > 0 {
-        eprintln!(
-            "warning: {} of {} runs of {} failed; see {}",
-            report.failed,
-            report.total,
-            path.display(),
-            dir.join("runs.csv").display()
-        );
-    }
-    Ok(None)
-}
-
 #[allow(clippy::too_many_arguments)]
 fn cmd_compare(
     inputs: &[PathBuf],
@@ -540,79 +483,59 @@ fn cmd_compare(
     (partial, force): (bool, bool),
     args: &SweepArgs,
 ) -> Result<ExitCode> {
-    let started = SystemTime::now();
     let out = out.unwrap_or_else(|| PathBuf::from("outputs/compare"));
     let jobs = jobs.unwrap_or_else(default_threads).max(1);
-    // Validate every scenario file before running anything, keeping each one's name.
-    let mut names: std::collections::BTreeMap<PathBuf, String> = std::collections::BTreeMap::new();
-    for i in inputs.iter().filter(|p| p.is_file()) {
-        let s =
-            config::load(Some(i), &Overrides { sets: args.sets.clone(), agents: args.agents, ..Default::default() })?;
-        let at_once = (jobs as u64).min(replicates);
-        memcheck::ensure(&memcheck::scenario_demand(&s, Some(i), args.agents, &args.sets, at_once))?;
-        let name = s.params().name.clone();
-        if let Some((other, _)) = names.iter().find(|(_, n)| **n == name) {
-            anyhow::bail!(
-                "{} and {} are both named {name:?}: their runs would go to the same folder {}; give them different `name`s",
-                other.display(),
-                i.display(),
-                out.join("runs").join(&name).display()
+    let opts = CompareOptions {
+        inputs: inputs.to_vec(),
+        baseline,
+        out: out.clone(),
+        replicates,
+        seed,
+        jobs,
+        run: run_options((default_threads() / jobs).max(1)),
+        focus,
+        partial,
+        force,
+        sets: args.sets.clone(),
+        agents: args.agents,
+        command_line: std::env::args().collect(),
+        panic_at: test_panic_ticks()?,
+        stop: stop_on_signals()?,
+    };
+    let check = |s: &config::Scenario, file: &Path, at_once: u64| {
+        memcheck::ensure(&memcheck::scenario_demand(s, Some(file), args.agents, &args.sets, at_once))
+    };
+    let pb = progress_bar(replicates);
+    pb.set_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} runs, ETA {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    let outcome = llm_market::io::comparison::compare(&opts, &check, &|name: &str, p: Progress| {
+        pb.set_message(name.to_string());
+        pb.set_length(p.total);
+        pb.set_position(p.done);
+    });
+    pb.finish_and_clear();
+    match outcome? {
+        CompareOutcome::Interrupted(sig) => {
+            eprintln!(
+                "interrupted by {}: the comparison was not written (the finished runs are in {})",
+                signal_name(sig),
+                out.join("runs").display()
             );
+            Ok(ExitCode::from(128 + sig as u8))
         }
-        names.insert(i.clone(), name);
-    }
-    // Finished folders are read and verified before anything is run or written.
-    let mut loaded = std::collections::BTreeMap::new();
-    for input in inputs.iter().filter(|p| !names.contains_key(*p)) {
-        loaded.insert(input.clone(), llm_market::io::results::load_folder(input, partial)?);
-    }
-    let _lock = llm_market::io::folder::claim(&out, Kind::Comparison, if force { Mode::Force } else { Mode::Fresh })?;
-    let stop = stop_on_signals()?;
-    let mut scenarios = Vec::new();
-    for input in inputs {
-        if let Some(name) = names.get(input) {
-            let dir = out.join("runs").join(name);
-            if let Some(sig) = run_replicates(input, args, (replicates, seed, jobs), &dir, &stop)? {
-                eprintln!(
-                    "interrupted by {}: the comparison was not written (the finished runs are in {})",
-                    signal_name(sig),
-                    out.join("runs").display()
-                );
-                return Ok(ExitCode::from(128 + sig as u8));
+        CompareOutcome::Done { comparison, focus, files, warnings } => {
+            for w in warnings {
+                eprintln!("warning: {w}");
             }
-            scenarios.extend(llm_market::io::results::load_folder(&dir, false)?);
-        } else {
-            scenarios.extend(loaded.remove(input).unwrap_or_default());
+            print!("{}", comparison.table(&focus, &metrics));
+            println!();
+            println!("wrote {} files to {} (comparison.csv, report.html, charts/)", files.len(), out.display());
+            Ok(ExitCode::SUCCESS)
         }
     }
-    let cmp = llm_market::analysis::compare::compare(&scenarios, baseline.as_deref(), 0.95)
-        .map_err(|e| anyhow::anyhow!("cannot compare: {e}"))?;
-    let focus = focus.unwrap_or_else(|| {
-        if cmp.firms.iter().any(|f| f == "openai") {
-            "openai".into()
-        } else {
-            cmp.firms.first().cloned().unwrap_or_default()
-        }
-    });
-    let files = llm_market::io::report::write_comparison(&out, &cmp, &scenarios, &focus)?;
-    let (version, commit) = manifest::tool_version();
-    let m = serde_json::json!({
-        "tool": "llm-market",
-        "kind": "comparison",
-        "version": version,
-        "git_commit": commit,
-        "command_line": std::env::args().collect::<Vec<_>>(),
-        "inputs": inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
-        "scenarios": scenarios.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
-        "partial": partial,
-        "start_time": manifest::iso(started),
-        "end_time": manifest::iso(SystemTime::now()),
-    });
-    manifest::write(&out.join("manifest.json"), &m)?;
-    print!("{}", cmp.table(&focus, &metrics));
-    println!();
-    println!("wrote {} files to {} (comparison.csv, report.html, charts/)", files.len(), out.display());
-    Ok(ExitCode::SUCCESS)
 }
 
 /// Peak resident memory of this process (VmHWM), in bytes, where /proc is available.

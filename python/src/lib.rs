@@ -249,6 +249,94 @@ fn sweep<'py>(
     Ok(d)
 }
 
+/// Compares scenario files (run here as replicates with common random numbers) and finished folders into
+/// `out`, as `llm-market compare` does; returns the warnings (failed runs).
+#[pyfunction]
+#[pyo3(signature = (inputs, out, baseline=None, replicates=8, seed=1, jobs=None, threads=None, focus=None, partial=false, force=false, sets=vec![], agents=None, progress=None))]
+#[allow(clippy::too_many_arguments)]
+fn compare(
+    py: Python<'_>,
+    inputs: Vec<PathBuf>,
+    out: PathBuf,
+    baseline: Option<String>,
+    replicates: u64,
+    seed: u64,
+    jobs: Option<usize>,
+    threads: Option<usize>,
+    focus: Option<String>,
+    partial: bool,
+    force: bool,
+    sets: Vec<String>,
+    agents: Option<u64>,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<Vec<String>> {
+    use llm_market::io::comparison::{CompareOptions, CompareOutcome};
+    if replicates == 0 {
+        return Err(PyValueError::new_err("replicates must be at least 1"));
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = jobs.unwrap_or(cores).max(1);
+    let stop = Arc::new(AtomicUsize::new(0));
+    let opts = CompareOptions {
+        inputs,
+        baseline,
+        out,
+        replicates,
+        seed,
+        jobs,
+        run: RunOptions::threads(threads.unwrap_or((cores / jobs).max(1))),
+        focus,
+        partial,
+        force,
+        sets: sets.clone(),
+        agents,
+        command_line: vec!["python".into(), "llm_market.compare".into()],
+        panic_at: vec![],
+        stop: stop.clone(),
+    };
+    let check = |s: &api::Scenario, file: &std::path::Path, at_once: u64| {
+        llm_market::memcheck::ensure(&llm_market::memcheck::scenario_demand(s, Some(file), agents, &sets, at_once))
+    };
+    let counts = (AtomicU64::new(0), AtomicU64::new(0));
+    let outcome = supervised(py, &stop, &counts, progress.as_ref(), || {
+        llm_market::io::comparison::compare(&opts, &check, &|_: &str, p: Progress| {
+            counts.0.store(p.done, Ordering::Relaxed);
+            counts.1.store(p.total, Ordering::Relaxed);
+        })
+    })?;
+    match outcome {
+        Err(e) => match e.downcast::<ConfigError>() {
+            Ok(c) => Err(scenario_error(c)),
+            Err(e) => Err(PyRuntimeError::new_err(format!("{e:#}"))),
+        },
+        Ok(CompareOutcome::Interrupted(_)) => Err(PyKeyboardInterrupt::new_err("the comparison was interrupted")),
+        Ok(CompareOutcome::Done { warnings, .. }) => Ok(warnings),
+    }
+}
+
+/// The calibration table (model against the 2023 data) of a scenario, as CSV text.
+#[pyfunction]
+#[pyo3(signature = (kind, scenario=None, sets=vec![], seed=None, agents=None, threads=None))]
+fn calibration(
+    py: Python<'_>,
+    kind: &str,
+    scenario: Option<String>,
+    sets: Vec<String>,
+    seed: Option<u64>,
+    agents: Option<u64>,
+    threads: Option<usize>,
+) -> PyResult<String> {
+    let scenario = api::load(&source(kind, scenario)?, &overrides(sets.clone(), seed, agents, Some("month"))?)
+        .map_err(scenario_error)?;
+    let demand = llm_market::memcheck::scenario_demand(&scenario, None, agents, &sets, 1);
+    llm_market::memcheck::ensure(&demand).map_err(|e| PyValueError::new_err(format!("{e:#}")))?;
+    let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let report = py
+        .detach(|| llm_market::analysis::calibration::calibrate(scenario, &RunOptions::threads(threads)))
+        .map_err(|e| PyRuntimeError::new_err(format!("the calibration run failed: {e}")))?;
+    Ok(report.to_csv())
+}
+
 /// Reads a verified run or sweep folder: returns (kind, [(table, Parquet bytes)], manifest JSON).
 #[pyfunction]
 fn load<'py>(py: Python<'py>, path: PathBuf) -> PyResult<(String, Bound<'py, PyList>, String)> {
@@ -279,6 +367,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(sweep, m)?)?;
     m.add_function(wrap_pyfunction!(load, m)?)?;
+    m.add_function(wrap_pyfunction!(compare, m)?)?;
+    m.add_function(wrap_pyfunction!(calibration, m)?)?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
     Ok(())
 }

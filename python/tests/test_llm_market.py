@@ -203,3 +203,24 @@ def test_the_ema_workbench_example_runs_experiments_and_prim():
     assert done.returncode == 0, done.stderr[-3000:]
     assert "12 experiments, outcomes: end_cash_usd, bankrupt" in done.stdout
     assert "PRIM peeling trajectory" in done.stdout and "restricted parameters" in done.stdout
+
+
+def test_compare_runs_paired_replicates_and_writes_the_report(tmp_path):
+    seen = []
+    c = lm.compare([TINY, ROOT / "tests" / "data" / "tiny_copy.toml"], tmp_path / "cmp", replicates=2, jobs=2,
+                   progress=lambda done, total: seen.append((done, total)))
+    assert {"metric", "scenario"} <= set(c.table.columns)
+    assert set(c.table.scenario) == {"tiny", "tiny_copy"}
+    assert os.path.isfile(c.report) and c.warnings == []
+    assert seen and seen[-1] == (2, 2)
+    # The folder is locked to its kind and never overwritten.
+    with pytest.raises(RuntimeError, match="force"):
+        lm.compare([TINY], tmp_path / "cmp", replicates=1)
+    with pytest.raises(lm.ScenarioError):
+        lm.compare([TINY], tmp_path / "cmp2", replicates=1, set={"agents": 0})
+
+
+def test_calibration_gives_the_table_of_model_against_2023_data():
+    table = lm.calibration(agents=5000, threads=2)
+    assert len(table) >= 10
+    assert "model" in " ".join(table.columns).lower()

@@ -23,8 +23,11 @@ import pyarrow.parquet as pq
 from . import _native
 
 __all__ = [
+    "Comparison",
     "Result",
     "ScenarioError",
+    "calibration",
+    "compare",
     "load",
     "run",
     "sweep",
@@ -246,3 +249,66 @@ def load(folder: Union[str, "os.PathLike[str]"]) -> Result:
     after verifying every file against its manifest or index as ``llm-market compare`` does."""
     kind, tables, manifest = _native.load(os.fspath(folder))
     return Result(kind, tables, json.loads(manifest))
+
+
+class Comparison:
+    """A comparison folder: ``table`` is comparison.csv as a DataFrame (one row per metric, scenario and firm,
+    with the replicate mean, its interval and the difference from the baseline), ``report`` the path of
+    report.html, ``folder`` the folder, ``warnings`` failed runs."""
+
+    def __init__(self, folder: Union[str, "os.PathLike[str]"], warnings: List[str]):
+        import pandas as pd
+
+        self.folder = os.fspath(folder)
+        self.table = pd.read_csv(os.path.join(self.folder, "comparison.csv"))
+        self.report = os.path.join(self.folder, "report.html")
+        self.warnings = warnings
+
+    def __repr__(self) -> str:
+        return f"<llm_market.Comparison {self.folder}: {len(self.table)} rows, report {self.report}>"
+
+
+def compare(
+    inputs: Iterable[Union[str, "os.PathLike[str]"]],
+    out: Union[str, "os.PathLike[str]"],
+    baseline: Optional[str] = None,
+    replicates: int = 8,
+    seed: int = 1,
+    jobs: Optional[int] = None,
+    threads: Optional[int] = None,
+    focus: Optional[str] = None,
+    partial: bool = False,
+    force: bool = False,
+    set: Sets = None,
+    agents: Optional[int] = None,
+    progress: Union[bool, Callable[[int, int], Any], None] = None,
+) -> Comparison:
+    """Compares scenarios as ``llm-market compare`` does: scenario files are run ``replicates`` times with
+    common random numbers (paired differences), finished run or sweep folders are read after verification;
+    writes comparison.csv, the charts and report.html into ``out`` and returns them."""
+    callback, close = _progress(progress, "run")
+    try:
+        warnings = _scenario_errors(
+            lambda: _native.compare(
+                [os.fspath(i) for i in inputs], os.fspath(out), baseline, replicates, seed, jobs, threads,
+                focus, partial, force, _sets(set), agents, callback,
+            )
+        )
+    finally:
+        close()
+    return Comparison(out, warnings)
+
+
+def calibration(
+    scenario: Scenario = None,
+    set: Sets = None,
+    seed: Optional[int] = None,
+    agents: Optional[int] = None,
+    threads: Optional[int] = None,
+):
+    """The table "model against the 2023 data" (``llm-market calibration --format csv``) as a DataFrame."""
+    import pandas as pd
+
+    kind, text = _source(scenario)
+    csv_text = _scenario_errors(lambda: _native.calibration(kind, text, _sets(set), seed, agents, threads))
+    return pd.read_csv(io.StringIO(csv_text))
