@@ -68,6 +68,26 @@ fn overrides(
     Ok(Overrides { sets, seed, agents, record_every })
 }
 
+/// Loads and validates a scenario and checks that one run of it fits in memory.
+fn load_checked(
+    kind: &str,
+    scenario: Option<String>,
+    sets: Vec<String>,
+    (seed, agents): (Option<u64>, Option<u64>),
+    record_every: Option<&str>,
+) -> PyResult<Arc<api::Scenario>> {
+    let scenario = api::load(&source(kind, scenario)?, &overrides(sets.clone(), seed, agents, record_every)?)
+        .map_err(scenario_error)?;
+    let demand = llm_market::memcheck::scenario_demand(&scenario, None, agents, &sets, 1);
+    llm_market::memcheck::ensure(&demand).map_err(|e| PyValueError::new_err(format!("{e:#}")))?;
+    Ok(scenario)
+}
+
+/// The cores of this machine (the default thread and job count, as on the command line).
+fn all_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// Runs `work` on a worker thread with the GIL released; every 50 ms the calling thread checks for Ctrl-C
 /// (then sets `stop` to SIGINT and waits for the work to stop) and calls `progress(done, total)`.
 fn supervised<T: Send>(
@@ -141,11 +161,8 @@ fn run<'py>(
     record_every: Option<&str>,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<(Bound<'py, PyList>, String)> {
-    let scenario = api::load(&source(kind, scenario)?, &overrides(sets.clone(), seed, agents, record_every)?)
-        .map_err(scenario_error)?;
-    let demand = llm_market::memcheck::scenario_demand(&scenario, None, agents, &sets, 1);
-    llm_market::memcheck::ensure(&demand).map_err(|e| PyValueError::new_err(format!("{e:#}")))?;
-    let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let scenario = load_checked(kind, scenario, sets, (seed, agents), record_every)?;
+    let threads = threads.unwrap_or_else(all_cores).max(1);
     let started = SystemTime::now();
     let stop = AtomicUsize::new(0);
     let counts = (AtomicU64::new(0), AtomicU64::new(0));
@@ -207,7 +224,7 @@ fn sweep<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let o = Overrides { sets: sets.clone(), agents, ..Default::default() };
     let sweep = llm_market::experiment::spec::load(&path, &o).map_err(scenario_error)?;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = all_cores();
     let jobs = jobs.unwrap_or(cores).max(1);
     let at_once = (jobs as u64).min(sweep.n_runs());
     let demand = llm_market::memcheck::sweep_demand(&sweep, &path, agents, &sets, at_once);
@@ -274,7 +291,7 @@ fn compare(
     if replicates == 0 {
         return Err(PyValueError::new_err("replicates must be at least 1"));
     }
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = all_cores();
     let jobs = jobs.unwrap_or(cores).max(1);
     let stop = Arc::new(AtomicUsize::new(0));
     let opts = CompareOptions {
@@ -326,11 +343,8 @@ fn calibration(
     agents: Option<u64>,
     threads: Option<usize>,
 ) -> PyResult<String> {
-    let scenario = api::load(&source(kind, scenario)?, &overrides(sets.clone(), seed, agents, Some("month"))?)
-        .map_err(scenario_error)?;
-    let demand = llm_market::memcheck::scenario_demand(&scenario, None, agents, &sets, 1);
-    llm_market::memcheck::ensure(&demand).map_err(|e| PyValueError::new_err(format!("{e:#}")))?;
-    let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let scenario = load_checked(kind, scenario, sets, (seed, agents), Some("month"))?;
+    let threads = threads.unwrap_or_else(all_cores).max(1);
     let report = py
         .detach(|| llm_market::analysis::calibration::calibrate(scenario, &RunOptions::threads(threads)))
         .map_err(|e| PyRuntimeError::new_err(format!("the calibration run failed: {e}")))?;
