@@ -81,8 +81,9 @@ pub fn run(scenario: &Arc<Scenario>, options: &RunOptions) -> Result<RunResult, 
 }
 
 /// Runs a validated scenario (run id 0), handing the rows to `sink` after every tick that recorded some and
-/// reporting progress as (tick, ticks in all); returns the yearly and summary tables. A sink's error, or
-/// one of `progress`'s (a stop asked for), ends the run with [`SimError::Sink`].
+/// reporting progress as (tick, ticks in all); returns the yearly and summary tables. An error of the sink
+/// (writing failed, or its [`RowSink::check`] after every tick: a stop asked for) ends the run with
+/// [`SimError::Sink`].
 pub fn run_streaming(
     scenario: &Arc<Scenario>,
     options: &RunOptions,

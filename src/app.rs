@@ -115,8 +115,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 &scenario_args.sets,
                 1,
             ))?;
-            let options = run_options(threads.unwrap_or_else(default_threads));
-            let report = llm_market::analysis::calibration::calibrate(Arc::new(s), &options)
+            let options = run_options(threads.unwrap_or_else(default_threads))?;
+            let report = llm_market::analysis::calibration::calibrate(Arc::new(s), &options, &AtomicUsize::new(0))
                 .map_err(|e| anyhow::anyhow!("the calibration run failed: {e}"))?;
             if format == "csv" {
                 print!("{}", report.to_csv());
@@ -130,9 +130,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 
 /// How a run uses the machine: `threads` worker threads; the environment is read here, never in the
 /// simulation: `LLM_MARKET_SIMD=off` compares the user-by-user quiet test with the vector one (same results).
-fn run_options(threads: usize) -> RunOptions {
+fn run_options(threads: usize) -> Result<RunOptions> {
+    if !(1..=sim::MAX_THREADS).contains(&threads) {
+        anyhow::bail!("--threads: must be between 1 and {}, got {threads}", sim::MAX_THREADS);
+    }
     let vector_test = std::env::var_os("LLM_MARKET_SIMD").is_none_or(|v| v != "off");
-    RunOptions { vector_test, ..RunOptions::threads(threads) }
+    Ok(RunOptions { vector_test, ..RunOptions::threads(threads) })
 }
 
 /// All cores of this machine.
@@ -172,7 +175,7 @@ fn cmd_run(
     let started = SystemTime::now();
     let panic_at = test_panic_ticks()?.into_iter().find(|(id, _)| *id == 0).map(|(_, t)| t);
     let sim =
-        Simulation::with_options(scenario.clone(), 0, &RunOptions { panic_at_tick: panic_at, ..run_options(threads) });
+        Simulation::with_options(scenario.clone(), 0, &RunOptions { panic_at_tick: panic_at, ..run_options(threads)? });
     let pb = progress_bar(sim.n_ticks() as u64);
     pb.set_message(scenario.params().name.clone());
     let mut output = RunOutput::create(&dir, force)?.with_format(format);
@@ -305,7 +308,7 @@ fn cmd_sweep(
     let sweep = experiment::spec::load(path, &o)?;
     let jobs = jobs.unwrap_or_else(default_threads).max(1);
     // One World per job; jobs × threads stays within the cores unless asked otherwise.
-    let run = run_options(threads.unwrap_or((default_threads() / jobs).max(1)));
+    let run = run_options(threads.unwrap_or((default_threads() / jobs).max(1)))?;
     let shard = shard_from_env(shard)?;
     // Memory: the largest run × the runs held at once (the jobs, at most this shard's runs), before any output.
     let in_shard = shard.map_or(sweep.n_runs(), |s| (sweep.n_runs() + s.count - 1 - s.index) / s.count);
@@ -492,7 +495,7 @@ fn cmd_compare(
         replicates,
         seed,
         jobs,
-        run: run_options((default_threads() / jobs).max(1)),
+        run: run_options((default_threads() / jobs).max(1))?,
         focus,
         partial,
         force,
@@ -518,7 +521,10 @@ fn cmd_compare(
     });
     pb.finish_and_clear();
     match outcome? {
-        CompareOutcome::Interrupted(sig) => {
+        CompareOutcome::Interrupted { signal: sig, warnings } => {
+            for w in warnings {
+                eprintln!("warning: {w}");
+            }
             eprintln!(
                 "interrupted by {}: the comparison was not written (the finished runs are in {})",
                 signal_name(sig),
@@ -563,7 +569,7 @@ fn cmd_bench(
     let mut measured_ticks = 0;
     for _ in 0..repeats.max(1) {
         let t0 = std::time::Instant::now();
-        let mut sim = Simulation::with_options(s.clone(), 0, &run_options(threads));
+        let mut sim = Simulation::with_options(s.clone(), 0, &run_options(threads)?);
         setups.push(t0.elapsed().as_secs_f64());
         measured_ticks = ticks.min(sim.n_ticks());
         let mut sink = outputs.map(|d| RunOutput::create(d, false)).transpose()?;

@@ -76,9 +76,11 @@ fn load_checked(
     (seed, agents): (Option<u64>, Option<u64>),
     record_every: Option<&str>,
 ) -> PyResult<Arc<api::Scenario>> {
+    let scenario_text = scenario.clone();
     let scenario = api::load(&source(kind, scenario)?, &overrides(sets.clone(), seed, agents, record_every)?)
         .map_err(scenario_error)?;
-    let demand = llm_market::memcheck::scenario_demand(&scenario, None, agents, &sets, 1);
+    let file = (kind == "file").then(|| PathBuf::from(scenario_text.unwrap_or_default()));
+    let demand = llm_market::memcheck::scenario_demand(&scenario, file.as_deref(), agents, &sets, 1);
     llm_market::memcheck::ensure(&demand).map_err(|e| PyValueError::new_err(format!("{e:#}")))?;
     Ok(scenario)
 }
@@ -86,6 +88,17 @@ fn load_checked(
 /// The cores of this machine (the default thread and job count, as on the command line).
 fn all_cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// A thread count from Python: the cores by default, else 1 to `MAX_THREADS`.
+fn thread_count(threads: Option<usize>, default: usize) -> PyResult<usize> {
+    match threads.unwrap_or(default) {
+        t @ 1..=llm_market::sim::MAX_THREADS => Ok(t),
+        t => Err(PyValueError::new_err(format!(
+            "threads must be between 1 and {}, got {t}",
+            llm_market::sim::MAX_THREADS
+        ))),
+    }
 }
 
 /// Runs `work` on a worker thread with the GIL released; every 50 ms the calling thread checks for Ctrl-C
@@ -124,10 +137,20 @@ fn supervised<T: Send>(
                 }
             }
             let result = handle.join().map_err(|_| PyRuntimeError::new_err("the run panicked (a bug)"))?;
-            match failure {
-                Some(e) => Err(e),
-                None => Ok(result),
+            if let Some(e) = failure {
+                return Err(e);
             }
+            // The final state (the loop may have missed it) and a Ctrl-C that came in the last moments.
+            let now = (counts.0.load(Ordering::Relaxed), counts.1.load(Ordering::Relaxed));
+            Python::attach(|py| -> PyResult<()> {
+                if let Some(cb) = progress
+                    && now != last
+                {
+                    cb.bind(py).call1(now)?;
+                }
+                py.check_signals()
+            })?;
+            Ok(result)
         })
     })
 }
@@ -162,7 +185,7 @@ fn run<'py>(
     progress: Option<Py<PyAny>>,
 ) -> PyResult<(Bound<'py, PyList>, String)> {
     let scenario = load_checked(kind, scenario, sets, (seed, agents), record_every)?;
-    let threads = threads.unwrap_or_else(all_cores).max(1);
+    let threads = thread_count(threads, all_cores())?;
     let started = SystemTime::now();
     let stop = AtomicUsize::new(0);
     let counts = (AtomicU64::new(0), AtomicU64::new(0));
@@ -242,7 +265,7 @@ fn sweep<'py>(
         traces,
         format,
         command_line: vec!["python".into(), "llm_market.sweep".into(), path.display().to_string()],
-        run: RunOptions::threads(threads.unwrap_or((cores / jobs).max(1))),
+        run: RunOptions::threads(thread_count(threads, (cores / jobs).max(1))?),
         panic_at: vec![],
         stop: stop.clone(),
     };
@@ -301,7 +324,7 @@ fn compare(
         replicates,
         seed,
         jobs,
-        run: RunOptions::threads(threads.unwrap_or((cores / jobs).max(1))),
+        run: RunOptions::threads(thread_count(threads, (cores / jobs).max(1))?),
         focus,
         partial,
         force,
@@ -326,7 +349,7 @@ fn compare(
             Ok(c) => Err(scenario_error(c)),
             Err(e) => Err(PyRuntimeError::new_err(format!("{e:#}"))),
         },
-        Ok(CompareOutcome::Interrupted(_)) => Err(PyKeyboardInterrupt::new_err("the comparison was interrupted")),
+        Ok(CompareOutcome::Interrupted { .. }) => Err(PyKeyboardInterrupt::new_err("the comparison was interrupted")),
         Ok(CompareOutcome::Done { warnings, .. }) => Ok(warnings),
     }
 }
@@ -344,10 +367,13 @@ fn calibration(
     threads: Option<usize>,
 ) -> PyResult<String> {
     let scenario = load_checked(kind, scenario, sets, (seed, agents), Some("month"))?;
-    let threads = threads.unwrap_or_else(all_cores).max(1);
-    let report = py
-        .detach(|| llm_market::analysis::calibration::calibrate(scenario, &RunOptions::threads(threads)))
-        .map_err(|e| PyRuntimeError::new_err(format!("the calibration run failed: {e}")))?;
+    let threads = thread_count(threads, all_cores())?;
+    let stop = AtomicUsize::new(0);
+    let counts = (AtomicU64::new(0), AtomicU64::new(0));
+    let report = supervised(py, &stop, &counts, None, || {
+        llm_market::analysis::calibration::calibrate(scenario, &RunOptions::threads(threads), &stop)
+    })?
+    .map_err(|e| PyRuntimeError::new_err(format!("the calibration run failed: {e}")))?;
     Ok(report.to_csv())
 }
 

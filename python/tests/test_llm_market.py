@@ -61,9 +61,10 @@ def test_run_returns_every_table_as_typed_dataframes():
 
 
 def test_the_same_seed_gives_the_same_tables_whatever_the_threads_and_another_seed_differs():
-    a = lm.run(TINY, threads=1)
-    b = lm.run(TINY, threads=3)
-    c = lm.run(TINY, seed=99, threads=1)
+    # 12,000 users: three batches, so that 3 threads really split the user pass.
+    a = lm.run(agents=12000, set=SHORT, threads=1)
+    b = lm.run(agents=12000, set=SHORT, threads=3)
+    c = lm.run(agents=12000, set=SHORT, seed=99, threads=1)
     for name in a.tables:
         pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name))
     assert not a.trace.equals(c.trace)
@@ -153,20 +154,23 @@ def test_sweep_writes_a_resumable_folder_and_returns_its_tables(tmp_path):
     assert (out / "runs.parquet").is_file() and (out / "runs.csv").is_file()
     assert r.runs.columns[4:6].tolist() == ["awareness.word_of_mouth_per_month", "firms.lab.brand"]
     # The folder is what the command line writes: a resume finds every run committed.
-    again = lm.sweep(ROOT / "tests" / "data" / "sweep_tiny.toml", out, resume=True)
+    again = lm.sweep(ROOT / "tests" / "data" / "sweep_tiny.toml", out, resume=True, format="parquet")
     pd.testing.assert_frame_equal(r.runs, again.runs)
     # A second sweep into the same folder without resume or force is refused: nothing is overwritten.
     with pytest.raises(RuntimeError, match="resume|force"):
         lm.sweep(ROOT / "tests" / "data" / "sweep_tiny.toml", out)
-    assert all(t == 8 for _, t in seen) and seen[-1][0] <= 8
+    assert seen and seen[-1] == (8, 8), seen
 
 
-def test_progress_reports_ticks_in_order():
+def test_progress_reports_ticks_in_order_up_to_the_last():
     ticks = []
     lm.run(agents=20000, set={"end": "2023-06-30"}, threads=1, progress=lambda t, n: ticks.append((t, n)))
     assert ticks, "the callback was called"
     assert all(n == ticks[0][1] for _, n in ticks)
     assert [t for t, _ in ticks] == sorted(t for t, _ in ticks)
+    assert ticks[-1] == (ticks[0][1], ticks[0][1]), "the last call reports the run finished"
+    with pytest.raises(ValueError, match="threads must be between 1 and"):
+        lm.run(agents=2000, set=SHORT, threads=0)
 
 
 def test_ctrl_c_interrupts_a_run_cleanly():

@@ -5,11 +5,13 @@ use super::fmt_big;
 use crate::api::{self, RunOptions};
 use crate::config::Scenario;
 use crate::config::file::EventKind;
+use crate::experiment::runner::Stoppable;
 use crate::model::econ;
 use crate::sim::SimError;
 use crate::sim::rows::TraceRow;
 use chrono::{Datelike, NaiveDate};
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 
 /// The public figures up to 2023-08-31, with sources: the design notes' table plus two rows (ChatGPT "at
 /// capacity" in January–February 2023, GPT-4's message cap).
@@ -64,9 +66,18 @@ fn data() -> Vec<Datum> {
         .collect()
 }
 
-/// Runs the scenario (its trace must be recorded monthly) and builds the report.
-pub fn calibrate(scenario: Arc<Scenario>, options: &RunOptions) -> Result<Report, SimError> {
-    let run = api::run(&scenario, options)?;
+/// Runs the scenario (its trace must be recorded monthly) and builds the report; a non-zero `stop` (a
+/// signal) ends the run at its next tick with an error.
+pub fn calibrate(scenario: Arc<Scenario>, options: &RunOptions, stop: &AtomicUsize) -> Result<Report, SimError> {
+    let mut sink = Stoppable { inner: api::MemorySink::default(), stop };
+    let tables = api::run_streaming(&scenario, options, &mut sink, &mut |_, _| {})?;
+    let run = api::RunResult {
+        trace: sink.inner.trace,
+        market: sink.inner.market,
+        decisions: sink.inner.decisions,
+        annual: tables.annual,
+        summary: tables.summary,
+    };
     let p = scenario.params();
     let firm_trace: Vec<&TraceRow> = run.trace.iter().filter(|r| r.firm == FOCUS_FIRM).collect();
     let month =

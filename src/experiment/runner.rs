@@ -264,10 +264,16 @@ pub struct Stoppable<'a, S: RowSink> {
 
 impl<S: RowSink> RowSink for Stoppable<'_, S> {
     fn rows(&mut self, batch: &Trace) -> Result<(), String> {
+        self.check()?;
+        self.inner.rows(batch)
+    }
+
+    /// Checked after every tick, so that a stop takes effect at the next tick, recorded or not.
+    fn check(&mut self) -> Result<(), String> {
         if self.stop.load(Ordering::Relaxed) != 0 {
             return Err(INTERRUPTED.into());
         }
-        self.inner.rows(batch)
+        self.inner.check()
     }
 }
 

@@ -56,8 +56,9 @@ pub enum CompareOutcome {
         /// Warnings for the face to show (failed runs, partial sweeps).
         warnings: Vec<String>,
     },
-    /// Stopped by `stop` (its value); the finished runs are in `OUT/runs/`, nothing else was written.
-    Interrupted(usize),
+    /// Stopped by `stop` (its value): the finished runs are in `OUT/runs/`, nothing else was written; the
+    /// warnings of the scenarios run before.
+    Interrupted { signal: usize, warnings: Vec<String> },
 }
 
 /// Runs a comparison. `check(scenario, file, runs at once)` is called for every scenario file before anything
@@ -86,10 +87,21 @@ pub fn compare(
         }
         names.insert(i.clone(), name);
     }
+    // A stop before anything is written leaves nothing, not even the folder.
+    let stopped = || match opts.stop.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => None,
+        signal => Some(signal),
+    };
     // Finished folders are read and verified before anything is run or written.
     let mut loaded = BTreeMap::new();
     for input in opts.inputs.iter().filter(|p| !names.contains_key(*p)) {
+        if let Some(signal) = stopped() {
+            return Ok(CompareOutcome::Interrupted { signal, warnings: Vec::new() });
+        }
         loaded.insert(input.clone(), super::results::load_folder(input, opts.partial)?);
+    }
+    if let Some(signal) = stopped() {
+        return Ok(CompareOutcome::Interrupted { signal, warnings: Vec::new() });
     }
     let _lock = super::folder::claim(out, Kind::Comparison, if opts.force { Mode::Force } else { Mode::Fresh })?;
     let mut scenarios: Vec<ScenarioData> = Vec::new();
@@ -97,13 +109,16 @@ pub fn compare(
     for input in &opts.inputs {
         if let Some(name) = names.get(input) {
             let dir = out.join("runs").join(name);
-            if let Some(sig) = run_replicates(opts, input, &dir, progress, &mut warnings)? {
-                return Ok(CompareOutcome::Interrupted(sig));
+            if let Some(signal) = run_replicates(opts, input, &dir, progress, &mut warnings)? {
+                return Ok(CompareOutcome::Interrupted { signal, warnings });
             }
             scenarios.extend(super::results::load_folder(&dir, false)?);
         } else {
             scenarios.extend(loaded.remove(input).unwrap_or_default());
         }
+    }
+    if let Some(signal) = stopped() {
+        return Ok(CompareOutcome::Interrupted { signal, warnings });
     }
     let comparison = crate::analysis::compare::compare(&scenarios, opts.baseline.as_deref(), 0.95)
         .map_err(|e| anyhow::anyhow!("cannot compare: {e}"))?;

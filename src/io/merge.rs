@@ -173,6 +173,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool, format: Format, stop: &A
     let mut manifest = first.manifest.clone();
     manifest["kind"] = serde_json::json!(Kind::Merge.as_str());
     manifest["shard"] = serde_json::Value::Null;
+    manifest["format"] = serde_json::json!(format.as_str());
     manifest["merged_from"] = serde_json::json!(dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>());
     manifest["runs_done"] = serde_json::json!(total);
     manifest["runs_failed"] = serde_json::json!(failed);

@@ -2,10 +2,11 @@
 //! order, typed — counts, ids, ticks and years as int64, money (every `*_usd` column, US dollars) and other
 //! quantities as float64, dates as date32, yes/no columns as bool, names and reasons as UTF-8 strings, an
 //! empty CSV field as null. A Parquet file is always made from the CSV bytes of the same table, so the two
-//! hold equal values and the Parquet bytes are as deterministic as the CSV bytes: one row group per run
-//! (a sweep's tables hold many runs), Snappy compression, `created_by = "llm-market"`, no time stamps.
+//! hold equal values and the Parquet bytes are as deterministic as the CSV bytes: row groups of whole runs
+//! (a sweep's tables hold many runs; see [`GROUP_ROWS`]), Snappy compression, `created_by = "llm-market"`,
+//! no time stamps.
 //! The type of a column comes from its name ([`column_type`]); only a sweep's parameter columns (between
-//! `seed` and `status` in runs.csv) are typed from their values.
+//! `seed` and `status` in runs.csv) are typed from their values (every number as float64).
 
 use anyhow::{Context, Result, bail};
 use arrow_array::builder::{BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, StringBuilder};
@@ -97,14 +98,11 @@ pub fn column_type(name: &str) -> ColumnType {
     }
 }
 
-/// The type that fits every value of a parameter column: int, float, bool, date, else text (float when empty).
+/// The type that fits every value of a parameter column: float (every number, so that a parameter has one
+/// type whatever values a design or a shard gives it), bool, date, else text (float when empty).
 fn infer(values: &[&str]) -> ColumnType {
     let all = |f: &dyn Fn(&str) -> bool| values.iter().filter(|v| !v.is_empty()).all(|v| f(v));
-    if values.iter().all(|v| v.is_empty()) {
-        ColumnType::Float
-    } else if all(&|v| v.parse::<i64>().is_ok()) {
-        ColumnType::Int
-    } else if all(&|v| v.parse::<f64>().is_ok()) {
+    if values.iter().all(|v| v.is_empty()) || all(&|v| v.parse::<f64>().is_ok()) {
         ColumnType::Float
     } else if all(&|v| v == "true" || v == "false") {
         ColumnType::Bool
@@ -195,16 +193,30 @@ impl Builder {
     }
 }
 
-/// Rows per record batch within a run (a run's batches all go into its one row group).
+/// Rows per record batch (the batches of a row group).
 const BATCH_ROWS: usize = 65_536;
+/// A row group ends at the first run boundary after this many rows: whole runs in every group, and few
+/// groups for a sweep of many short runs (a group per run would make the footer of a 10^5-run sweep huge).
+pub const GROUP_ROWS: usize = 65_536;
 
 /// Writes the CSV table that `open` reads (it is read twice: once to type parameter columns, once to
-/// convert) as Parquet to `out`, one row group per run (consecutive rows with the same `run_id`), and
-/// returns `out` with the number of rows. `name` names the table in messages.
+/// convert) as Parquet to `out`, and returns `out` with the number of rows. A row group holds whole runs
+/// (consecutive rows with the same `run_id`): a new one starts at the first run boundary after
+/// [`GROUP_ROWS`] rows, so the groups depend only on the table, not on how it was computed. `name` names
+/// the table in messages.
 pub fn csv_to_parquet<'a, W: Write + Send>(
     name: &str,
     open: &dyn Fn() -> Result<Box<dyn Read + 'a>>,
     out: W,
+) -> Result<(W, u64)> {
+    csv_to_parquet_grouped(name, open, out, GROUP_ROWS)
+}
+
+fn csv_to_parquet_grouped<'a, W: Write + Send>(
+    name: &str,
+    open: &dyn Fn() -> Result<Box<dyn Read + 'a>>,
+    out: W,
+    group_rows: usize,
 ) -> Result<(W, u64)> {
     let header: Vec<String> = {
         let mut r = csv::Reader::from_reader(open()?);
@@ -236,7 +248,7 @@ pub fn csv_to_parquet<'a, W: Write + Send>(
     let mut writer = ArrowWriter::try_new(out, schema.clone(), Some(props))?;
     let run_col = header.iter().position(|h| h == "run_id");
     let mut builders: Vec<Builder> = types.iter().map(|t| Builder::new(*t)).collect();
-    let (mut in_batch, mut rows, mut current_run) = (0usize, 0u64, None::<String>);
+    let (mut in_batch, mut in_group, mut rows, mut current_run) = (0usize, 0usize, 0u64, None::<String>);
     let write_batch = |builders: &mut Vec<Builder>, writer: &mut ArrowWriter<W>| -> Result<()> {
         let columns: Vec<ArrayRef> = builders.iter_mut().map(Builder::finish).collect();
         writer.write(&RecordBatch::try_new(schema.clone(), columns)?)?;
@@ -245,10 +257,12 @@ pub fn csv_to_parquet<'a, W: Write + Send>(
     for (line, rec) in csv::Reader::from_reader(open()?).into_records().enumerate() {
         let rec = rec.with_context(|| format!("cannot read {name}"))?;
         let run = run_col.and_then(|i| rec.get(i)).map(String::from);
-        if in_batch > 0 && run != current_run {
-            write_batch(&mut builders, &mut writer)?;
+        if in_group >= group_rows && run != current_run {
+            if in_batch > 0 {
+                write_batch(&mut builders, &mut writer)?;
+            }
             writer.flush()?;
-            in_batch = 0;
+            (in_batch, in_group) = (0, 0);
         } else if in_batch >= BATCH_ROWS {
             write_batch(&mut builders, &mut writer)?;
             in_batch = 0;
@@ -261,6 +275,7 @@ pub fn csv_to_parquet<'a, W: Write + Send>(
             b.push(v).map_err(|e| anyhow::anyhow!("{name} line {}, column {}: {e}", line + 2, header[i]))?;
         }
         in_batch += 1;
+        in_group += 1;
         rows += 1;
     }
     if in_batch > 0 {
@@ -331,7 +346,7 @@ mod tests {
 
     #[test]
     fn parameters_are_typed_by_their_values() {
-        assert_eq!(infer(&["1", "", "3"]), ColumnType::Int);
+        assert_eq!(infer(&["1", "", "3"]), ColumnType::Float);
         assert_eq!(infer(&["1", "2.5"]), ColumnType::Float);
         assert_eq!(infer(&["true", "false"]), ColumnType::Bool);
         assert_eq!(infer(&["2024-01-31"]), ColumnType::Date);
@@ -340,25 +355,31 @@ mod tests {
     }
 
     #[test]
-    fn a_table_round_trips_with_one_row_group_per_run() {
+    fn a_table_round_trips_with_whole_runs_in_each_row_group() {
         use parquet::file::reader::{FileReader, SerializedFileReader};
         let csv = "run_id,point_id,replicate,seed,firms.a.mode,x,status,error,a_end_users,a_exit_date,a_bankrupt\n\
                    0,0,0,7,scripted,1.5,ok,,10,,false\n\
                    0,0,0,7,scripted,2,ok,,11,2024-01-02,true\n\
                    1,0,1,8,decided,3,failed,boom,,,\n";
-        let bytes = csv_bytes_to_parquet("runs.csv", csv.as_bytes()).unwrap();
+        // Groups of at least one row end at run boundaries: runs 0 (2 rows) and 1 apart.
+        let (bytes, _) = csv_to_parquet_grouped("runs.csv", &|| Ok(Box::new(csv.as_bytes())), Vec::new(), 1).unwrap();
         let mut file = tempfile::tempfile().unwrap();
         file.write_all(&bytes).unwrap();
         let reader = SerializedFileReader::new(file).unwrap();
         let meta = reader.metadata();
-        assert_eq!(meta.num_row_groups(), 2, "one row group per run");
+        assert_eq!(meta.num_row_groups(), 2, "whole runs in each row group");
         assert_eq!(meta.file_metadata().num_rows(), 3);
         assert_eq!(meta.file_metadata().created_by(), Some("llm-market"));
         let schema = parquet::arrow::parquet_to_arrow_schema(meta.file_metadata().schema_descr(), None).unwrap();
         let types: Vec<_> = schema.fields().iter().map(|f| f.data_type().clone()).collect();
         use DataType::*;
         assert_eq!(types, vec![Int64, Int64, Int64, Int64, Utf8, Float64, Utf8, Utf8, Int64, Date32, Boolean]);
-        assert_eq!(csv_bytes_to_parquet("runs.csv", csv.as_bytes()).unwrap(), bytes, "the same bytes again");
+        let again = csv_to_parquet_grouped("runs.csv", &|| Ok(Box::new(csv.as_bytes())), Vec::new(), 1).unwrap().0;
+        assert_eq!(again, bytes, "the same bytes again");
+        // With the default group size the three rows are one group.
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&csv_bytes_to_parquet("runs.csv", csv.as_bytes()).unwrap()).unwrap();
+        assert_eq!(SerializedFileReader::new(file).unwrap().metadata().num_row_groups(), 1);
         let bad = "run_id,users\n0,1.5\n";
         let e = csv_bytes_to_parquet("trace.csv", bad.as_bytes()).unwrap_err().to_string();
         assert_eq!(e, "trace.csv line 2, column users: \"1.5\" is not an integer");

@@ -190,6 +190,12 @@ pub fn folder_tables(dir: &Path) -> Result<FolderTables> {
             .with_context(|| format!("{} is not a valid manifest", mpath.display()))?;
         manifest["kind"].as_str().unwrap_or("run").to_string()
     };
+    if kind == "comparison" {
+        bail!(
+            "{} is a comparison folder: read its comparison.csv (lm.compare returns it as a DataFrame)",
+            dir.display()
+        );
+    }
     let files: Vec<String> = if matches!(kind.as_str(), "sweep" | "shard" | "merge") {
         load_folder(dir, false)?;
         ["runs.csv", "annual.csv", "summary.csv"].iter().map(|s| s.to_string()).collect()

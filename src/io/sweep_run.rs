@@ -54,6 +54,7 @@ fn manifest(
         "total_runs": sweep.n_runs(),
         "shard": opts.shard.map(|s| json!({"index": s.index, "count": s.count})),
         "traces": opts.traces.label(),
+        "format": opts.format.as_str(),
         "jobs": opts.jobs,
         "files": SWEEP_FILES,
         "start_time": super::manifest::iso(started),
@@ -108,6 +109,11 @@ pub fn differences(old: &serde_json::Value, new: &serde_json::Value) -> Vec<Stri
     }
     if old["traces"] != new["traces"] {
         changes.push(format!("--traces ({} → {})", old["traces"], new["traces"]));
+    }
+    // A folder of an earlier version records no format: it wrote CSV only.
+    let format = |m: &serde_json::Value| m["format"].as_str().unwrap_or("csv").to_string();
+    if format(old) != format(new) {
+        changes.push(format!("--format ({} → {})", format(old), format(new)));
     }
     changes
 }

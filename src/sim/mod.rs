@@ -121,11 +121,20 @@ pub enum SimError {
 pub trait RowSink {
     /// Rows of `trace.csv`, `market.csv` and `decisions.csv` recorded since the last call.
     fn rows(&mut self, batch: &Trace) -> Result<(), String>;
+
+    /// Called after every tick, recorded or not: an error ends the run (a stop asked for).
+    fn check(&mut self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 impl<T: RowSink + ?Sized> RowSink for &mut T {
     fn rows(&mut self, batch: &Trace) -> Result<(), String> {
         (**self).rows(batch)
+    }
+
+    fn check(&mut self) -> Result<(), String> {
+        (**self).check()
     }
 }
 
@@ -152,6 +161,9 @@ pub struct Simulation {
     schedule: Schedule,
     n_ticks: u32,
 }
+
+/// The most worker threads a run may have (the faces refuse more; [`resources::Workers`] caps there).
+pub const MAX_THREADS: usize = 1024;
 
 /// How one run uses the machine. None of it changes the results: the same scenario and run id give the
 /// same rows whatever the options (`tests/it/determinism.rs`).
@@ -284,6 +296,7 @@ impl Simulation {
             if !rows.rows.is_empty() || !rows.market.is_empty() || !rows.decisions.is_empty() {
                 sink.rows(&rows).map_err(SimError::Sink)?;
             }
+            sink.check().map_err(SimError::Sink)?;
             progress(self.tick(), self.n_ticks);
         }
         Ok(self.finish())

@@ -66,7 +66,7 @@ pub struct Workers {
 
 impl Workers {
     pub fn new(threads: usize, vector_test: bool) -> Workers {
-        let threads = threads.max(1);
+        let threads = threads.clamp(1, super::MAX_THREADS);
         let pool = (threads > 1).then(|| {
             bevy_tasks::TaskPoolBuilder::new().num_threads(threads).thread_name("llm-market worker".into()).build()
         });

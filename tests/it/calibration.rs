@@ -14,7 +14,7 @@ fn baseline_meets_every_calibration_criterion() {
     let agents = if std::env::var_os("LLM_MARKET_SLOW_TESTS").is_some() { None } else { Some(100_000) };
     let o = Overrides { agents, record_every: Some(Period::Month), ..Default::default() };
     let s = config::load(None, &o).unwrap();
-    let report = calibrate(Arc::new(s), &llm_market::api::RunOptions::default()).unwrap();
+    let report = calibrate(Arc::new(s), &llm_market::api::RunOptions::default(), &Default::default()).unwrap();
     let failed: Vec<_> = report
         .lines
         .iter()

@@ -1,6 +1,6 @@
 //! Parquet outputs (`--format parquet`): the same columns and values as the CSV of the same run, typed;
-//! byte-identical for any thread count; a sweep's tables hold one row group per run, and a sweep, its
-//! shards merged, and a sweep run with another job count give the same Parquet bytes.
+//! byte-identical for any thread count; a sweep's row groups hold whole runs, and a sweep, its shards
+//! merged, and a sweep run with another job count give the same Parquet bytes; `--force` keeps them.
 
 use super::support::*;
 use arrow_array::{Array, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch, cast::AsArray};
@@ -8,12 +8,20 @@ use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::path::Path;
 
-/// The batches of a Parquet file and its number of row groups.
-fn read_parquet(path: &Path) -> (Vec<RecordBatch>, usize) {
+/// The batches of a Parquet file, its number of row groups and its schema (from the file's metadata, so
+/// that an empty table has one too).
+fn read_parquet_schema(path: &Path) -> (Vec<RecordBatch>, usize, arrow_schema::SchemaRef) {
     let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
     let groups = builder.metadata().num_row_groups();
+    let schema = builder.schema().clone();
     let batches = builder.build().unwrap().collect::<Result<Vec<_>, _>>().unwrap();
+    (batches, groups, schema)
+}
+
+/// The batches of a Parquet file and its number of row groups.
+fn read_parquet(path: &Path) -> (Vec<RecordBatch>, usize) {
+    let (batches, groups, _) = read_parquet_schema(path);
     (batches, groups)
 }
 
@@ -37,12 +45,9 @@ fn assert_same_table(csv: &Path, parquet: &Path) -> usize {
     let mut reader = csv::Reader::from_path(csv).unwrap();
     let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
-    let (batches, groups) = read_parquet(parquet);
-    let schema = batches.first().map(|b| b.schema());
-    if let Some(schema) = &schema {
-        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-        assert_eq!(names, header, "{}: columns", parquet.display());
-    }
+    let (batches, groups, schema) = read_parquet_schema(parquet);
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(names, header, "{}: columns", parquet.display());
     let mut k = 0;
     for b in &batches {
         for i in 0..b.num_rows() {
@@ -69,14 +74,15 @@ fn a_parquet_run_holds_the_values_of_the_csv_run() {
     let csv_dir = tempfile::tempdir().unwrap();
     let pq = tempfile::tempdir().unwrap();
     let pq2 = tempfile::tempdir().unwrap();
-    run_tiny(csv_dir.path(), &["--threads", "1"]);
-    run_tiny(pq.path(), &["--threads", "1", "--format", "parquet"]);
-    run_tiny(pq2.path(), &["--threads", "2", "--format", "parquet"]);
+    // 12,000 users: three batches, so that 2 threads really split the pass.
+    run_tiny(csv_dir.path(), &["--threads", "1", "--agents", "12000"]);
+    run_tiny(pq.path(), &["--threads", "1", "--agents", "12000", "--format", "parquet"]);
+    run_tiny(pq2.path(), &["--threads", "2", "--agents", "12000", "--format", "parquet"]);
     for f in CSVS {
         let p = f.replace(".csv", ".parquet");
         assert!(!pq.path().join(f).exists(), "a Parquet run writes no {f}");
         let groups = assert_same_table(&csv_dir.path().join(f), &pq.path().join(&p));
-        assert!(groups <= 1, "{p}: one run, one row group (got {groups})");
+        assert!(groups <= 1, "{p}: one short run, one row group (got {groups})");
         assert_eq!(read(pq.path(), &p), read(pq2.path(), &p), "{p} differs between 1 and 2 threads");
     }
     // The manifest records the Parquet files' rows and checksums.
@@ -98,7 +104,7 @@ fn a_parquet_run_holds_the_values_of_the_csv_run() {
 }
 
 #[test]
-fn a_parquet_sweep_has_one_row_group_per_run_and_the_same_bytes_when_sharded_and_merged() {
+fn a_parquet_sweep_has_whole_runs_in_row_groups_and_the_same_bytes_when_sharded_and_merged() {
     let base = tempfile::tempdir().unwrap();
     let sweep = root().join("tests/data/sweep_tiny.toml");
     let sweep = sweep.to_str().unwrap();
@@ -114,7 +120,7 @@ fn a_parquet_sweep_has_one_row_group_per_run_and_the_same_bytes_when_sharded_and
     let whole = base.path().join("whole");
     for t in ["runs", "annual", "summary"] {
         let groups = assert_same_table(&whole.join(format!("{t}.csv")), &whole.join(format!("{t}.parquet")));
-        assert_eq!(groups, 8, "{t}.parquet: one row group per run");
+        assert_eq!(groups, 1, "{t}.parquet: 8 short runs in one row group (src/io/parquet.rs has the boundary test)");
         let p = format!("{t}.parquet");
         assert_eq!(read(&whole, &p), read(&base.path().join("one"), &p), "{p}: jobs 2 vs 1");
         assert_eq!(read(&whole, &p), read(&base.path().join("merged"), &p), "{p}: merged shards");
@@ -132,8 +138,17 @@ fn a_parquet_sweep_has_one_row_group_per_run_and_the_same_bytes_when_sharded_and
             assert_same_table(&t.join(format!("{f}.csv")), &t.join(format!("{f}.parquet")));
         }
     }
-    // The sweep's CSV journal still verifies: a resume of the finished sweep changes nothing.
+    // The sweep's CSV journal still verifies: a resume of the finished sweep changes nothing; a resume in
+    // another format is refused, and --force moves the Parquet files aside with the rest.
     let before = read(&whole, "runs.parquet");
     ok(llm(&["sweep", sweep, "--out", &dir("whole"), "--resume", "--traces", "sample:2", "--format", "parquet"]));
     assert_eq!(read(&whole, "runs.parquet"), before);
+    let o = llm(&["sweep", sweep, "--out", &dir("whole"), "--resume", "--traces", "sample:2"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--format (parquet → csv)"), "{}", stderr(&o));
+    ok(llm(&["sweep", sweep, "--out", &dir("whole"), "--force", "--traces", "sample:2"]));
+    assert!(!whole.join("runs.parquet").exists(), "a CSV sweep with --force leaves no stale Parquet file");
+    let backup =
+        std::fs::read_dir(&whole).unwrap().flatten().find(|e| e.file_name().to_string_lossy().starts_with("backup-"));
+    assert_eq!(read(&backup.expect("a backup folder").path(), "runs.parquet"), before, "moved aside, not lost");
 }

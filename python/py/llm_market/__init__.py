@@ -90,7 +90,7 @@ def _source(scenario: Scenario) -> Tuple[str, Optional[str]]:
         return "embedded", None
     if isinstance(scenario, Mapping):
         return "json", json.dumps(scenario, default=str)
-    if isinstance(scenario, str) and "\n" in scenario:
+    if isinstance(scenario, str) and ("\n" in scenario or ("=" in scenario and not os.path.exists(scenario))):
         return "toml", scenario
     return "file", os.fspath(scenario)
 
