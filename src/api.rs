@@ -67,17 +67,24 @@ pub struct RunResult {
     pub summary: Vec<SummaryRow>,
 }
 
+impl RunResult {
+    /// The rows a [`MemorySink`] collected and the final tables of the same run.
+    pub fn from_parts(sink: MemorySink, tables: RunTables) -> RunResult {
+        RunResult {
+            trace: sink.trace,
+            market: sink.market,
+            decisions: sink.decisions,
+            annual: tables.annual,
+            summary: tables.summary,
+        }
+    }
+}
+
 /// Runs a validated scenario (run id 0) and keeps every row in memory.
 pub fn run(scenario: &Arc<Scenario>, options: &RunOptions) -> Result<RunResult, SimError> {
     let mut sink = MemorySink::default();
     let tables = run_streaming(scenario, options, &mut sink, &mut |_, _| {})?;
-    Ok(RunResult {
-        trace: sink.trace,
-        market: sink.market,
-        decisions: sink.decisions,
-        annual: tables.annual,
-        summary: tables.summary,
-    })
+    Ok(RunResult::from_parts(sink, tables))
 }
 
 /// Runs a validated scenario (run id 0), handing the rows to `sink` after every tick that recorded some and

@@ -196,14 +196,7 @@ fn run<'py>(
             counts.1.store(n as u64, Ordering::Relaxed);
         };
         let tables = api::run_streaming(&scenario, &RunOptions::threads(threads), &mut sink, &mut on_tick)?;
-        let sink = sink.inner;
-        Ok::<_, api::SimError>(api::RunResult {
-            trace: sink.trace,
-            market: sink.market,
-            decisions: sink.decisions,
-            annual: tables.annual,
-            summary: tables.summary,
-        })
+        Ok::<_, api::SimError>(api::RunResult::from_parts(sink.inner, tables))
     })?;
     let result = result.map_err(|e| PyRuntimeError::new_err(format!("the run failed: {e}")))?;
     let thresholds = &scenario.params().revenue_thresholds_usd;

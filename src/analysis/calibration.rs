@@ -71,13 +71,7 @@ fn data() -> Vec<Datum> {
 pub fn calibrate(scenario: Arc<Scenario>, options: &RunOptions, stop: &AtomicUsize) -> Result<Report, SimError> {
     let mut sink = Stoppable { inner: api::MemorySink::default(), stop };
     let tables = api::run_streaming(&scenario, options, &mut sink, &mut |_, _| {})?;
-    let run = api::RunResult {
-        trace: sink.inner.trace,
-        market: sink.inner.market,
-        decisions: sink.inner.decisions,
-        annual: tables.annual,
-        summary: tables.summary,
-    };
+    let run = api::RunResult::from_parts(sink.inner, tables);
     let p = scenario.params();
     let firm_trace: Vec<&TraceRow> = run.trace.iter().filter(|r| r.firm == FOCUS_FIRM).collect();
     let month =

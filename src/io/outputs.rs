@@ -79,17 +79,12 @@ pub fn to_csv<T: serde::Serialize>(rows: &[T]) -> Result<Vec<u8>> {
 /// The five tables of a run held in memory (the library API's [`crate::api::RunResult`]) as the bytes of
 /// the CSV files a run folder holds: (table name, bytes), in [`RUN_FILES`] order.
 pub fn run_csvs(result: &crate::api::RunResult, thresholds: &[f64]) -> Result<Vec<(&'static str, Vec<u8>)>> {
-    let mut summary = csv::Writer::from_writer(Vec::new());
-    summary.write_record(SummaryRow::header(thresholds))?;
-    for r in &result.summary {
-        summary.write_record(r.record())?;
-    }
     Ok(vec![
         ("trace", to_csv(&result.trace)?),
         ("market", to_csv(&result.market)?),
         ("decisions", decisions_csv(&result.decisions)?),
         ("annual", to_csv(&result.annual)?),
-        ("summary", summary.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?),
+        ("summary", summary_csv(&result.summary, thresholds)?),
     ])
 }
 
@@ -215,11 +210,15 @@ pub fn bytes_checksum(path: &Path, rows: Option<u64>) -> Result<serde_json::Valu
 
 /// Writes `summary.csv` (its threshold columns depend on the scenario).
 pub fn write_summary(path: &Path, rows: &[SummaryRow], thresholds: &[f64]) -> Result<()> {
-    let mut w = csv_writer(path)?;
+    fs::write(path, summary_csv(rows, thresholds)?).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The bytes of a `summary.csv` holding `rows` (its threshold columns depend on the scenario).
+fn summary_csv(rows: &[SummaryRow], thresholds: &[f64]) -> Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(SummaryRow::header(thresholds))?;
     for r in rows {
         w.write_record(r.record())?;
     }
-    w.flush()?;
-    Ok(())
+    w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))
 }
