@@ -567,6 +567,7 @@ fn cmd_bench(
     let mut setups = Vec::new();
     let mut writing_share = Vec::new();
     let mut measured_ticks = 0;
+    let mut event_stats = (0, 0, 0);
     for _ in 0..repeats.max(1) {
         let t0 = std::time::Instant::now();
         let mut sim = Simulation::with_options(s.clone(), 0, &run_options(threads)?);
@@ -590,6 +591,8 @@ fn cmd_bench(
             stream(&mut sim)?;
         }
         let elapsed = t1.elapsed().as_secs_f64();
+        let events = sim.world().resource::<llm_market::sim::events::EventState>();
+        event_stats = (events.touched, events.rebuilds, events.forced_ticks);
         per_user_tick.push(elapsed * 1e9 / (agents as f64 * measured_ticks.max(1) as f64));
         writing_share.push(writing.as_secs_f64() / elapsed.max(1e-12));
         if let Some(sink) = sink {
@@ -610,6 +613,9 @@ fn cmd_bench(
         "peak_rss_bytes": rss,
         "bytes_per_user": rss.map(|r| r / agents.max(1)),
         "scenario": s.params().name,
+        "touched_per_user_tick": event_stats.0 as f64 / (agents.max(1) as f64 * measured_ticks.max(1) as f64),
+        "rebuilds": event_stats.1,
+        "forced_ticks": event_stats.2,
         "outputs": outputs.is_some(),
         "output_share": outputs.map(|_| (llm_market::analysis::stats::quantile(&writing_share, 0.5) * 1e4).round() / 1e4),
     });

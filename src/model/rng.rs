@@ -35,6 +35,9 @@ pub enum Stream {
     Training = 10,
     /// Whether a valuation-based funding round closes.
     Funding = 11,
+    /// The event-driven user sampler (`sim::events`): a user's waiting time to its next candidate tick, and at
+    /// that tick which of its decisions are candidates and which candidates are accepted.
+    Due = 12,
 }
 
 const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;

@@ -92,8 +92,21 @@ pub struct UserState {
     /// The provider changed this tick: the user was with it for about half the tick, so its conversion
     /// hazard this tick is the half-tick one (keeps daily and weekly ticks in agreement).
     pub switched: bool,
-    /// 0 when on the free tier (or no provider); otherwise 1 + days on the paid plan.
+    /// 0 when on the free tier (or no provider). Otherwise, under the per-tick samplers, 1 + days on the paid
+    /// plan; under the event-driven sampler (which touches a user only when it decides) a day mark `m` such
+    /// that the tenure is `days before this tick + 1 − m` (`sim::events`).
     pub paid_days: u16,
+}
+
+/// The tick of a user's next candidate decision under the event-driven sampler (`sim::events`): the user is
+/// touched at that tick, or earlier only when a change of the market forces its choice. `Due::NEVER`: no
+/// decision can come (nothing left to learn or decide at the current hazards) until a change redraws it.
+/// Kept in its own column (2 bytes a user) so that the pass finds due users by scanning it alone.
+#[derive(Component, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Due(pub u16);
+
+impl Due {
+    pub const NEVER: Due = Due(u16::MAX);
 }
 
 /// Chatbots a user learnt of this tick (they trigger a reconsideration, with the trial bonus). Only the

@@ -4,6 +4,7 @@
 pub mod capacity;
 pub mod clock;
 pub mod components;
+pub mod events;
 pub mod firms;
 pub mod memory;
 pub mod orgs;
@@ -54,24 +55,35 @@ impl Phase {
 /// How the user phases are carried out in a run's schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserPass {
-    /// One parallel pass takes each user through awareness, choice, subscriptions and the tally, in that
-    /// order ([`users::step_users`], in phase `Awareness`): one sweep over memory per tick. What runs use.
+    /// Event-driven ([`events::step_users_by_events`], in phase `Awareness`): each user holds the tick of its
+    /// next candidate decision and only users with something due (or whose choice a change of the market
+    /// forces) go through the kernels, in phase order. What runs use. Draws its decisions as waiting times,
+    /// so its results differ from the per-tick samplers' seed by seed and agree in distribution
+    /// (`tests/it/sampler.rs`).
+    Events,
+    /// Per-tick sampler: one parallel pass takes each user through awareness, choice, subscriptions and the
+    /// tally, in that order ([`users::step_users`]): a draw per user, tick and possible decision, quiet users
+    /// skipped exactly. The reference the event-driven sampler is tested against.
     Fused,
-    /// One system per phase, each a pass over all users: the reference the fused pass is tested against.
+    /// The per-tick sampler with one system per phase, each a pass over all users: the reference the fused
+    /// pass is tested against (same results, byte for byte).
     Phased,
 }
 
 /// Adds the systems of `phase` to `schedule` (chained within the phase).
 fn add_phase(schedule: &mut Schedule, phase: Phase, pass: UserPass) {
-    let fused = pass == UserPass::Fused;
+    let fused = pass != UserPass::Phased;
     match phase {
         Phase::ClockEvents => {
             schedule.add_systems((clock::advance_clock, clock::apply_epochs, clock::apply_events).chain().in_set(phase))
         }
         Phase::Quality => schedule.add_systems((firms::update_quality, firms::publish_offers).chain().in_set(phase)),
+        Phase::Awareness if pass == UserPass::Events => {
+            schedule.add_systems(events::step_users_by_events.in_set(phase))
+        }
         Phase::Awareness if fused => schedule.add_systems(users::step_users.in_set(phase)),
         Phase::Awareness => schedule.add_systems(users::spread_awareness.in_set(phase)),
-        // In the fused pass these phases happen inside `step_users`.
+        // In the fused and event-driven passes these phases happen inside the one user system.
         Phase::Choice | Phase::Subscriptions if fused => schedule,
         Phase::Choice => schedule.add_systems(users::choose_provider.in_set(phase)),
         Phase::Subscriptions => schedule.add_systems(users::update_subscriptions.in_set(phase)),
@@ -165,8 +177,9 @@ pub struct Simulation {
 /// The most worker threads a run may have (the faces refuse more; [`resources::Workers`] caps there).
 pub const MAX_THREADS: usize = 1024;
 
-/// How one run uses the machine. None of it changes the results: the same scenario and run id give the
-/// same rows whatever the options (`tests/it/determinism.rs`).
+/// How one run uses the machine. Only `user_pass` changes the results, and only between the event-driven
+/// sampler and the per-tick ones (which agree in distribution): the same scenario, run id and sampler give
+/// the same rows whatever the other options (`tests/it/determinism.rs`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunOptions {
     /// Worker threads of this run's user pass: its own pool, dropped with the run (1: the calling thread
@@ -175,7 +188,7 @@ pub struct RunOptions {
     /// Find quiet users 64 at a time where the CPU has AVX-512 (false: one at a time; the command line's
     /// `LLM_MARKET_SIMD=off`, for comparing the two ways).
     pub vector_test: bool,
-    /// How the user phases run ([`UserPass::Phased`] is the tests' reference).
+    /// How the user phases run: event-driven (the default), or a per-tick sampler (the references).
     pub user_pass: UserPass,
     /// Fault injection for tests: the run panics at this tick (phase 1), so that tests can check how a panic
     /// is handled. The caller decides (`app` reads `LLM_MARKET_TEST_PANIC`); the simulation reads nothing.
@@ -184,7 +197,7 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { threads: 1, vector_test: true, user_pass: UserPass::Fused, panic_at_tick: None }
+        RunOptions { threads: 1, vector_test: true, user_pass: UserPass::Events, panic_at_tick: None }
     }
 }
 

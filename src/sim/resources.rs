@@ -88,7 +88,7 @@ impl Workers {
         f: impl Fn(&[A], &mut [B]) -> R + Sync,
     ) -> Vec<R> {
         let n = a.len().min(b.len());
-        let size = n.div_ceil(self.threads * 32).max(4096).next_multiple_of(64);
+        let size = self.batch_size(n);
         match &self.pool {
             Some(pool) if n > size => pool.scope(|s| {
                 for (ac, bc) in a[..n].chunks(size).zip(b[..n].chunks_mut(size)) {
@@ -98,6 +98,34 @@ impl Workers {
             }),
             _ => vec![f(&a[..n], &mut b[..n])],
         }
+    }
+
+    /// [`Workers::map_batches`] over three matching slices, the last two written.
+    /// Here batches are at least `min_batch` items (rounded up to a multiple of 64).
+    pub fn map_batches3<A: Sync, B: Send, C: Send, R: Send + 'static>(
+        &self,
+        min_batch: usize,
+        a: &[A],
+        b: &mut [B],
+        c: &mut [C],
+        f: impl Fn(&[A], &mut [B], &mut [C]) -> R + Sync,
+    ) -> Vec<R> {
+        let n = a.len().min(b.len()).min(c.len());
+        let size = self.batch_size(n).max(min_batch.next_multiple_of(64));
+        match &self.pool {
+            Some(pool) if n > size => pool.scope(|s| {
+                for ((ac, bc), cc) in a[..n].chunks(size).zip(b[..n].chunks_mut(size)).zip(c[..n].chunks_mut(size)) {
+                    let f = &f;
+                    s.spawn(async move { f(ac, bc, cc) });
+                }
+            }),
+            _ => vec![f(&a[..n], &mut b[..n], &mut c[..n])],
+        }
+    }
+
+    /// Items per batch for `n` items: 32 batches per thread, at least 4,096 items, a multiple of 64.
+    fn batch_size(&self, n: usize) -> usize {
+        n.div_ceil(self.threads * 32).max(4096).next_multiple_of(64)
     }
 }
 
@@ -274,6 +302,21 @@ impl BanList {
         if org < last {
             self.0[org] = bans;
         }
+    }
+
+    /// Whether each org bans (the entry beyond the last org is always false).
+    pub fn as_slice(&self) -> &[bool] {
+        &self.0
+    }
+
+    /// The number of orgs.
+    pub fn len(&self) -> usize {
+        self.0.len() - 1
+    }
+
+    /// Whether there are no orgs.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Whether the employer with index `employer` (an org id, or anything at or beyond the number of orgs

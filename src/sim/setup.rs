@@ -70,6 +70,7 @@ pub fn populate(world: &mut World, scenario: Arc<Scenario>, run_id: u64) {
         ..Default::default()
     });
     world.insert_resource(BanList::new(n_orgs as usize));
+    world.insert_resource(super::events::EventState::new(n_orgs as usize));
     world.insert_resource(WaitlistTally(vec![0; p.firms.len()]));
     world.insert_resource(Trace::default());
     world.insert_resource(DecisionLog::default());
@@ -124,6 +125,7 @@ pub fn populate(world: &mut World, scenario: Arc<Scenario>, run_id: u64) {
         (
             User::new(UserId(i), segment as u8, taste, shadow, employer, wtp),
             UserState { provider: NONE, ..Default::default() },
+            Due::NEVER,
         )
     }));
 

@@ -25,26 +25,26 @@ use bevy_utils::Parallel;
 
 /// What the user kernels read in one tick: the market view and the tick's random-stream keys.
 #[derive(Clone, Copy)]
-struct TickView<'a> {
-    offers: &'a Offers,
-    bans: &'a BanList,
-    awareness_key: u64,
-    choice_key: u64,
-    subscription_key: u64,
-    capacity_key: u64,
+pub(super) struct TickView<'a> {
+    pub(super) offers: &'a Offers,
+    pub(super) bans: &'a BanList,
+    pub(super) awareness_key: u64,
+    pub(super) choice_key: u64,
+    pub(super) subscription_key: u64,
+    pub(super) capacity_key: u64,
 }
 
 /// The resources every user system reads: this tick's market view, the clock and the run's seed.
 #[derive(SystemParam)]
 pub struct MarketView<'w> {
-    offers: Res<'w, Offers>,
-    bans: Res<'w, BanList>,
-    clock: Res<'w, Clock>,
-    info: Res<'w, RunInfo>,
+    pub(super) offers: Res<'w, Offers>,
+    pub(super) bans: Res<'w, BanList>,
+    pub(super) clock: Res<'w, Clock>,
+    pub(super) info: Res<'w, RunInfo>,
 }
 
 impl MarketView<'_> {
-    fn view(&self) -> TickView<'_> {
+    pub(super) fn view(&self) -> TickView<'_> {
         let (seed, tick) = (self.info.seed, self.clock.tick);
         TickView {
             offers: &self.offers,
@@ -65,7 +65,7 @@ fn batching() -> BatchingStrategy {
 
 /// A firm index (not `NONE`) as an index into per-firm tables (`MAX_FIRMS` = 32 entries).
 #[inline(always)]
-fn firm(j: u8) -> usize {
+pub(super) fn firm(j: u8) -> usize {
     (j & 31) as usize
 }
 
@@ -99,6 +99,22 @@ fn learn(t: &TickView, u: &User, st: &mut UserState) -> u32 {
 /// was (with no provider if its provider closed). Returns the chatbot that turned the user away, or `NONE`.
 #[inline(always)]
 fn reconsider(t: &TickView, u: &User, st: &mut UserState, newly_aware: u32) -> u8 {
+    reconsider_by(t, u, st, newly_aware, 1, |rng, thr| rng.hit(thr))
+}
+
+/// [`reconsider`] with the attention draw and the paid-plan mark given by the caller: `attention` gets the
+/// user's choice-stream generator (its first draw is the attention draw; the logit draw is the next) and the
+/// threshold, and says whether the user reconsiders (it is not called when the choice is forced); `paid_start` is what `paid_days` becomes on a switch to
+/// a paid-only plan (1 for the per-tick sampler; the event-driven one stores a day mark, `sim::events`).
+#[inline(always)]
+pub(super) fn reconsider_by(
+    t: &TickView,
+    u: &User,
+    st: &mut UserState,
+    newly_aware: u32,
+    paid_start: u16,
+    attention: impl FnOnce(&mut CounterRng, u64) -> bool,
+) -> u8 {
     if st.aware == 0 {
         return NONE;
     }
@@ -122,7 +138,7 @@ fn reconsider(t: &TickView, u: &User, st: &mut UserState, newly_aware: u32) -> u
     let new = newly_aware & allowed;
     let forced = !cur_ok || (new != 0 && offers.reconsider_on_awareness);
     let mut rng = CounterRng::new(t.choice_key, u.id.0 as u64);
-    if !forced && !rng.hit(offers.reconsider_thr[s]) {
+    if !forced && !attention(&mut rng, offers.reconsider_thr[s]) {
         return NONE;
     }
     let keep = if cur_ok { cur } else { NONE };
@@ -147,7 +163,7 @@ fn reconsider(t: &TickView, u: &User, st: &mut UserState, newly_aware: u32) -> u
     if pick != cur {
         st.provider = pick;
         st.switched = true;
-        st.paid_days = if pick != NONE && (offers.paid_only >> pick) & 1 == 1 { 1 } else { 0 };
+        st.paid_days = if pick != NONE && (offers.paid_only >> pick) & 1 == 1 { paid_start } else { 0 };
     }
     waitlisted
 }
@@ -168,14 +184,7 @@ fn subscribe(t: &TickView, u: &User, st: &mut UserState) {
             st.paid_days = 0;
             return;
         }
-        let tenure = st.paid_days - 1;
-        let class = if u.wtp < price || tenure < 31 {
-            0
-        } else if tenure < 183 {
-            1
-        } else {
-            2
-        };
+        let class = churn_class(u, price, st.paid_days - 1);
         let mut rng = CounterRng::new(t.subscription_key, u.id.0 as u64);
         // Message caps of a firm at capacity add their own churn, drawn on the capacity stream.
         let capped = offers.capped_churn_thr[firm(j)];
@@ -197,8 +206,21 @@ fn subscribe(t: &TickView, u: &User, st: &mut UserState) {
     }
 }
 
+/// The churn class of a paying user with `tenure` days on the plan: 0 (the first month's rate) in its first
+/// month or when the price rose above what it would pay, 1 in months 2–6, 2 after.
+#[inline(always)]
+pub(super) fn churn_class(u: &User, price: f32, tenure: u16) -> usize {
+    if u.wtp < price || tenure < 31 {
+        0
+    } else if tenure < 183 {
+        1
+    } else {
+        2
+    }
+}
+
 /// Tells a paying user's message-cap draw from its waitlist draw on the capacity stream (both keyed by user).
-const CAPPED: u64 = 1 << 40;
+pub(super) const CAPPED: u64 = 1 << 40;
 
 /// Tally kernel: adds the user to the integer counts of its provider and segment and of the chatbots it knows.
 #[inline(always)]
@@ -209,7 +231,7 @@ fn count(local: &mut UserTally, u: &User, st: &UserState) {
 
 /// Counts a sign-up turned away by chatbot `j` (`NONE`: none).
 #[inline(always)]
-fn count_waitlisted(local: &mut UserTally, j: u8) {
+pub(super) fn count_waitlisted(local: &mut UserTally, j: u8) {
     if j != NONE {
         local.waitlisted[firm(j)] += 1;
     }
@@ -217,7 +239,7 @@ fn count_waitlisted(local: &mut UserTally, j: u8) {
 
 /// Adds the user to the counts of its provider and segment.
 #[inline(always)]
-fn count_provider(local: &mut UserTally, u: &User, st: &UserState) {
+pub(super) fn count_provider(local: &mut UserTally, u: &User, st: &UserState) {
     if st.provider != NONE {
         let (j, s) = (firm(st.provider), u.segment());
         local.users[j][s] += 1;
@@ -227,7 +249,7 @@ fn count_provider(local: &mut UserTally, u: &User, st: &UserState) {
 
 /// Adds to the awareness counts what a user learnt: the chatbots in `after` but not in `before`.
 #[inline(always)]
-fn count_learnt(local: &mut UserTally, before: u32, after: u32) {
+pub(super) fn count_learnt(local: &mut UserTally, before: u32, after: u32) {
     let mut learnt = after & !before;
     if learnt == 0 {
         return;
@@ -471,7 +493,7 @@ fn step_slice(t: &TickView, q: &QuietView, simd: Simd, local: &mut UserTally, us
 /// One user through the four kernels, in phase order, on a copy of its state that is stored back (storing
 /// only what changed measured slower: the comparison costs more than the write-back it saves).
 #[inline(always)]
-fn step_user(t: &TickView, local: &mut UserTally, u: &User, st: &mut UserState) {
+pub(super) fn step_user(t: &TickView, local: &mut UserTally, u: &User, st: &mut UserState) {
     let before = *st;
     let mut s = before;
     let learnt = learn(t, u, &mut s);
@@ -589,7 +611,7 @@ pub fn tally_users(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::model::rng::{mix64, prob_threshold};
 
@@ -629,7 +651,7 @@ mod tests {
 
     /// Users and states of every kind, quiet ones (knowing nothing, or every open chatbot, with no
     /// provider) among the most frequent.
-    fn population(n: u32, open: u32) -> (Vec<User>, Vec<UserState>) {
+    pub(in crate::sim) fn population(n: u32, open: u32) -> (Vec<User>, Vec<UserState>) {
         (0..n)
             .map(|i| {
                 let r = mix64(0xA5A5 ^ i as u64);

@@ -1,0 +1,958 @@
+//! The event-driven user pass: a user is touched only at the ticks when it has something to decide.
+//!
+//! The per-tick samplers ([`super::users`]) draw, for every user and tick, whether each of its rare decisions
+//! happens: learning of an open chatbot it does not know (one Bernoulli draw per such chatbot), reconsidering
+//! (the attention draw), and converting or churning. This pass draws the same decisions as *waiting times*.
+//! It is a change of sampling, not of the model: the decisions happen with the same probabilities in every
+//! tick (docs/ODD.md §7.6).
+//!
+//! **Thinning in discrete time.** Each kind of decision `k` a user may take has, this tick, the probability
+//! `p_k(t)` of the per-tick sampler. The pass keeps for each kind an upper bound `b_k ≥ p_k(t)` (a table per
+//! segment and firm, [`Rates`]) and runs, per user, the Bernoulli(`b_k`) processes of its kinds superposed: the
+//! tick of the next *candidate* is a geometric waiting time with success probability `1 − Π(1 − b_k)`, stored
+//! in [`Due`]. At that tick the pass draws which kinds are candidates (given that at least one is: kind by
+//! kind, conditioned on the rest) and accepts each candidate with probability `p_k(t) / b_k`. A kind thus
+//! happens in each tick with probability `p_k(t)`, independently of other ticks and kinds — exactly the
+//! per-tick model. After the user's decisions its waiting time is drawn afresh from its new state (the
+//! processes are memoryless, so redrawing from any tick is exact).
+//!
+//! **Changes that redraw.** When a hazard outgrows its bound (word of mouth rising, a launch, a price
+//! introduced) the bounds are set to twice this tick's probabilities and every user's waiting time is redrawn
+//! (a *rebuild*: one pass over all users); bounds far above need (a launch shock decayed, a firm gone) are
+//! lowered the same way, at most every [`SHRINK_AFTER_TICKS`] ticks. Changes of the market that force a
+//! user's choice (its chatbot closed, its employer banned it, a plan it cannot pay) are found in a pass over
+//! all users on the ticks such a change happens, which touches only the users concerned.
+//!
+//! **Within a tick** a user's decisions run through the same kernels as the per-tick samplers, in phase order
+//! (learn → reconsider → subscribe). A decision whose probability depends on what an earlier one changed this
+//! tick (a conversion after a switch of provider, attention after a first chatbot was learnt) is drawn afresh
+//! from the kernels' own streams rather than thinned: what changed it is independent of its draw.
+//!
+//! **Paid tenure.** A user is not touched every day, so `UserState::paid_days` holds a day mark `m` instead of
+//! a running count: the tenure at a tick is `days before the tick + 1 − m`, which is what the per-tick count
+//! would be.
+//!
+//! Every draw is keyed by (seed, stream, tick, user), the counts are integers summed per batch, and a user's
+//! update reads only the user and this tick's market: results do not depend on the thread count.
+
+use super::components::*;
+use super::resources::*;
+use super::users::{CAPPED, MarketView, TickView, churn_class, count_learnt, count_provider, count_waitlisted, firm};
+use crate::model::choice::NONE;
+use crate::model::rng::{CounterRng, Stream, prob_threshold, tick_key};
+use bevy_ecs::prelude::*;
+
+/// The fewest ticks between two rebuilds that only lower bounds (raising one is never delayed).
+pub const SHRINK_AFTER_TICKS: u32 = 90;
+
+/// The fewest users per batch of the pass (a batch's counts are about 5 KB to clear and add).
+const MIN_BATCH: usize = 1 << 13;
+
+/// A bound is lowered when it is more than this many times what is needed.
+const SLACK: f64 = 4.0;
+
+/// Per-tick probabilities of each kind of user decision: needed now, or their bounds.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Rates {
+    /// Learning of firm j's chatbot, per segment.
+    pub aware: [[f64; MAX_FIRMS]; 4],
+    /// Reconsidering (attention), per segment.
+    pub attention: [f64; 4],
+    /// A free user of firm j converting (full tick; a user who switched this tick is drawn afresh).
+    pub convert: [f64; MAX_FIRMS],
+    /// A paying user of firm j churning (the highest tenure class, with message caps).
+    pub churn: [f64; MAX_FIRMS],
+}
+
+/// The probability a threshold (of 2^64) stands for.
+fn prob(thr: u64) -> f64 {
+    thr as f64 / 18_446_744_073_709_551_616.0
+}
+
+/// Churn of a paying user of a firm whose message caps churn with probability `capped`, in tenure `class`.
+fn churn_prob(o: &Offers, class: usize, capped: f64) -> f64 {
+    1.0 - (1.0 - prob(o.churn_thr[class])) * (1.0 - capped)
+}
+
+impl Rates {
+    /// What this tick's offers need.
+    pub fn needed(o: &Offers) -> Rates {
+        let mut r = Rates::default();
+        for s in 0..4 {
+            r.attention[s] = prob(o.reconsider_thr[s]);
+            for j in 0..o.n_firms.min(MAX_FIRMS) {
+                r.aware[s][j] = prob(o.aware_thr[s][j]);
+            }
+        }
+        for j in 0..o.n_firms.min(MAX_FIRMS) {
+            r.convert[j] = prob(o.convert_thr[j]);
+            let capped = prob(o.capped_churn_thr[j]);
+            r.churn[j] = (0..3).map(|c| churn_prob(o, c, capped)).fold(0.0, f64::max);
+        }
+        r
+    }
+
+    fn values(&self) -> impl Iterator<Item = f64> + '_ {
+        self.aware.iter().flatten().chain(&self.attention).chain(&self.convert).chain(&self.churn).copied()
+    }
+
+    fn map(&self, f: impl Fn(f64) -> f64) -> Rates {
+        Rates {
+            aware: self.aware.map(|a| a.map(&f)),
+            attention: self.attention.map(&f),
+            convert: self.convert.map(&f),
+            churn: self.churn.map(&f),
+        }
+    }
+
+    /// Whether some probability is above its bound in `bound`.
+    pub fn exceeds(&self, bound: &Rates) -> bool {
+        self.values().zip(bound.values()).any(|(p, b)| p > b)
+    }
+
+    /// Whether some bound in `self` is more than [`SLACK`] times what `needed` holds.
+    fn slack(&self, needed: &Rates) -> bool {
+        self.values().zip(needed.values()).any(|(b, p)| b > SLACK * p)
+    }
+
+    /// The bounds set at a rebuild: what is needed with a margin for the hazards that move (at most 1).
+    /// Learning (word of mouth grows, launch shocks decay) and message-cap churn (capacity comes and goes)
+    /// get twice what is needed; conversion, which steps up with each model release, a quarter more;
+    /// attention, constant per tick for a given tick length, none (its candidates are never rejected).
+    pub fn bounds_for(needed: &Rates) -> Rates {
+        let up = |p: f64, margin: f64| (margin * p).min(1.0);
+        Rates {
+            aware: needed.aware.map(|a| a.map(|p| up(p, 2.0))),
+            attention: needed.attention.map(|p| up(p, 1.0)),
+            convert: needed.convert.map(|p| up(p, 1.25)),
+            churn: needed.churn.map(|p| up(p, 2.0)),
+        }
+    }
+}
+
+/// What the market looked like to users at the last tick: what can force a choice when it changes.
+#[derive(Clone, Debug)]
+struct Market {
+    chat_open: u32,
+    ban_subject: u32,
+    paid_only: u32,
+    sub_price: [f32; MAX_FIRMS],
+    bans: BanList,
+}
+
+impl Market {
+    /// Whether some user's provider may no longer be open to it, or a paid plan became free: the chatbot
+    /// closed or became subject to bans, a firm's plan became paid-only or dearer, or its price went to 0.
+    /// (An employer that starts banning concerns its own staff only: [`EventState::employees`].)
+    fn may_force(&self, o: &Offers) -> bool {
+        let dearer = (0..MAX_FIRMS).any(|j| (o.paid_only >> j) & 1 == 1 && o.sub_price[j] > self.sub_price[j]);
+        let free = (0..MAX_FIRMS).any(|j| o.sub_price[j] <= 0.0 && self.sub_price[j] > 0.0);
+        self.chat_open & !o.chat_open != 0
+            || o.ban_subject & !self.ban_subject != 0
+            || o.paid_only & !self.paid_only != 0
+            || dearer
+            || free
+    }
+
+    /// The orgs that ban now and did not at the last tick.
+    fn newly_banning(&self, bans: &BanList) -> Vec<usize> {
+        (0..self.bans.len()).filter(|&o| bans.bans(o as u32) && !self.bans.bans(o as u32)).collect()
+    }
+
+    fn update(&mut self, o: &Offers, bans: &BanList) {
+        (self.chat_open, self.ban_subject, self.paid_only, self.sub_price) =
+            (o.chat_open, o.ban_subject, o.paid_only, o.sub_price);
+        self.bans.clone_from(bans);
+    }
+}
+
+/// The event-driven pass's state between ticks, and what it did (the `bench` command reports it).
+#[derive(Resource, Clone, Debug)]
+pub struct EventState {
+    /// The bounds the users' waiting times were drawn with, `ln(1 − b)` and `1 − b` of each.
+    bound: Rates,
+    ln: Rates,
+    keep: Rates,
+    last_rebuild: Option<u32>,
+    /// Days of the ticks before this one (the tenure clock of paying users).
+    day: u32,
+    market: Market,
+    /// Rebuilds so far (every user's waiting time redrawn).
+    pub rebuilds: u32,
+    /// Ticks on which a change of the market made the pass look for users whose choice it forces.
+    pub forced_ticks: u32,
+    /// Users taken through the kernels so far (a user counts once per tick it is touched).
+    pub touched: u64,
+    /// Each org's staff, as rows of the users' table (compressed: org o's rows are
+    /// `employee_rows[employee_start[o]..employee_start[o + 1]]`), built at the first tick; empty when users
+    /// are not in one table, and then a ban makes the pass look at every user.
+    employee_start: Vec<u32>,
+    employee_rows: Vec<u32>,
+}
+
+impl EventState {
+    pub fn new(n_orgs: usize) -> EventState {
+        EventState {
+            bound: Rates::default(),
+            ln: Rates::default(),
+            keep: Rates::default(),
+            last_rebuild: None,
+            day: 0,
+            market: Market {
+                chat_open: 0,
+                ban_subject: 0,
+                paid_only: 0,
+                sub_price: [0.0; MAX_FIRMS],
+                bans: BanList::new(n_orgs),
+            },
+            rebuilds: 0,
+            forced_ticks: 0,
+            touched: 0,
+            employee_start: Vec::new(),
+            employee_rows: Vec::new(),
+        }
+    }
+
+    /// Indexes the staff of each org from the users' table (one counting pass, one filling pass).
+    fn index_employees(&mut self, us: &[User]) {
+        let n_orgs = self.market.bans.len();
+        let mut start = vec![0u32; n_orgs + 1];
+        for u in us {
+            let e = u.employer_index() as usize;
+            if e < n_orgs {
+                start[e + 1] += 1;
+            }
+        }
+        for o in 0..n_orgs {
+            start[o + 1] += start[o];
+        }
+        let mut next = start.clone();
+        let mut rows = vec![0u32; start[n_orgs] as usize];
+        for (row, u) in us.iter().enumerate() {
+            let e = u.employer_index() as usize;
+            if e < n_orgs {
+                rows[next[e] as usize] = row as u32;
+                next[e] += 1;
+            }
+        }
+        (self.employee_start, self.employee_rows) = (start, rows);
+    }
+
+    /// Org `o`'s staff (rows of the users' table).
+    fn employees(&self, o: usize) -> &[u32] {
+        match (self.employee_start.get(o), self.employee_start.get(o + 1)) {
+            (Some(&a), Some(&b)) => &self.employee_rows[a as usize..b as usize],
+            _ => &[],
+        }
+    }
+}
+
+/// A `Due` value that marks a user to look at this tick (its employer started banning): its waiting time
+/// is redrawn from this tick (exact: the processes are memoryless) and its choice checked.
+const MARKED: u16 = u16::MAX - 1;
+
+/// Acceptance threshold of a candidate: probability `p / b`.
+fn accept_thr(p: f64, b: f64) -> u64 {
+    if b > 0.0 { prob_threshold(p / b) } else { 0 }
+}
+
+/// Kinds of decision in the order the pass enumerates them: learning of chatbot j is kind j.
+const ATTENTION: u8 = MAX_FIRMS as u8;
+const SUBSCRIPTION: u8 = MAX_FIRMS as u8 + 1;
+const MAX_KINDS: usize = MAX_FIRMS + 2;
+
+/// What one tick of the pass reads.
+struct Ctx<'a> {
+    view: TickView<'a>,
+    tick: u16,
+    /// Days before this tick, and the paid mark of a user converting this tick (tenure 0 next tick).
+    day: u16,
+    convert_mark: u16,
+    due_key: u64,
+    ln: &'a Rates,
+    keep: &'a Rates,
+    /// Per segment: the chatbots with a learning bound above 0.
+    learnable: [u32; 4],
+    acc_aware: [[u64; MAX_FIRMS]; 4],
+    acc_attention: [u64; 4],
+    acc_convert: [u64; MAX_FIRMS],
+    /// Per tenure class and firm.
+    acc_churn: [[u64; MAX_FIRMS]; 3],
+    rebuild: bool,
+    force: bool,
+}
+
+impl<'a> Ctx<'a> {
+    fn new(view: TickView<'a>, state: &'a EventState, needed: &Rates, seed: u64, tick: u32) -> Ctx<'a> {
+        let (o, b) = (view.offers, &state.bound);
+        let mut acc_churn = [[0; MAX_FIRMS]; 3];
+        for j in 0..o.n_firms.min(MAX_FIRMS) {
+            let capped = prob(o.capped_churn_thr[j]);
+            for (c, row) in acc_churn.iter_mut().enumerate() {
+                row[j] = accept_thr(churn_prob(o, c, capped), b.churn[j]);
+            }
+        }
+        let day = state.day.min(u16::MAX as u32 - 1) as u16;
+        Ctx {
+            view,
+            tick: tick.min(u16::MAX as u32 - 1) as u16,
+            day,
+            convert_mark: day.saturating_add(o.tick_days).saturating_add(1),
+            due_key: tick_key(seed, Stream::Due, tick),
+            ln: &state.ln,
+            keep: &state.keep,
+            learnable: std::array::from_fn(|s| {
+                b.aware[s].iter().enumerate().fold(0, |m, (j, &x)| m | ((x > 0.0) as u32) << j)
+            }),
+            acc_aware: std::array::from_fn(|s| std::array::from_fn(|j| accept_thr(needed.aware[s][j], b.aware[s][j]))),
+            acc_attention: std::array::from_fn(|s| accept_thr(needed.attention[s], b.attention[s])),
+            acc_convert: std::array::from_fn(|j| accept_thr(needed.convert[j], b.convert[j])),
+            acc_churn,
+            rebuild: false,
+            force: false,
+        }
+    }
+
+    /// The kinds of decision open to a user in state `st`, with `ln(1 − b)` of each (`log`) or `1 − b`;
+    /// returns how many.
+    #[inline(always)]
+    fn kinds(
+        &self,
+        u: &User,
+        st: &UserState,
+        log: bool,
+        kinds: &mut [u8; MAX_KINDS],
+        x: &mut [f64; MAX_KINDS],
+    ) -> usize {
+        let s = u.segment();
+        let t = if log { self.ln } else { self.keep };
+        let mut n = 0;
+        let mut unknown = self.learnable[s] & !st.aware;
+        while unknown != 0 {
+            let j = unknown.trailing_zeros() as usize;
+            unknown &= unknown - 1;
+            (kinds[n], x[n]) = (j as u8, t.aware[s][j]);
+            n += 1;
+        }
+        if st.aware != 0 {
+            (kinds[n], x[n]) = (ATTENTION, t.attention[s]);
+            n += 1;
+        }
+        if st.provider != NONE {
+            let j = firm(st.provider);
+            (kinds[n], x[n]) = (SUBSCRIPTION, if st.paid_days > 0 { t.churn[j] } else { t.convert[j] });
+            n += 1;
+        }
+        n
+    }
+
+    /// The tick of the user's next candidate at or after `from` (a geometric waiting time).
+    #[inline(always)]
+    fn next_due(&self, from: u16, u: &User, st: &UserState, rng: &mut CounterRng) -> Due {
+        let (mut kinds, mut lns) = ([0u8; MAX_KINDS], [0f64; MAX_KINDS]);
+        let n = self.kinds(u, st, true, &mut kinds, &mut lns);
+        let ln_none: f64 = lns[..n].iter().sum();
+        // In (0, 1], so that its logarithm is finite.
+        let uniform = ((rng.draw() >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64);
+        if ln_none.is_nan() || ln_none >= 0.0 {
+            return Due::NEVER;
+        }
+        let wait = (uniform.ln() / ln_none).floor();
+        let due = from as f64 + wait;
+        if due >= Due::NEVER.0 as f64 { Due::NEVER } else { Due(due as u16) }
+    }
+
+    /// At a due tick: which kinds are candidates (at least one), each accepted with `p / b`. Returns the
+    /// chatbots learnt, the attention outcome (`None`: the user knows no chatbot, so attention was not one of
+    /// its kinds) and the subscription outcome (`None`: no provider).
+    ///
+    /// The first candidate is `k` with probability `Π_{i<k}(1 − b_i) · b_k / P(any)`: the first `k` at which
+    /// `Π_{i≤k}(1 − b_i)` falls to `1 − U·P(any)` for one uniform `U`; the kinds after it are candidates
+    /// independently, each with its own `b`.
+    #[inline(always)]
+    fn decide(&self, u: &User, st: &UserState, rng: &mut CounterRng) -> (u32, Option<bool>, Option<bool>) {
+        let (mut kinds, mut keep) = ([0u8; MAX_KINDS], [0f64; MAX_KINDS]);
+        let n = self.kinds(u, st, false, &mut kinds, &mut keep);
+        let none: f64 = keep[..n].iter().product();
+        let level = 1.0 - rng.uniform() * (1.0 - none);
+        let s = u.segment();
+        let (mut learnt, mut attention, mut subscription) = (0u32, None, None);
+        let (mut first_found, mut prefix) = (false, 1.0);
+        for k in 0..n {
+            let candidate = if first_found {
+                rng.uniform() >= keep[k]
+            } else {
+                prefix *= keep[k];
+                // The last kind is the first candidate if none before was (rounding cannot skip it).
+                first_found = prefix <= level || k + 1 == n;
+                first_found
+            };
+            let kind = kinds[k];
+            let accepted = candidate && rng.hit(self.accept_thr(kind, s, u, st));
+            match kind {
+                ATTENTION => attention = Some(accepted),
+                SUBSCRIPTION => subscription = Some(accepted),
+                j => learnt |= (accepted as u32) << j,
+            }
+        }
+        (learnt, attention, subscription)
+    }
+
+    /// The acceptance threshold of a candidate of `kind` for a user in state `st` this tick.
+    #[inline(always)]
+    fn accept_thr(&self, kind: u8, s: usize, u: &User, st: &UserState) -> u64 {
+        match kind {
+            ATTENTION => self.acc_attention[s],
+            SUBSCRIPTION => {
+                let j = firm(st.provider);
+                let price = self.view.offers.sub_price[j];
+                if st.paid_days > 0 {
+                    let tenure = self.day.saturating_add(1).saturating_sub(st.paid_days);
+                    self.acc_churn[churn_class(u, price, tenure)][j]
+                } else if price > 0.0 && u.wtp >= price {
+                    self.acc_convert[j]
+                } else {
+                    0
+                }
+            }
+            j => self.acc_aware[s][j as usize],
+        }
+    }
+
+    /// Whether this tick's market forces the user's choice: its provider is no longer open to it, or its
+    /// paid plan became free (mirrors the tests of `reconsider` and `subscribe`).
+    #[inline(always)]
+    fn forced(&self, u: &User, st: &UserState) -> bool {
+        if st.provider == NONE {
+            return false;
+        }
+        let (o, j) = (self.view.offers, firm(st.provider));
+        let bit = 1u32 << j;
+        o.chat_open & bit == 0
+            || (o.ban_subject & bit != 0 && self.view.bans.bans(u.employer_index()) && !u.shadow())
+            || (o.paid_only & bit != 0 && u.wtp < o.sub_price[j])
+            || (st.paid_days > 0 && o.sub_price[j] <= 0.0)
+    }
+
+    /// The subscription kernel with its outcome given (`decided`), or drawn afresh on the per-tick streams
+    /// (`None`: the user's plan changed earlier this tick, or it had no provider).
+    #[inline(always)]
+    fn subscribe(&self, u: &User, st: &mut UserState, decided: Option<bool>) {
+        let j = st.provider;
+        if j == NONE {
+            return;
+        }
+        let (o, id) = (self.view.offers, u.id.0 as u64);
+        let price = o.sub_price[firm(j)];
+        if st.paid_days > 0 {
+            if price <= 0.0 {
+                st.paid_days = 0;
+                return;
+            }
+            let churns = decided.unwrap_or_else(|| {
+                let tenure = self.day.saturating_add(1).saturating_sub(st.paid_days);
+                let class = churn_class(u, price, tenure);
+                let capped = o.capped_churn_thr[firm(j)];
+                let capped_out = capped != 0 && CounterRng::new(self.view.capacity_key, id ^ CAPPED).hit(capped);
+                CounterRng::new(self.view.subscription_key, id).hit(o.churn_thr[class]) || capped_out
+            });
+            if churns {
+                st.paid_days = 0;
+                if (o.paid_only >> j) & 1 == 1 {
+                    st.provider = NONE;
+                }
+            }
+        } else if price > 0.0 && u.wtp >= price {
+            let converts = decided.unwrap_or_else(|| {
+                let thr = if st.switched { o.convert_half_thr[firm(j)] } else { o.convert_thr[firm(j)] };
+                CounterRng::new(self.view.subscription_key, id).hit(thr)
+            });
+            if converts {
+                st.paid_days = self.convert_mark;
+            }
+        }
+    }
+}
+
+/// What one batch of the pass counted: users and payers added and removed, what was learnt, the waitlist.
+#[derive(Default)]
+struct Counts {
+    plus: UserTally,
+    minus: UserTally,
+    touched: u64,
+}
+
+/// One user's decisions this tick (it is due, or forced), through the kernels in phase order.
+#[inline(always)]
+fn decide_user(ctx: &Ctx, c: &mut Counts, u: &User, st: &mut UserState, rng: &mut CounterRng, due: bool) {
+    let before = *st;
+    let (learnt, attention, subscription) = if due {
+        ctx.decide(u, st, rng)
+    } else {
+        // Forced off its due tick: none of its own decisions is a candidate now.
+        (0, (st.aware != 0).then_some(false), (st.provider != NONE).then_some(false))
+    };
+    st.aware |= learnt;
+    let waitlisted = super::users::reconsider_by(&ctx.view, u, st, learnt, ctx.day.saturating_add(1), |rng, thr| {
+        let fresh = rng.hit(thr);
+        attention.unwrap_or(fresh)
+    });
+    let same_plan = st.provider == before.provider && (st.paid_days > 0) == (before.paid_days > 0);
+    ctx.subscribe(u, st, if same_plan { subscription } else { None });
+    st.switched = false;
+    count_waitlisted(&mut c.plus, waitlisted);
+    count_learnt(&mut c.plus, before.aware, st.aware);
+    count_provider(&mut c.minus, u, &before);
+    count_provider(&mut c.plus, u, st);
+    c.touched += 1;
+}
+
+/// A user whose waiting time is redrawn from this tick (`redraw`: a rebuild, or it was marked) or whose
+/// choice may be forced (`check`): it goes through the kernels if due now or forced.
+#[inline(always)]
+fn visit(ctx: &Ctx, c: &mut Counts, u: &User, st: &mut UserState, due: &mut Due, redraw: bool, check: bool) {
+    if !redraw && due.0 > ctx.tick && !(check && ctx.forced(u, st)) {
+        return;
+    }
+    let mut rng = CounterRng::new(ctx.due_key, u.id.0 as u64);
+    if redraw {
+        *due = ctx.next_due(ctx.tick, u, st, &mut rng);
+    }
+    let is_due = due.0 <= ctx.tick;
+    if is_due || (check && ctx.forced(u, st)) {
+        decide_user(ctx, c, u, st, &mut rng, is_due);
+        *due = ctx.next_due(ctx.tick + 1, u, st, &mut rng);
+    }
+}
+
+/// The pass over a slice of users. On most ticks it only scans `Due` for users due now or marked, 64 at a
+/// time; on a rebuild, or when a change of the market may force anyone's choice, it visits every user.
+fn pass(ctx: &Ctx, c: &mut Counts, us: &[User], sts: &mut [UserState], dues: &mut [Due]) {
+    if ctx.rebuild || ctx.force {
+        for ((u, st), due) in us.iter().zip(sts).zip(dues) {
+            visit(ctx, c, u, st, due, ctx.rebuild, ctx.force);
+        }
+        return;
+    }
+    let tick = ctx.tick;
+    for ((uc, sc), dc) in us.chunks(64).zip(sts.chunks_mut(64)).zip(dues.chunks_mut(64)) {
+        // `MARKED` is above every tick, so one comparison finds due users and marked ones.
+        let mut due = dc.iter().enumerate().fold(0u64, |m, (i, d)| m | ((d.0 <= tick || d.0 == MARKED) as u64) << i);
+        while due != 0 {
+            let i = due.trailing_zeros() as usize;
+            due &= due - 1;
+            let marked = dc[i].0 == MARKED;
+            visit(ctx, c, &uc[i], &mut sc[i], &mut dc[i], marked, marked);
+        }
+    }
+}
+
+/// A table of users as slices: ids and traits, states, due ticks.
+type Slices<'a> = (&'a [User], &'a mut [UserState], &'a mut [Due]);
+
+/// One tick of the pass over the users' tables: decides whether to rebuild, marks the staff of newly
+/// banning orgs, takes each user due or forced through the kernels on `workers`, and returns what changed.
+fn tick_pass(
+    state: &mut EventState,
+    workers: &Workers,
+    view: TickView,
+    seed: u64,
+    tick: u32,
+    tables: &mut [Slices],
+) -> Counts {
+    let needed = Rates::needed(view.offers);
+    let shrink = state.last_rebuild.is_none_or(|t| tick >= t + SHRINK_AFTER_TICKS) && state.bound.slack(&needed);
+    let rebuild = needed.exceeds(&state.bound) || shrink;
+    if rebuild {
+        state.bound = Rates::bounds_for(&needed);
+        state.ln = state.bound.map(|b| (-b).ln_1p());
+        state.keep = state.bound.map(|b| 1.0 - b);
+        state.last_rebuild = Some(tick);
+        state.rebuilds += 1;
+    }
+    if state.employee_start.is_empty() && tables.len() == 1 {
+        state.index_employees(tables[0].0);
+    }
+    // Staff of newly banning orgs are marked; with no index (users in several tables) or on a tick that
+    // visits everyone anyway, every user's choice is checked instead.
+    let newly_banning = state.market.newly_banning(view.bans);
+    let mut force = state.market.may_force(view.offers);
+    if !newly_banning.is_empty() {
+        if rebuild || force || state.employee_start.is_empty() || tables.len() != 1 {
+            force = true;
+        } else {
+            for &o in &newly_banning {
+                for &row in state.employees(o) {
+                    tables[0].2[row as usize].0 = MARKED;
+                }
+            }
+        }
+    }
+    state.forced_ticks += (force || !newly_banning.is_empty()) as u32;
+    let mut total = Counts::default();
+    let mut ctx = Ctx::new(view, state, &needed, seed, tick);
+    (ctx.rebuild, ctx.force) = (rebuild, force);
+    for (us, sts, dues) in tables.iter_mut() {
+        // Most ticks touch few users: batches large enough to pay for their counts.
+        let parts = workers.map_batches3(MIN_BATCH, us, sts, dues, |us, sts, dues| {
+            let mut c = Counts::default();
+            pass(&ctx, &mut c, us, sts, dues);
+            c
+        });
+        for p in &parts {
+            total.plus.add(&p.plus);
+            total.minus.add(&p.minus);
+            total.touched += p.touched;
+        }
+    }
+    state.touched += total.touched;
+    state.market.update(view.offers, view.bans);
+    state.day += view.offers.tick_days as u32;
+    total
+}
+
+/// Last tick's tally plus what changed this tick; the waitlist is this tick's alone.
+fn apply(tally: &mut UserTally, total: &Counts) {
+    for j in 0..MAX_FIRMS {
+        for s in 0..4 {
+            tally.users[j][s] =
+                tally.users[j][s].wrapping_add(total.plus.users[j][s]).wrapping_sub(total.minus.users[j][s]);
+            tally.paying[j][s] =
+                tally.paying[j][s].wrapping_add(total.plus.paying[j][s]).wrapping_sub(total.minus.paying[j][s]);
+        }
+        tally.aware[j] += total.plus.aware[j];
+        tally.waitlisted[j] = total.plus.waitlisted[j];
+    }
+    tally.aware_any += total.plus.aware_any;
+}
+
+/// Phases `Awareness`, `Choice`, `Subscriptions` and the user tally of `Accounting`, event-driven (what runs
+/// use): only users with a candidate decision due this tick, or whose choice a change of the market forces,
+/// go through the kernels. Reads `Offers`, `BanList`, `Clock`, `RunInfo`, `User`; writes `UserState`, `Due`,
+/// `EventState` and `UserTally` (last tick's counts plus what changed: integers summed per batch).
+pub fn step_users_by_events(
+    workers: Res<Workers>,
+    mut tally: ResMut<UserTally>,
+    mut state: ResMut<EventState>,
+    market: MarketView,
+    mut users: Query<(&User, &mut UserState, &mut Due)>,
+) {
+    let view = market.view();
+    let (seed, tick) = (market.info.seed, market.clock.tick);
+    match users.contiguous_iter_mut() {
+        Ok(tables) => {
+            let mut tables: Vec<_> = tables.collect();
+            let mut slices: Vec<Slices> = tables
+                .iter_mut()
+                .map(|(us, sts, dues)| (*us, sts.bypass_change_detection(), dues.bypass_change_detection()))
+                .collect();
+            let total = tick_pass(&mut state, &workers, view, seed, tick, &mut slices);
+            apply(&mut tally, &total);
+        }
+        // Not reached (users are stored in tables); kept so that a change of storage cannot fail a run: the
+        // same pass over copies of the columns, written back.
+        Err(_) => {
+            let mut rows: Vec<_> = users.iter_mut().collect();
+            let us: Vec<User> = rows.iter().map(|(u, _, _)| **u).collect();
+            let mut sts: Vec<UserState> = rows.iter().map(|(_, st, _)| **st).collect();
+            let mut dues: Vec<Due> = rows.iter().map(|(_, _, due)| **due).collect();
+            let total = tick_pass(&mut state, &workers, view, seed, tick, &mut [(&us, &mut sts, &mut dues)]);
+            for ((_, st, due), (s, d)) in rows.iter_mut().zip(sts.into_iter().zip(dues)) {
+                (*st.bypass_change_detection(), *due.bypass_change_detection()) = (s, d);
+            }
+            apply(&mut tally, &total);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::rng::prob_threshold;
+    use crate::sim::users::{TickView, step_user, tests::population};
+
+    const ORGS: usize = 12;
+    const TICKS: u32 = 240;
+
+    /// A market with three chatbots (hazards × `k`) that changes over time the ways a run's market does: word of mouth
+    /// triples the learning hazards at tick 100 (a rebuild), an org starts banning at tick 60 and another at
+    /// 150 (its staff marked), chatbot 1 becomes paid-only and dearer at tick 120, chatbot 2 closes at tick 180
+    /// (every user checked). Chatbot 0 is at capacity (a waitlist, message caps) throughout.
+    fn market(tick: u32, k: f64) -> (Offers, BanList) {
+        let mut o = Offers { n_firms: 3, chat_open: 0b111, ban_subject: 0b011, ..Offers::default() };
+        let wom = if tick >= 100 { 3.0 } else { 1.0 };
+        for s in 0..4 {
+            for j in 0..3 {
+                o.aware_thr[s][j] = prob_threshold(k * wom * 0.004 * (1 + s + j) as f64);
+                for c in 0..TASTE_CLASSES {
+                    o.weight[s][c][j] = 0.5 + (s + c + j) as f32 * 0.25;
+                }
+            }
+            o.outside[s] = 1.0;
+            o.loyalty[s] = 3.0;
+            o.trial[s] = 2.0;
+            o.reconsider_thr[s] = prob_threshold(k * 0.01 * (s + 1) as f64);
+        }
+        o.sub_price[..3].copy_from_slice(&[20.0, 10.0, 5.0]);
+        if tick >= 120 {
+            o.paid_only = 0b010;
+            o.sub_price[1] = 25.0;
+        }
+        for j in 0..3 {
+            o.convert_thr[j] = prob_threshold(k * 0.01 * (1 + j) as f64);
+            o.convert_half_thr[j] = prob_threshold(k * 0.005 * (1 + j) as f64);
+        }
+        o.churn_thr = [0.02, 0.01, 0.005].map(|p| prob_threshold(k * p));
+        o.admit_thr[0] = prob_threshold(0.7);
+        o.capped_churn_thr[0] = prob_threshold(0.004);
+        if tick >= 180 {
+            o.chat_open = 0b011;
+        }
+        o.tick_days = 1;
+        let mut bans = BanList::new(ORGS);
+        bans.set(3, tick >= 60);
+        bans.set(7, tick >= 150);
+        (o, bans)
+    }
+
+    fn view<'a>(o: &'a Offers, bans: &'a BanList, seed: u64, tick: u32) -> TickView<'a> {
+        TickView {
+            offers: o,
+            bans,
+            awareness_key: tick_key(seed, Stream::Awareness, tick),
+            choice_key: tick_key(seed, Stream::Choice, tick),
+            subscription_key: tick_key(seed, Stream::Subscription, tick),
+            capacity_key: tick_key(seed, Stream::Capacity, tick),
+        }
+    }
+
+    /// What happened to each user: the first tick it knew a chatbot, had a provider, paid; the tick it last
+    /// changed provider; its provider at the end (`TICKS` where an event never came).
+    #[derive(Default)]
+    struct Times {
+        aware: Vec<f64>,
+        adopted: Vec<f64>,
+        paid: Vec<f64>,
+        last_switch: Vec<f64>,
+        end_provider: Vec<u8>,
+        /// Switches to a chatbot, and those after which the user pays (decisions in one tick that depend on
+        /// each other: a conversion at half the hazard, or a paid-only plan's first churn draw).
+        switches: usize,
+        paid_at_switch: usize,
+    }
+
+    impl Times {
+        fn new(n: usize) -> Times {
+            let never = vec![TICKS as f64; n];
+            Times {
+                aware: never.clone(),
+                adopted: never.clone(),
+                paid: never.clone(),
+                last_switch: never,
+                ..Times::default()
+            }
+        }
+
+        fn observe(&mut self, tick: u32, before: &[UserState], after: &[UserState]) {
+            for (i, (b, a)) in before.iter().zip(after).enumerate() {
+                let t = tick as f64;
+                if a.aware != 0 && b.aware == 0 {
+                    self.aware[i] = t;
+                }
+                if a.provider != NONE && self.adopted[i] == TICKS as f64 {
+                    self.adopted[i] = t;
+                }
+                if a.paid_days > 0 && self.paid[i] == TICKS as f64 {
+                    self.paid[i] = t;
+                }
+                if a.provider != b.provider {
+                    self.last_switch[i] = t;
+                }
+                if a.provider != b.provider && a.provider != NONE {
+                    self.switches += 1;
+                    self.paid_at_switch += (a.paid_days > 0) as usize;
+                }
+            }
+        }
+    }
+
+    /// The per-tick sampler (the fused kernels) over `us` for `TICKS` ticks; `scale` multiplies the learning
+    /// thresholds (1: the model).
+    fn per_tick(us: &[User], k: f64, seed: u64, scale: f64) -> Times {
+        let mut sts = vec![UserState { provider: NONE, ..UserState::default() }; us.len()];
+        let mut times = Times::new(us.len());
+        for tick in 0..TICKS {
+            let (mut o, bans) = market(tick, k);
+            for row in o.aware_thr.iter_mut() {
+                for x in row.iter_mut() {
+                    *x = prob_threshold(*x as f64 / 18_446_744_073_709_551_616.0 * scale);
+                }
+            }
+            let t = view(&o, &bans, seed, tick);
+            let before = sts.clone();
+            let mut tally = UserTally::default();
+            for (u, st) in us.iter().zip(&mut sts) {
+                step_user(&t, &mut tally, u, st);
+            }
+            times.observe(tick, &before, &sts);
+        }
+        times.end_provider = sts.iter().map(|st| st.provider).collect();
+        times
+    }
+
+    /// The event-driven pass over `us` for `TICKS` ticks on `threads` threads; checks at every tick that its
+    /// tally (last tick's plus what changed) equals a count of the users' states.
+    fn by_events(us: &[User], k: f64, seed: u64, threads: usize) -> (Times, EventState) {
+        let mut sts = vec![UserState { provider: NONE, ..UserState::default() }; us.len()];
+        let mut dues = vec![Due::NEVER; us.len()];
+        let mut state = EventState::new(ORGS);
+        let workers = Workers::new(threads, false);
+        let mut tally = UserTally::default();
+        let mut times = Times::new(us.len());
+        for tick in 0..TICKS {
+            let (o, bans) = market(tick, k);
+            let before = sts.clone();
+            let total = tick_pass(
+                &mut state,
+                &workers,
+                view(&o, &bans, seed, tick),
+                seed,
+                tick,
+                &mut [(us, &mut sts, &mut dues)],
+            );
+            apply(&mut tally, &total);
+            let mut counted = UserTally::default();
+            for (u, st) in us.iter().zip(&sts) {
+                count_provider(&mut counted, u, st);
+                count_learnt(&mut counted, 0, st.aware);
+            }
+            assert_eq!(
+                (tally.users, tally.paying, tally.aware),
+                (counted.users, counted.paying, counted.aware),
+                "tick {tick}"
+            );
+            assert!(sts.iter().all(|st| !st.switched), "tick {tick}: a switch flag outlived its tick");
+            // Every choice the market forced was made this tick: each provider is open to its user.
+            for (u, st) in us.iter().zip(&sts).filter(|(_, st)| st.provider != NONE) {
+                let j = firm(st.provider);
+                let banned = bans.bans(u.employer_index()) && !u.shadow() && (o.ban_subject >> j) & 1 == 1;
+                let unaffordable = (o.paid_only >> j) & 1 == 1 && u.wtp < o.sub_price[j];
+                let closed = (o.chat_open >> j) & 1 == 0;
+                assert!(!banned && !unaffordable && !closed, "tick {tick}: user {} kept chatbot {j}", u.id.0);
+            }
+            assert!(dues.iter().all(|d| d.0 > tick as u16), "tick {tick}: a user due now was left behind");
+            times.observe(tick, &before, &sts);
+        }
+        times.end_provider = sts.iter().map(|st| st.provider).collect();
+        (times, state)
+    }
+
+    /// Two-sample Kolmogorov–Smirnov test: the asymptotic p-value of the largest gap between the empirical
+    /// distribution functions (ties are stepped over together, which makes the test conservative).
+    fn ks_p(a: &[f64], b: &[f64]) -> f64 {
+        let (mut a, mut b) = (a.to_vec(), b.to_vec());
+        a.sort_by(f64::total_cmp);
+        b.sort_by(f64::total_cmp);
+        let (na, nb) = (a.len() as f64, b.len() as f64);
+        let (mut i, mut j, mut d) = (0, 0, 0f64);
+        while i < a.len() && j < b.len() {
+            let x = a[i].min(b[j]);
+            while i < a.len() && a[i] <= x {
+                i += 1;
+            }
+            while j < b.len() && b[j] <= x {
+                j += 1;
+            }
+            d = d.max((i as f64 / na - j as f64 / nb).abs());
+        }
+        let ne = na * nb / (na + nb);
+        let lambda = (ne.sqrt() + 0.12 + 0.11 / ne.sqrt()) * d;
+        let q: f64 = (1..=100)
+            .map(|k| (if k % 2 == 1 { 2.0 } else { -2.0 }) * (-2.0 * (k * k) as f64 * lambda * lambda).exp())
+            .sum();
+        q.clamp(0.0, 1.0)
+    }
+
+    /// Two-proportion z-test p-value (two-sided) of `x1` of `n1` against `x2` of `n2`.
+    fn two_proportions_p(x1: usize, n1: usize, x2: usize, n2: usize) -> f64 {
+        let (p1, p2) = (x1 as f64 / n1 as f64, x2 as f64 / n2 as f64);
+        let p = (x1 + x2) as f64 / (n1 + n2) as f64;
+        let se = (p * (1.0 - p) * (1.0 / n1 as f64 + 1.0 / n2 as f64)).sqrt();
+        if se == 0.0 {
+            return if p1 == p2 { 1.0 } else { 0.0 };
+        }
+        let z = ((p1 - p2) / se).abs();
+        // erfc(z / √2) by its complementary series is overkill here: the normal tail from Abramowitz–Stegun 7.1.26.
+        let t = 1.0 / (1.0 + 0.327_591_1 * z / std::f64::consts::SQRT_2);
+        let poly =
+            t * (0.254_829_592 + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+        poly * (-(z * z) / 2.0).exp()
+    }
+
+    /// The p-values of every comparison between two samplers' event times and final choices.
+    fn compare(a: &Times, b: &Times) -> Vec<(String, f64)> {
+        let mut out = vec![
+            ("first learnt".to_string(), ks_p(&a.aware, &b.aware)),
+            ("first provider".to_string(), ks_p(&a.adopted, &b.adopted)),
+            ("first paid".to_string(), ks_p(&a.paid, &b.paid)),
+            ("last switch".to_string(), ks_p(&a.last_switch, &b.last_switch)),
+        ];
+        out.push((
+            "paid at a switch".to_string(),
+            two_proportions_p(a.paid_at_switch, a.switches, b.paid_at_switch, b.switches),
+        ));
+        for j in [0, 1, 2, NONE] {
+            let count = |t: &Times| t.end_provider.iter().filter(|&&p| p == j).count();
+            let n = a.end_provider.len();
+            out.push((format!("provider {j} at the end"), two_proportions_p(count(a), n, count(b), n)));
+        }
+        out
+    }
+
+    /// The event-driven sampler is a change of sampling, not of the model: on a market with rising word of
+    /// mouth, bans, a plan turned paid-only and a chatbot closing, the times at which users first learn, adopt
+    /// and pay, their last switch and their final choice have the same distributions as under the per-tick
+    /// sampler (two-sample tests over 40,000 independent users each: with the market fixed, users do not
+    /// interact). Twice: at hazards like a run's, and ten times higher, where several decisions of a user often
+    /// fall in one tick. The same tests tell a 10% change of one hazard apart.
+    #[test]
+    fn event_driven_sampler_agrees_with_per_tick_in_distribution() {
+        let (us, _) = population(40_000, 0);
+        for k in [1.0, 10.0] {
+            let reference = per_tick(&us, k, 11, 1.0);
+            let (events, state) = by_events(&us, k, 12, 1);
+            let touched = state.touched as f64 / (us.len() as f64 * TICKS as f64);
+            eprintln!(
+                "×{k}: {} rebuilds, {} forced ticks, {touched:.4} of user-ticks touched",
+                state.rebuilds, state.forced_ticks
+            );
+            assert!(
+                state.rebuilds >= 2 && state.forced_ticks >= 4,
+                "×{k}: {} rebuilds, {} forced ticks",
+                state.rebuilds,
+                state.forced_ticks
+            );
+            for (what, p) in compare(&reference, &events) {
+                eprintln!("×{k}, {what}: p = {p:.3}");
+                assert!(p > 1e-3, "×{k}, {what}: the samplers differ (p = {p:.2e})");
+            }
+            // Power: learning hazards 10% higher are told apart.
+            let faster = per_tick(&us, k, 13, 1.1);
+            let p = ks_p(&reference.aware, &faster.aware);
+            eprintln!("×{k}, 10% faster learning: p = {p:.2e}");
+            assert!(p < 1e-3, "×{k}: a 10% faster learning hazard went unnoticed (p = {p:.2e})");
+        }
+    }
+
+    /// The event-driven pass gives the same states whatever the thread count (batches of `MIN_BATCH` users
+    /// summed in order).
+    #[test]
+    fn event_driven_pass_is_independent_of_threads() {
+        let (us, _) = population(3 * MIN_BATCH as u32 + 100, 0);
+        let (a, sa) = by_events(&us, 1.0, 5, 1);
+        let (b, sb) = by_events(&us, 1.0, 5, 3);
+        assert_eq!(a.end_provider, b.end_provider);
+        assert_eq!(a.paid, b.paid);
+        assert_eq!((sa.touched, sa.rebuilds), (sb.touched, sb.rebuilds));
+    }
+}
