@@ -14,6 +14,7 @@ mod integrity; // results never lost or silently wrong: locks, folder kinds, ver
 mod invariants; // accounting and population identities checked every tick
 mod layering; // the layers of ARCHITECTURE.md import only layers below; the core reads no file or environment
 mod parquet; // --format parquet: the values of the CSV, typed; byte-identical; one row group per run in sweeps
+mod sampler; // the event-driven sampler agrees in distribution with the per-tick one on whole runs, 12 or 30 seeds
 mod slurm; // a real Slurm cluster (when LLM_MARKET_SLURM_TESTS is set)
 mod support; // helpers: the binary, the tiny scenario, temp dirs
 mod sweep; // sweeps: jobs, resume after SIGKILL, shards and merge, failures, traces
