@@ -568,6 +568,8 @@ fn cmd_bench(
     let mut writing_share = Vec::new();
     let mut measured_ticks = 0;
     let mut event_stats = (0, 0, 0);
+    let mut floor = Vec::new();
+    let mut rss = None;
     for _ in 0..repeats.max(1) {
         let t0 = std::time::Instant::now();
         let mut sim = Simulation::with_options(s.clone(), 0, &run_options(threads)?);
@@ -593,6 +595,17 @@ fn cmd_bench(
         let elapsed = t1.elapsed().as_secs_f64();
         let events = sim.world().resource::<llm_market::sim::events::EventState>();
         event_stats = (events.touched, events.rebuilds, events.forced_ticks);
+        drop(sim);
+        // The model's peak memory, read before the floor's columns are allocated.
+        rss = peak_rss_bytes();
+        // The hardware floor on as many users, ticks and threads, right after (alternating with the model).
+        let mut plain = llm_market::sim::floor::PlainLoop::new(agents as usize, threads);
+        let t2 = std::time::Instant::now();
+        for t in 0..measured_ticks {
+            plain.tick(t);
+        }
+        floor.push(t2.elapsed().as_secs_f64() * 1e9 / (agents as f64 * measured_ticks.max(1) as f64));
+        std::hint::black_box(plain.checksum());
         per_user_tick.push(elapsed * 1e9 / (agents as f64 * measured_ticks.max(1) as f64));
         writing_share.push(writing.as_secs_f64() / elapsed.max(1e-12));
         if let Some(sink) = sink {
@@ -600,8 +613,10 @@ fn cmd_bench(
         }
     }
     let median = llm_market::analysis::stats::quantile(&per_user_tick, 0.5);
+    let floor_median = llm_market::analysis::stats::quantile(&floor, 0.5);
+    let ratios: Vec<f64> = per_user_tick.iter().zip(&floor).map(|(m, f)| m / f.max(1e-12)).collect();
+    let ratio = llm_market::analysis::stats::quantile(&ratios, 0.5);
     let setup = llm_market::analysis::stats::quantile(&setups, 0.5);
-    let rss = peak_rss_bytes();
     let line = serde_json::json!({
         "agents": agents,
         "ticks": measured_ticks,
@@ -609,6 +624,9 @@ fn cmd_bench(
         "repeats": per_user_tick.len(),
         "ns_per_user_tick": (median * 100.0).round() / 100.0,
         "ns_per_user_tick_each": per_user_tick.iter().map(|x| (x * 100.0).round() / 100.0).collect::<Vec<_>>(),
+        "run_s": (median * agents as f64 * measured_ticks as f64 / 1e6).round() / 1e3,
+        "floor_ns_per_user_tick": (floor_median * 100.0).round() / 100.0,
+        "ratio_to_floor": (ratio * 1000.0).round() / 1000.0,
         "setup_s": (setup * 1000.0).round() / 1000.0,
         "peak_rss_bytes": rss,
         "bytes_per_user": rss.map(|r| r / agents.max(1)),
@@ -621,7 +639,7 @@ fn cmd_bench(
     });
     println!("{line}");
     eprintln!(
-        "{agents} users × {measured_ticks} ticks on {threads} threads: {median:.2} ns per user-tick (median of {}), set-up {setup:.2} s, peak RSS {} MB",
+        "{agents} users × {measured_ticks} ticks on {threads} threads: {median:.2} ns per user-tick (median of {}), {ratio:.2}× the plain loop's {floor_median:.2}, set-up {setup:.2} s, peak RSS {} MB",
         per_user_tick.len(),
         rss.map(|r| r / 1_000_000).unwrap_or(0)
     );

@@ -187,13 +187,14 @@ pub enum Command {
         #[command(flatten)]
         scenario_args: SweepArgs,
     },
-    /// Measure throughput: the full model (all phases) for a few ticks, repeated; one JSON line on stdout.
+    /// Measure throughput: the full model (all phases) for some ticks, repeated, next to the hardware floor
+    /// (a plain loop over as many users); one JSON line on stdout.
     Bench {
         /// User agents.
         #[arg(long, default_value_t = 1_000_000)]
         agents: u64,
-        /// Ticks per measurement (from the scenario's start).
-        #[arg(long, default_value_t = 30)]
+        /// Ticks per measurement from the scenario's start: a number, or `all` (the whole calendar).
+        #[arg(long, default_value = "30", value_parser = parse_ticks)]
         ticks: u32,
         /// Threads for the user phases (default: all cores).
         #[arg(long)]
@@ -221,4 +222,12 @@ pub enum Command {
         #[arg(long, default_value = "markdown", value_parser = ["markdown", "csv"])]
         format: String,
     },
+}
+
+/// `--ticks`: a number of ticks, or `all` (every tick of the scenario: `u32::MAX`, capped by the run).
+fn parse_ticks(s: &str) -> Result<u32, String> {
+    if s == "all" {
+        return Ok(u32::MAX);
+    }
+    s.parse().map_err(|_| format!("expected a number of ticks or `all`, got `{s}`"))
 }

@@ -101,8 +101,9 @@ pub struct UserState {
 /// The tick of a user's next candidate decision under the event-driven sampler (`sim::events`): the user is
 /// touched at that tick, or earlier only when a change of the market forces its choice. `Due::NEVER`: no
 /// decision can come (nothing left to learn or decide at the current hazards) until a change redraws it.
-/// Kept in its own column (2 bytes a user) so that the pass finds due users by scanning it alone.
-#[derive(Component, Clone, Copy, Debug, PartialEq, Eq)]
+/// Kept in a column of its own (`EventState`, 2 bytes a user, not a component: bevy would add 8 bytes of
+/// change ticks), so that the pass finds due users by scanning it alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Due(pub u16);
 
 impl Due {

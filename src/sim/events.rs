@@ -92,10 +92,6 @@ impl Rates {
         r
     }
 
-    fn values(&self) -> impl Iterator<Item = f64> + '_ {
-        self.aware.iter().flatten().chain(&self.attention).chain(&self.convert).chain(&self.churn).copied()
-    }
-
     fn map(&self, f: impl Fn(f64) -> f64) -> Rates {
         Rates {
             aware: self.aware.map(|a| a.map(&f)),
@@ -105,28 +101,67 @@ impl Rates {
         }
     }
 
-    /// Whether some probability is above its bound in `bound`.
-    pub fn exceeds(&self, bound: &Rates) -> bool {
-        self.values().zip(bound.values()).any(|(p, b)| p > b)
-    }
-
-    /// Whether some bound in `self` is more than [`SLACK`] times what `needed` holds.
-    fn slack(&self, needed: &Rates) -> bool {
-        self.values().zip(needed.values()).any(|(b, p)| b > SLACK * p)
-    }
-
-    /// The bounds set at a rebuild: what is needed with a margin for the hazards that move (at most 1).
-    /// Learning (word of mouth grows, launch shocks decay) and message-cap churn (capacity comes and goes)
-    /// get twice what is needed; conversion, which steps up with each model release, a quarter more;
-    /// attention, constant per tick for a given tick length, none (its candidates are never rejected).
-    pub fn bounds_for(needed: &Rates) -> Rates {
-        let up = |p: f64, margin: f64| (margin * p).min(1.0);
-        Rates {
-            aware: needed.aware.map(|a| a.map(|p| up(p, 2.0))),
-            attention: needed.attention.map(|p| up(p, 1.0)),
-            convert: needed.convert.map(|p| up(p, 1.25)),
-            churn: needed.churn.map(|p| up(p, 2.0)),
+    /// Brings the bounds in `self` up to what `needed` holds where a probability outgrew its bound, and
+    /// (when `shrink`) down where a bound is more than [`SLACK`] times what is needed; every other bound stays
+    /// as it is, so that only users with a kind whose bound changed need a new waiting time. A bound is set to
+    /// what is needed times its kind's margin (at most 1): learning (word of mouth grows, launch shocks decay)
+    /// and churn (message caps come and go with capacity) twice; conversion, which steps up with each model
+    /// release, a quarter more; attention, constant per tick for a given tick length, none (its candidates
+    /// are never rejected). Returns what changed, and whether some bound was lowered.
+    pub fn update(&mut self, needed: &Rates, shrink: bool) -> (Changed, bool) {
+        let mut lowered = false;
+        let mut set = |b: &mut f64, p: f64, margin: f64| {
+            let down = shrink && *b > SLACK * p;
+            let moved = p > *b || down;
+            if moved {
+                *b = (margin * p).min(1.0);
+            }
+            lowered |= down;
+            moved
+        };
+        let mut c = Changed::default();
+        for s in 0..4 {
+            for j in 0..MAX_FIRMS {
+                c.aware[s] |= (set(&mut self.aware[s][j], needed.aware[s][j], 2.0) as u32) << j;
+            }
+            c.attention[s] = set(&mut self.attention[s], needed.attention[s], 1.0);
         }
+        for j in 0..MAX_FIRMS {
+            c.convert |= (set(&mut self.convert[j], needed.convert[j], 1.25) as u32) << j;
+            c.churn |= (set(&mut self.churn[j], needed.churn[j], 2.0) as u32) << j;
+        }
+        (c, lowered)
+    }
+}
+
+/// Which bounds an update changed: per segment the chatbots whose learning bound moved and whether attention's
+/// did; the firms whose conversion and churn bounds moved.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Changed {
+    aware: [u32; 4],
+    attention: [bool; 4],
+    convert: u32,
+    churn: u32,
+}
+
+impl Changed {
+    /// Whether any bound changed.
+    pub fn any(&self) -> bool {
+        *self != Changed::default()
+    }
+
+    /// Whether a kind of decision open to a user in state `st` had its bound changed (its waiting time must
+    /// be redrawn; the others' stay exact, drawn with the same bounds).
+    #[inline(always)]
+    fn affects(&self, u: &User, st: &UserState) -> bool {
+        let s = u.segment();
+        let sub = if st.provider == NONE {
+            false
+        } else {
+            let mask = if st.paid_days > 0 { self.churn } else { self.convert };
+            (mask >> firm(st.provider)) & 1 == 1
+        };
+        self.aware[s] & !st.aware != 0 || (st.aware != 0 && self.attention[s]) || sub
     }
 }
 
@@ -137,7 +172,6 @@ struct Market {
     ban_subject: u32,
     paid_only: u32,
     sub_price: [f32; MAX_FIRMS],
-    bans: BanList,
 }
 
 impl Market {
@@ -154,15 +188,9 @@ impl Market {
             || free
     }
 
-    /// The orgs that ban now and did not at the last tick.
-    fn newly_banning(&self, bans: &BanList) -> Vec<usize> {
-        (0..self.bans.len()).filter(|&o| bans.bans(o as u32) && !self.bans.bans(o as u32)).collect()
-    }
-
-    fn update(&mut self, o: &Offers, bans: &BanList) {
+    fn update(&mut self, o: &Offers) {
         (self.chat_open, self.ban_subject, self.paid_only, self.sub_price) =
             (o.chat_open, o.ban_subject, o.paid_only, o.sub_price);
-        self.bans.clone_from(bans);
     }
 }
 
@@ -173,21 +201,25 @@ pub struct EventState {
     bound: Rates,
     ln: Rates,
     keep: Rates,
-    last_rebuild: Option<u32>,
+    /// The last tick at which bounds were lowered.
+    last_shrink: Option<u32>,
     /// Days of the ticks before this one (the tenure clock of paying users).
     day: u32,
     market: Market,
-    /// Rebuilds so far (every user's waiting time redrawn).
+    /// Ticks at which some bound changed (and the waiting times of the users concerned were redrawn).
     pub rebuilds: u32,
     /// Ticks on which a change of the market made the pass look for users whose choice it forces.
     pub forced_ticks: u32,
     /// Users taken through the kernels so far (a user counts once per tick it is touched).
     pub touched: u64,
-    /// Each org's staff, as rows of the users' table (compressed: org o's rows are
-    /// `employee_rows[employee_start[o]..employee_start[o + 1]]`), built at the first tick; empty when users
-    /// are not in one table, and then a ban makes the pass look at every user.
+    /// Each user's next candidate tick, by row of the users' tables (in table order). Not a component: bevy
+    /// keeps two change ticks per component and entity, 8 bytes for a 2-byte value.
+    due: Vec<Due>,
+    /// Each org's staff, as rows (compressed: org o's rows are
+    /// `employee_rows[employee_start[o]..employee_start[o + 1]]`), built at the first tick.
     employee_start: Vec<u32>,
     employee_rows: Vec<u32>,
+    n_orgs: usize,
 }
 
 impl EventState {
@@ -196,28 +228,24 @@ impl EventState {
             bound: Rates::default(),
             ln: Rates::default(),
             keep: Rates::default(),
-            last_rebuild: None,
+            last_shrink: None,
             day: 0,
-            market: Market {
-                chat_open: 0,
-                ban_subject: 0,
-                paid_only: 0,
-                sub_price: [0.0; MAX_FIRMS],
-                bans: BanList::new(n_orgs),
-            },
+            market: Market { chat_open: 0, ban_subject: 0, paid_only: 0, sub_price: [0.0; MAX_FIRMS] },
             rebuilds: 0,
             forced_ticks: 0,
             touched: 0,
+            due: Vec::new(),
             employee_start: Vec::new(),
             employee_rows: Vec::new(),
+            n_orgs,
         }
     }
 
     /// Indexes the staff of each org from the users' table (one counting pass, one filling pass).
-    fn index_employees(&mut self, us: &[User]) {
-        let n_orgs = self.market.bans.len();
+    fn index_employees<'a>(&mut self, us: impl Iterator<Item = &'a User> + Clone) {
+        let n_orgs = self.n_orgs;
         let mut start = vec![0u32; n_orgs + 1];
-        for u in us {
+        for u in us.clone() {
             let e = u.employer_index() as usize;
             if e < n_orgs {
                 start[e + 1] += 1;
@@ -228,7 +256,7 @@ impl EventState {
         }
         let mut next = start.clone();
         let mut rows = vec![0u32; start[n_orgs] as usize];
-        for (row, u) in us.iter().enumerate() {
+        for (row, u) in us.enumerate() {
             let e = u.employer_index() as usize;
             if e < n_orgs {
                 rows[next[e] as usize] = row as u32;
@@ -237,19 +265,13 @@ impl EventState {
         }
         (self.employee_start, self.employee_rows) = (start, rows);
     }
-
-    /// Org `o`'s staff (rows of the users' table).
-    fn employees(&self, o: usize) -> &[u32] {
-        match (self.employee_start.get(o), self.employee_start.get(o + 1)) {
-            (Some(&a), Some(&b)) => &self.employee_rows[a as usize..b as usize],
-            _ => &[],
-        }
-    }
 }
 
 /// A `Due` value that marks a user to look at this tick (its employer started banning): its waiting time
-/// is redrawn from this tick (exact: the processes are memoryless) and its choice checked.
-const MARKED: u16 = u16::MAX - 1;
+/// is redrawn from this tick (exact: the processes are memoryless) and its choice checked. It is tick 0, the
+/// initial state, which no pass runs at, so that one unsigned comparison (`due <= tick`) finds due users and
+/// marked ones alike.
+const MARKED: u16 = 0;
 
 /// Acceptance threshold of a candidate: probability `p / b`.
 fn accept_thr(p: f64, b: f64) -> u64 {
@@ -278,7 +300,8 @@ struct Ctx<'a> {
     acc_convert: [u64; MAX_FIRMS],
     /// Per tenure class and firm.
     acc_churn: [[u64; MAX_FIRMS]; 3],
-    rebuild: bool,
+    /// Bounds changed this tick (`None`: none did).
+    changed: Option<Changed>,
     force: bool,
 }
 
@@ -308,7 +331,7 @@ impl<'a> Ctx<'a> {
             acc_attention: std::array::from_fn(|s| accept_thr(needed.attention[s], b.attention[s])),
             acc_convert: std::array::from_fn(|j| accept_thr(needed.convert[j], b.convert[j])),
             acc_churn,
-            rebuild: false,
+            changed: None,
             force: false,
         }
     }
@@ -526,32 +549,63 @@ fn visit(ctx: &Ctx, c: &mut Counts, u: &User, st: &mut UserState, due: &mut Due,
 }
 
 /// The pass over a slice of users. On most ticks it only scans `Due` for users due now or marked, 64 at a
-/// time; on a rebuild, or when a change of the market may force anyone's choice, it visits every user.
+/// time; when bounds changed, or a change of the market may force anyone's choice, it looks at every user.
 fn pass(ctx: &Ctx, c: &mut Counts, us: &[User], sts: &mut [UserState], dues: &mut [Due]) {
-    if ctx.rebuild || ctx.force {
+    if ctx.changed.is_some() || ctx.force {
+        let changed = ctx.changed.unwrap_or_default();
         for ((u, st), due) in us.iter().zip(sts).zip(dues) {
-            visit(ctx, c, u, st, due, ctx.rebuild, ctx.force);
+            let redraw = changed.affects(u, st);
+            visit(ctx, c, u, st, due, redraw, ctx.force);
         }
         return;
     }
+    // Due users are few and scattered: each chunk's are found first and their rows prefetched together, so
+    // that their cache misses overlap instead of coming one after another.
     let tick = ctx.tick;
-    for ((uc, sc), dc) in us.chunks(64).zip(sts.chunks_mut(64)).zip(dues.chunks_mut(64)) {
-        // `MARKED` is above every tick, so one comparison finds due users and marked ones.
-        let mut due = dc.iter().enumerate().fold(0u64, |m, (i, d)| m | ((d.0 <= tick || d.0 == MARKED) as u64) << i);
-        while due != 0 {
-            let i = due.trailing_zeros() as usize;
-            due &= due - 1;
+    let mut found = [0u16; CHUNK];
+    for ((uc, sc), dc) in us.chunks(CHUNK).zip(sts.chunks_mut(CHUNK)).zip(dues.chunks_mut(CHUNK)) {
+        let mut n = 0;
+        for (b, block) in dc.chunks(64).enumerate() {
+            let mut due = block.iter().enumerate().fold(0u64, |m, (i, d)| m | ((d.0 <= tick) as u64) << i);
+            while due != 0 {
+                found[n] = (b * 64 + due.trailing_zeros() as usize) as u16;
+                due &= due - 1;
+                n += 1;
+            }
+        }
+        for &i in &found[..n] {
+            prefetch(&uc[i as usize]);
+            prefetch(&sc[i as usize]);
+        }
+        for &i in &found[..n] {
+            let i = i as usize;
             let marked = dc[i].0 == MARKED;
             visit(ctx, c, &uc[i], &mut sc[i], &mut dc[i], marked, marked);
         }
     }
 }
 
-/// A table of users as slices: ids and traits, states, due ticks.
-type Slices<'a> = (&'a [User], &'a mut [UserState], &'a mut [Due]);
+/// Users per chunk of the pass's scan (their due rows are prefetched together).
+const CHUNK: usize = 2048;
 
-/// One tick of the pass over the users' tables: decides whether to rebuild, marks the staff of newly
-/// banning orgs, takes each user due or forced through the kernels on `workers`, and returns what changed.
+/// Asks the CPU to bring `x`'s cache line in (a hint: no effect on results; nothing on other CPUs).
+#[inline(always)]
+fn prefetch<T>(x: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch reads nothing the program sees and cannot fault, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>((x as *const T).cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = x;
+}
+
+/// A table of users as slices: ids and traits, states.
+type Slices<'a> = (&'a [User], &'a mut [UserState]);
+
+/// One tick of the pass over the users' tables (their rows in table order, which no system changes during a
+/// run): decides whether to rebuild, marks the staff of newly banning orgs, takes each user due or forced
+/// through the kernels on `workers`, and returns what changed.
 fn tick_pass(
     state: &mut EventState,
     workers: &Workers,
@@ -561,52 +615,66 @@ fn tick_pass(
     tables: &mut [Slices],
 ) -> Counts {
     let needed = Rates::needed(view.offers);
-    let shrink = state.last_rebuild.is_none_or(|t| tick >= t + SHRINK_AFTER_TICKS) && state.bound.slack(&needed);
-    let rebuild = needed.exceeds(&state.bound) || shrink;
+    let shrink = state.last_shrink.is_none_or(|t| tick >= t + SHRINK_AFTER_TICKS);
+    let (changed, lowered) = state.bound.update(&needed, shrink);
+    let rebuild = changed.any();
     if rebuild {
-        state.bound = Rates::bounds_for(&needed);
         state.ln = state.bound.map(|b| (-b).ln_1p());
         state.keep = state.bound.map(|b| 1.0 - b);
-        state.last_rebuild = Some(tick);
         state.rebuilds += 1;
     }
-    if state.employee_start.is_empty() && tables.len() == 1 {
-        state.index_employees(tables[0].0);
+    if lowered {
+        state.last_shrink = Some(tick);
     }
-    // Staff of newly banning orgs are marked; with no index (users in several tables) or on a tick that
-    // visits everyone anyway, every user's choice is checked instead.
-    let newly_banning = state.market.newly_banning(view.bans);
+    let n: usize = tables.iter().map(|(us, _)| us.len()).sum();
+    if state.due.len() != n {
+        // The first tick (the user count never changes during a run): every user is drawn now.
+        state.due = vec![Due::NEVER; n];
+        state.index_employees(tables.iter().flat_map(|(us, _)| us.iter()));
+    }
+    // Staff of newly banning orgs are marked (on a tick that visits everyone anyway, every user's choice is
+    // checked instead).
+    let newly_banning = view.bans.newly_banning();
     let mut force = state.market.may_force(view.offers);
     if !newly_banning.is_empty() {
-        if rebuild || force || state.employee_start.is_empty() || tables.len() != 1 {
+        if rebuild || force {
             force = true;
         } else {
-            for &o in &newly_banning {
-                for &row in state.employees(o) {
-                    tables[0].2[row as usize].0 = MARKED;
+            let EventState { due, employee_start, employee_rows, .. } = &mut *state;
+            for &o in newly_banning {
+                let (a, b) = (employee_start[o as usize] as usize, employee_start[o as usize + 1] as usize);
+                for &row in &employee_rows[a..b] {
+                    due[row as usize].0 = MARKED;
                 }
             }
         }
     }
     state.forced_ticks += (force || !newly_banning.is_empty()) as u32;
+    let mut due = std::mem::take(&mut state.due);
     let mut total = Counts::default();
-    let mut ctx = Ctx::new(view, state, &needed, seed, tick);
-    (ctx.rebuild, ctx.force) = (rebuild, force);
-    for (us, sts, dues) in tables.iter_mut() {
-        // Most ticks touch few users: batches large enough to pay for their counts.
-        let parts = workers.map_batches3(MIN_BATCH, us, sts, dues, |us, sts, dues| {
-            let mut c = Counts::default();
-            pass(&ctx, &mut c, us, sts, dues);
-            c
-        });
-        for p in &parts {
-            total.plus.add(&p.plus);
-            total.minus.add(&p.minus);
-            total.touched += p.touched;
+    {
+        let mut ctx = Ctx::new(view, state, &needed, seed, tick);
+        (ctx.changed, ctx.force) = (rebuild.then_some(changed), force);
+        let mut rest = &mut due[..];
+        for (us, sts) in tables.iter_mut() {
+            let (dues, tail) = std::mem::take(&mut rest).split_at_mut(us.len());
+            rest = tail;
+            // Most ticks touch few users: batches large enough to pay for their counts.
+            let parts = workers.map_batches3(MIN_BATCH, us, sts, dues, |us, sts, dues| {
+                let mut c = Counts::default();
+                pass(&ctx, &mut c, us, sts, dues);
+                c
+            });
+            for p in &parts {
+                total.plus.add(&p.plus);
+                total.minus.add(&p.minus);
+                total.touched += p.touched;
+            }
         }
     }
+    state.due = due;
     state.touched += total.touched;
-    state.market.update(view.offers, view.bans);
+    state.market.update(view.offers);
     state.day += view.offers.tick_days as u32;
     total
 }
@@ -635,30 +703,27 @@ pub fn step_users_by_events(
     mut tally: ResMut<UserTally>,
     mut state: ResMut<EventState>,
     market: MarketView,
-    mut users: Query<(&User, &mut UserState, &mut Due)>,
+    mut users: Query<(&User, &mut UserState)>,
 ) {
     let view = market.view();
     let (seed, tick) = (market.info.seed, market.clock.tick);
     match users.contiguous_iter_mut() {
         Ok(tables) => {
             let mut tables: Vec<_> = tables.collect();
-            let mut slices: Vec<Slices> = tables
-                .iter_mut()
-                .map(|(us, sts, dues)| (*us, sts.bypass_change_detection(), dues.bypass_change_detection()))
-                .collect();
+            let mut slices: Vec<Slices> =
+                tables.iter_mut().map(|(us, sts)| (*us, sts.bypass_change_detection())).collect();
             let total = tick_pass(&mut state, &workers, view, seed, tick, &mut slices);
             apply(&mut tally, &total);
         }
         // Not reached (users are stored in tables); kept so that a change of storage cannot fail a run: the
-        // same pass over copies of the columns, written back.
+        // same pass over copies of the columns (in the query's order, which is the tables'), written back.
         Err(_) => {
             let mut rows: Vec<_> = users.iter_mut().collect();
-            let us: Vec<User> = rows.iter().map(|(u, _, _)| **u).collect();
-            let mut sts: Vec<UserState> = rows.iter().map(|(_, st, _)| **st).collect();
-            let mut dues: Vec<Due> = rows.iter().map(|(_, _, due)| **due).collect();
-            let total = tick_pass(&mut state, &workers, view, seed, tick, &mut [(&us, &mut sts, &mut dues)]);
-            for ((_, st, due), (s, d)) in rows.iter_mut().zip(sts.into_iter().zip(dues)) {
-                (*st.bypass_change_detection(), *due.bypass_change_detection()) = (s, d);
+            let us: Vec<User> = rows.iter().map(|(u, _)| **u).collect();
+            let mut sts: Vec<UserState> = rows.iter().map(|(_, st)| **st).collect();
+            let total = tick_pass(&mut state, &workers, view, seed, tick, &mut [(&us, &mut sts)]);
+            for ((_, st), s) in rows.iter_mut().zip(sts) {
+                *st.bypass_change_detection() = s;
             }
             apply(&mut tally, &total);
         }
@@ -673,6 +738,8 @@ mod tests {
 
     const ORGS: usize = 12;
     const TICKS: u32 = 240;
+    /// The time of an event that never came (ticks run from 1 to `TICKS`).
+    const NEVER_T: f64 = (TICKS + 1) as f64;
 
     /// A market with three chatbots (hazards × `k`) that changes over time the ways a run's market does: word of mouth
     /// triples the learning hazards at tick 100 (a rebuild), an org starts banning at tick 60 and another at
@@ -709,7 +776,11 @@ mod tests {
             o.chat_open = 0b011;
         }
         o.tick_days = 1;
+        // The list as the last organisation phase left it: org 3 starts banning at tick 60, org 7 at 150.
         let mut bans = BanList::new(ORGS);
+        bans.set(3, tick > 60);
+        bans.set(7, tick > 150);
+        bans.start_phase();
         bans.set(3, tick >= 60);
         bans.set(7, tick >= 150);
         (o, bans)
@@ -727,7 +798,7 @@ mod tests {
     }
 
     /// What happened to each user: the first tick it knew a chatbot, had a provider, paid; the tick it last
-    /// changed provider; its provider at the end (`TICKS` where an event never came).
+    /// changed provider; its provider at the end (`NEVER_T` where an event never came).
     #[derive(Default)]
     struct Times {
         aware: Vec<f64>,
@@ -743,7 +814,7 @@ mod tests {
 
     impl Times {
         fn new(n: usize) -> Times {
-            let never = vec![TICKS as f64; n];
+            let never = vec![NEVER_T; n];
             Times {
                 aware: never.clone(),
                 adopted: never.clone(),
@@ -759,10 +830,10 @@ mod tests {
                 if a.aware != 0 && b.aware == 0 {
                     self.aware[i] = t;
                 }
-                if a.provider != NONE && self.adopted[i] == TICKS as f64 {
+                if a.provider != NONE && self.adopted[i] == NEVER_T {
                     self.adopted[i] = t;
                 }
-                if a.paid_days > 0 && self.paid[i] == TICKS as f64 {
+                if a.paid_days > 0 && self.paid[i] == NEVER_T {
                     self.paid[i] = t;
                 }
                 if a.provider != b.provider {
@@ -781,7 +852,7 @@ mod tests {
     fn per_tick(us: &[User], k: f64, seed: u64, scale: f64) -> Times {
         let mut sts = vec![UserState { provider: NONE, ..UserState::default() }; us.len()];
         let mut times = Times::new(us.len());
-        for tick in 0..TICKS {
+        for tick in 1..=TICKS {
             let (mut o, bans) = market(tick, k);
             for row in o.aware_thr.iter_mut() {
                 for x in row.iter_mut() {
@@ -804,22 +875,14 @@ mod tests {
     /// tally (last tick's plus what changed) equals a count of the users' states.
     fn by_events(us: &[User], k: f64, seed: u64, threads: usize) -> (Times, EventState) {
         let mut sts = vec![UserState { provider: NONE, ..UserState::default() }; us.len()];
-        let mut dues = vec![Due::NEVER; us.len()];
         let mut state = EventState::new(ORGS);
         let workers = Workers::new(threads, false);
         let mut tally = UserTally::default();
         let mut times = Times::new(us.len());
-        for tick in 0..TICKS {
+        for tick in 1..=TICKS {
             let (o, bans) = market(tick, k);
             let before = sts.clone();
-            let total = tick_pass(
-                &mut state,
-                &workers,
-                view(&o, &bans, seed, tick),
-                seed,
-                tick,
-                &mut [(us, &mut sts, &mut dues)],
-            );
+            let total = tick_pass(&mut state, &workers, view(&o, &bans, seed, tick), seed, tick, &mut [(us, &mut sts)]);
             apply(&mut tally, &total);
             let mut counted = UserTally::default();
             for (u, st) in us.iter().zip(&sts) {
@@ -840,7 +903,7 @@ mod tests {
                 let closed = (o.chat_open >> j) & 1 == 0;
                 assert!(!banned && !unaffordable && !closed, "tick {tick}: user {} kept chatbot {j}", u.id.0);
             }
-            assert!(dues.iter().all(|d| d.0 > tick as u16), "tick {tick}: a user due now was left behind");
+            assert!(state.due.iter().all(|d| d.0 > tick as u16), "tick {tick}: a user due now was left behind");
             times.observe(tick, &before, &sts);
         }
         times.end_provider = sts.iter().map(|st| st.provider).collect();

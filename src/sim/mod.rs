@@ -6,6 +6,7 @@ pub mod clock;
 pub mod components;
 pub mod events;
 pub mod firms;
+pub mod floor;
 pub mod memory;
 pub mod orgs;
 pub mod record;

@@ -96,6 +96,7 @@ pub fn update_orgs(
     ));
     let loyalty = o.loyalty.exp() as f32;
     let key = tick_key(info.seed, Stream::Org, clock.tick);
+    bans.start_phase();
 
     // Integer counts per (firm, vertical, stage), turned into tokens and seats after the loop.
     let mut by_stage = vec![[[0u64; 3]; 5]; n_firms];

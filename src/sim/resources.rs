@@ -287,31 +287,44 @@ pub struct WaitlistTally(pub Vec<u64>);
 
 /// Which org agents ban consumer chat, indexed by org id; read by the user phases. One more entry than
 /// there are orgs, always `false`: what a user without an employer looks up (no branch in the user pass).
+/// Also the orgs that started banning at the last organisation phase (the event-driven user pass looks at
+/// their staff only).
 #[derive(Resource, Clone, Debug)]
-pub struct BanList(Vec<bool>);
+pub struct BanList {
+    bans: Vec<bool>,
+    newly: Vec<u32>,
+}
 
 impl BanList {
     /// No org bans anything yet.
     pub fn new(n_orgs: usize) -> BanList {
-        BanList(vec![false; n_orgs + 1])
+        BanList { bans: vec![false; n_orgs + 1], newly: Vec::new() }
+    }
+
+    /// Starts an organisation phase: no org has started banning in it yet.
+    pub fn start_phase(&mut self) {
+        self.newly.clear();
     }
 
     /// Records whether org `org` bans consumer chat.
     pub fn set(&mut self, org: usize, bans: bool) {
-        let last = self.0.len() - 1;
+        let last = self.bans.len() - 1;
         if org < last {
-            self.0[org] = bans;
+            if bans && !self.bans[org] {
+                self.newly.push(org as u32);
+            }
+            self.bans[org] = bans;
         }
     }
 
-    /// Whether each org bans (the entry beyond the last org is always false).
-    pub fn as_slice(&self) -> &[bool] {
-        &self.0
+    /// The orgs that started banning since the organisation phase started, in the order they did.
+    pub fn newly_banning(&self) -> &[u32] {
+        &self.newly
     }
 
     /// The number of orgs.
     pub fn len(&self) -> usize {
-        self.0.len() - 1
+        self.bans.len() - 1
     }
 
     /// Whether there are no orgs.
@@ -323,8 +336,8 @@ impl BanList {
     /// for none) bans consumer chat.
     #[inline(always)]
     pub fn bans(&self, employer: u32) -> bool {
-        let last = self.0.len() - 1;
-        self.0[(employer as usize).min(last)]
+        let last = self.bans.len() - 1;
+        self.bans[(employer as usize).min(last)]
     }
 }
 

@@ -125,7 +125,6 @@ pub fn populate(world: &mut World, scenario: Arc<Scenario>, run_id: u64) {
         (
             User::new(UserId(i), segment as u8, taste, shadow, employer, wtp),
             UserState { provider: NONE, ..Default::default() },
-            Due::NEVER,
         )
     }));
 

@@ -6,7 +6,7 @@
 //! bans, firms' decisions) switched on: each firm's users at three dates, paying users, revenue, cost and end
 //! cash. Each metric's 30 values under one sampler and 30 under the other are compared with Welch's test at
 //! the 0.1% level. A test that cannot fail would be worthless, so the same comparison must tell the baseline
-//! from the baseline with 20% more word of mouth.
+//! from the baseline with 30% more word of mouth.
 
 use crate::support::{load, root};
 use llm_market::analysis::stats::welch_difference;
@@ -90,9 +90,9 @@ fn event_driven_and_per_tick_samplers_agree_on_whole_runs() {
     assert!(events.len() >= 20, "only {} metrics", events.len());
     let differ = differing(&events, &per_tick);
     assert!(differ.is_empty(), "the samplers differ on:\n{}", differ.join("\n"));
-    // Power: 20% more word of mouth is told apart by the same comparison.
-    let louder = sample(n, &["awareness.word_of_mouth_per_month=3.6"], UserPass::Events);
+    // Power: 30% more word of mouth is told apart by the same comparison.
+    let louder = sample(n, &["awareness.word_of_mouth_per_month=3.9"], UserPass::Events);
     let moved = differing(&events, &louder);
-    eprintln!("20% more word of mouth moves {} metrics", moved.len());
-    assert!(moved.len() >= 3, "20% more word of mouth went unnoticed: {moved:?}");
+    eprintln!("30% more word of mouth moves {} metrics", moved.len());
+    assert!(moved.len() >= 3, "30% more word of mouth went unnoticed: {moved:?}");
 }
