@@ -572,7 +572,8 @@ fn cmd_bench(
     let mut rss = None;
     for _ in 0..repeats.max(1) {
         let t0 = std::time::Instant::now();
-        let mut sim = Simulation::with_options(s.clone(), 0, &run_options(threads)?);
+        let options = run_options(threads)?;
+        let mut sim = Simulation::with_options(s.clone(), 0, &options);
         setups.push(t0.elapsed().as_secs_f64());
         measured_ticks = ticks.min(sim.n_ticks());
         let mut sink = outputs.map(|d| RunOutput::create(d, false)).transpose()?;
@@ -599,7 +600,7 @@ fn cmd_bench(
         // The model's peak memory, read before the floor's columns are allocated.
         rss = peak_rss_bytes();
         // The hardware floor on as many users, ticks and threads, right after (alternating with the model).
-        let mut plain = llm_market::sim::floor::PlainLoop::new(agents as usize, threads);
+        let mut plain = llm_market::sim::floor::PlainLoop::new(agents as usize, threads, options.vector_test);
         let t2 = std::time::Instant::now();
         for t in 0..measured_ticks {
             plain.tick(t);

@@ -548,8 +548,27 @@ fn visit(ctx: &Ctx, c: &mut Counts, u: &User, st: &mut UserState, due: &mut Due,
     }
 }
 
+/// [`pass`] compiled for AVX2 (the scan for due users compares 16 due ticks per instruction instead of 8):
+/// call only where [`avx2`] found it.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn pass_avx2(ctx: &Ctx, c: &mut Counts, us: &[User], sts: &mut [UserState], dues: &mut [Due]) {
+    pass(ctx, c, us, sts, dues)
+}
+
+/// Whether the pass may use AVX2: the CPU has it and the run's options allow vector code.
+fn avx2(vector_test: bool) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if vector_test {
+        return std::arch::is_x86_feature_detected!("avx2");
+    }
+    let _ = vector_test;
+    false
+}
+
 /// The pass over a slice of users. On most ticks it only scans `Due` for users due now or marked, 64 at a
 /// time; when bounds changed, or a change of the market may force anyone's choice, it looks at every user.
+#[inline(always)]
 fn pass(ctx: &Ctx, c: &mut Counts, us: &[User], sts: &mut [UserState], dues: &mut [Due]) {
     if ctx.changed.is_some() || ctx.force {
         let changed = ctx.changed.unwrap_or_default();
@@ -650,6 +669,7 @@ fn tick_pass(
         }
     }
     state.forced_ticks += (force || !newly_banning.is_empty()) as u32;
+    let vector = avx2(workers.vector_test);
     let mut due = std::mem::take(&mut state.due);
     let mut total = Counts::default();
     {
@@ -662,6 +682,12 @@ fn tick_pass(
             // Most ticks touch few users: batches large enough to pay for their counts.
             let parts = workers.map_batches3(MIN_BATCH, us, sts, dues, |us, sts, dues| {
                 let mut c = Counts::default();
+                #[cfg(target_arch = "x86_64")]
+                if vector {
+                    // SAFETY: `avx2` found the feature on this CPU.
+                    unsafe { pass_avx2(&ctx, &mut c, us, sts, dues) };
+                    return c;
+                }
                 pass(&ctx, &mut c, us, sts, dues);
                 c
             });
