@@ -16,7 +16,7 @@ pub struct PlainLoop {
 }
 
 impl PlainLoop {
-    /// `n` users on `threads` threads (batches cut as the model's user pass cuts them); `vector`: compiled for
+    /// `n` users on `threads` threads (batches of at least 4,096 users, 32 per thread); `vector`: compiled for
     /// AVX2 where the CPU has it (as the model's pass is, with the same switch).
     pub fn new(n: usize, threads: usize, vector: bool) -> PlainLoop {
         PlainLoop { ids: (0..n as u32).collect(), hits: vec![0; n], workers: Workers::new(threads, vector) }

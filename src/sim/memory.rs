@@ -1,13 +1,15 @@
 //! A run's peak memory, estimated from its scenario before anything is allocated (pure: no IO).
 //!
-//! Measured peak resident memory (README "Performance"): 86–97 bytes per user agent at 1M–100M users, about
-//! 10 MB for a 1,000-user run. An organisation is a 12-byte `Org` component plus the same per-entity bevy
+//! Measured peak resident memory (README "Performance"): 95–96 bytes per user agent at 10M–100M users with the
+//! event-driven sampler (its due ticks and staff index add about 6 to the components' and bevy's 89), about
+//! 13 MB for a 1,000-user run. An organisation is a 12-byte `Org` component plus the same per-entity bevy
 //! bookkeeping as a user (≈ 68 bytes) and one byte of `BanList`. The constants below round these up, so the
 //! estimate errs on the side of refusing a run that would have just fitted.
 
 use crate::config::Scenario;
 
-/// Bytes per user agent (measured 86–97 resident; 20 bytes of components plus bevy's per-entity storage).
+/// Bytes per user agent (measured 95–96 resident; 20 bytes of components plus bevy's per-entity storage, 2 of
+/// due tick and about 4 of the staff index).
 pub const BYTES_PER_USER: u64 = 100;
 /// Bytes per organisation agent (12 bytes of `Org`, bevy's per-entity storage, the ban list).
 pub const BYTES_PER_ORG: u64 = 100;
