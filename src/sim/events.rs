@@ -4,24 +4,25 @@
 //! happens: learning of an open chatbot it does not know (one Bernoulli draw per such chatbot), reconsidering
 //! (the attention draw), and converting or churning. This pass draws the same decisions as *waiting times*.
 //! It is a change of sampling, not of the model: the decisions happen with the same probabilities in every
-//! tick (docs/ODD.md §7.6).
+//! tick (docs/ODD.md §7.14).
 //!
 //! **Thinning in discrete time.** Each kind of decision `k` a user may take has, this tick, the probability
 //! `p_k(t)` of the per-tick sampler. The pass keeps for each kind an upper bound `b_k ≥ p_k(t)` (a table per
 //! segment and firm, [`Rates`]) and runs, per user, the Bernoulli(`b_k`) processes of its kinds superposed: the
 //! tick of the next *candidate* is a geometric waiting time with success probability `1 − Π(1 − b_k)`, stored
-//! in [`Due`]. At that tick the pass draws which kinds are candidates (given that at least one is: kind by
-//! kind, conditioned on the rest) and accepts each candidate with probability `p_k(t) / b_k`. A kind thus
-//! happens in each tick with probability `p_k(t)`, independently of other ticks and kinds — exactly the
-//! per-tick model. After the user's decisions its waiting time is drawn afresh from its new state (the
+//! in [`Due`]. At that tick the pass draws which kinds are candidates (given that at least one is: the first
+//! by inversion, the later ones independently) and accepts each candidate with probability `p_k(t) / b_k`. A
+//! kind thus happens in each tick with probability `p_k(t)`, independently of other ticks and kinds — exactly
+//! the per-tick model. After the user's decisions its waiting time is drawn afresh from its new state (the
 //! processes are memoryless, so redrawing from any tick is exact).
 //!
-//! **Changes that redraw.** When a hazard outgrows its bound (word of mouth rising, a launch, a price
-//! introduced) the bounds are set to twice this tick's probabilities and every user's waiting time is redrawn
-//! (a *rebuild*: one pass over all users); bounds far above need (a launch shock decayed, a firm gone) are
-//! lowered the same way, at most every [`SHRINK_AFTER_TICKS`] ticks. Changes of the market that force a
-//! user's choice (its chatbot closed, its employer banned it, a plan it cannot pay) are found in a pass over
-//! all users on the ticks such a change happens, which touches only the users concerned.
+//! **Changes that redraw.** When a probability outgrows its bound (word of mouth rising, a launch, a price
+//! introduced) that bound is raised with its kind's margin ([`Rates::update`]) and the users with a kind of that
+//! bound get a new waiting time ([`Changed::affects`]); bounds far above need (a launch shock decayed, a firm
+//! gone) are lowered the same way, at most every [`SHRINK_AFTER_TICKS`] ticks. Changes of the market that can
+//! force a user's choice (its chatbot closed, a plan made paid-only or dearer, a paid plan made free) make the
+//! pass look at every user that tick; an org that starts banning makes it look at that org's staff only (they
+//! are marked in the due column, through an index of each org's staff built at the first tick).
 //!
 //! **Within a tick** a user's decisions run through the same kernels as the per-tick samplers, in phase order
 //! (learn → reconsider → subscribe). A decision whose probability depends on what an earlier one changed this

@@ -3,8 +3,10 @@
 //! Each phase is a per-user kernel (`learn`, `reconsider`, `subscribe`, `count`) that reads only the user, its
 //! own state and this tick's market view (`Offers`, `BanList`), none of which another user's phases change. So
 //! the kernels can run phase by phase over all users (one system per phase: the reference, and what the phase
-//! benchmarks time) or one user at a time through all of them ([`step_users`], one pass over memory: what a run
-//! uses), with byte-identical results; a test checks this on every run it makes.
+//! benchmarks time) or one user at a time through all of them ([`step_users`], one pass over memory), with
+//! byte-identical results; a test checks this on every run it makes. These are the per-tick samplers: a draw
+//! per user, tick and possible decision. Runs use the event-driven sampler (`sim::events`), which takes the
+//! users with a decision due through the same kernels and agrees with these in distribution.
 //!
 //! The fused pass skips "quiet" users: those with no provider (and no switch to clear) whose draws this tick
 //! all miss, to whom the kernels would do nothing (most users on most days). Where the CPU has AVX-512
