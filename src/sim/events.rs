@@ -38,7 +38,10 @@
 
 use super::components::*;
 use super::resources::*;
-use super::users::{CAPPED, MarketView, TickView, churn_class, count_learnt, count_provider, count_waitlisted, firm};
+use super::users::{
+    MarketView, PaidClock, TickView, allowed, churn_class, count_learnt, count_provider, count_waitlisted, firm,
+    subscribe_by,
+};
 use crate::model::choice::NONE;
 use crate::model::rng::{CounterRng, Stream, prob_threshold, tick_key};
 use bevy_ecs::prelude::*;
@@ -445,58 +448,15 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Whether this tick's market forces the user's choice: its provider is no longer open to it, or its
-    /// paid plan became free (mirrors the tests of `reconsider` and `subscribe`).
+    /// Whether this tick's market forces the user's choice: its provider is no longer open to it (the test of
+    /// `reconsider`), or its paid plan became free (that of `subscribe`).
     #[inline(always)]
     fn forced(&self, u: &User, st: &UserState) -> bool {
         if st.provider == NONE {
             return false;
         }
-        let (o, j) = (self.view.offers, firm(st.provider));
-        let bit = 1u32 << j;
-        o.chat_open & bit == 0
-            || (o.ban_subject & bit != 0 && self.view.bans.bans(u.employer_index()) && !u.shadow())
-            || (o.paid_only & bit != 0 && u.wtp < o.sub_price[j])
-            || (st.paid_days > 0 && o.sub_price[j] <= 0.0)
-    }
-
-    /// The subscription kernel with its outcome given (`decided`), or drawn afresh on the per-tick streams
-    /// (`None`: the user's plan changed earlier this tick, or it had no provider).
-    #[inline(always)]
-    fn subscribe(&self, u: &User, st: &mut UserState, decided: Option<bool>) {
-        let j = st.provider;
-        if j == NONE {
-            return;
-        }
-        let (o, id) = (self.view.offers, u.id.0 as u64);
-        let price = o.sub_price[firm(j)];
-        if st.paid_days > 0 {
-            if price <= 0.0 {
-                st.paid_days = 0;
-                return;
-            }
-            let churns = decided.unwrap_or_else(|| {
-                let tenure = self.day.saturating_add(1).saturating_sub(st.paid_days);
-                let class = churn_class(u, price, tenure);
-                let capped = o.capped_churn_thr[firm(j)];
-                let capped_out = capped != 0 && CounterRng::new(self.view.capacity_key, id ^ CAPPED).hit(capped);
-                CounterRng::new(self.view.subscription_key, id).hit(o.churn_thr[class]) || capped_out
-            });
-            if churns {
-                st.paid_days = 0;
-                if (o.paid_only >> j) & 1 == 1 {
-                    st.provider = NONE;
-                }
-            }
-        } else if price > 0.0 && u.wtp >= price {
-            let converts = decided.unwrap_or_else(|| {
-                let thr = if st.switched { o.convert_half_thr[firm(j)] } else { o.convert_thr[firm(j)] };
-                CounterRng::new(self.view.subscription_key, id).hit(thr)
-            });
-            if converts {
-                st.paid_days = self.convert_mark;
-            }
-        }
+        let j = firm(st.provider);
+        (allowed(&self.view, u, st.aware) >> j) & 1 == 0 || (st.paid_days > 0 && self.view.offers.sub_price[j] <= 0.0)
     }
 }
 
@@ -524,7 +484,8 @@ fn decide_user(ctx: &Ctx, c: &mut Counts, u: &User, st: &mut UserState, rng: &mu
         attention.unwrap_or(fresh)
     });
     let same_plan = st.provider == before.provider && (st.paid_days > 0) == (before.paid_days > 0);
-    ctx.subscribe(u, st, if same_plan { subscription } else { None });
+    let clock = PaidClock::Mark { day: ctx.day, convert: ctx.convert_mark };
+    subscribe_by(&ctx.view, u, st, clock, if same_plan { subscription } else { None });
     st.switched = false;
     count_waitlisted(&mut c.plus, waitlisted);
     count_learnt(&mut c.plus, before.aware, st.aware);

@@ -123,18 +123,7 @@ pub(super) fn reconsider_by(
     let offers = t.offers;
     st.switched = false;
     let s = u.segment();
-    let mut allowed = st.aware & offers.chat_open;
-    if t.bans.bans(u.employer_index()) && !u.shadow() {
-        allowed &= !offers.ban_subject;
-    }
-    let mut paid_only = allowed & offers.paid_only;
-    while paid_only != 0 {
-        let j = paid_only.trailing_zeros() as usize;
-        paid_only &= paid_only - 1;
-        if u.wtp < offers.sub_price[j] {
-            allowed &= !(1 << j);
-        }
-    }
+    let allowed = allowed(t, u, st.aware);
     let cur = st.provider;
     let cur_ok = cur == NONE || (allowed >> cur) & 1 == 1;
     let new = newly_aware & allowed;
@@ -170,40 +159,88 @@ pub(super) fn reconsider_by(
     waitlisted
 }
 
+/// The chatbots open to a user who knows `aware` this tick: open, not banned by its employer (unless it uses
+/// them in the shadow), and not a paid-only plan above what it would pay.
+#[inline(always)]
+pub(super) fn allowed(t: &TickView, u: &User, aware: u32) -> u32 {
+    let offers = t.offers;
+    let mut allowed = aware & offers.chat_open;
+    if t.bans.bans(u.employer_index()) && !u.shadow() {
+        allowed &= !offers.ban_subject;
+    }
+    let mut paid_only = allowed & offers.paid_only;
+    while paid_only != 0 {
+        let j = paid_only.trailing_zeros() as usize;
+        paid_only &= paid_only - 1;
+        if u.wtp < offers.sub_price[j] {
+            allowed &= !(1 << j);
+        }
+    }
+    allowed
+}
+
+/// How a paying user's tenure is kept in `UserState::paid_days`.
+#[derive(Clone, Copy)]
+pub(super) enum PaidClock {
+    /// Per-tick samplers: 1 + days on the plan, counted up every tick.
+    Count,
+    /// Event-driven sampler: a day mark `m`; the tenure is `day + 1 − m` (`day`: days before this tick), and a
+    /// user converting this tick gets the mark `convert` (tenure 0 at the next tick).
+    Mark { day: u16, convert: u16 },
+}
+
 /// Subscription kernel: free users whose willingness to pay covers the price convert; paying users churn
 /// by tenure (at the first-month rate when the price rose above what they would pay). Sets `paid_days`
 /// (and `provider` when a paid-only plan is cancelled).
 #[inline(always)]
 fn subscribe(t: &TickView, u: &User, st: &mut UserState) {
+    subscribe_by(t, u, st, PaidClock::Count, None)
+}
+
+/// [`subscribe`] with the tenure kept by `clock` and, when `decided` is given, its outcome (whether a paying
+/// user churns or a free one converts) decided by the caller instead of drawn here.
+#[inline(always)]
+pub(super) fn subscribe_by(t: &TickView, u: &User, st: &mut UserState, clock: PaidClock, decided: Option<bool>) {
     let j = st.provider;
     if j == NONE {
         return;
     }
-    let offers = t.offers;
+    let (offers, id) = (t.offers, u.id.0 as u64);
     let price = offers.sub_price[firm(j)];
     if st.paid_days > 0 {
         if price <= 0.0 {
             st.paid_days = 0;
             return;
         }
-        let class = churn_class(u, price, st.paid_days - 1);
-        let mut rng = CounterRng::new(t.subscription_key, u.id.0 as u64);
-        // Message caps of a firm at capacity add their own churn, drawn on the capacity stream.
-        let capped = offers.capped_churn_thr[firm(j)];
-        let capped_out = capped != 0 && CounterRng::new(t.capacity_key, u.id.0 as u64 ^ CAPPED).hit(capped);
-        if rng.hit(offers.churn_thr[class]) || capped_out {
+        let churns = decided.unwrap_or_else(|| {
+            let tenure = match clock {
+                PaidClock::Count => st.paid_days - 1,
+                PaidClock::Mark { day, .. } => day.saturating_add(1).saturating_sub(st.paid_days),
+            };
+            let class = churn_class(u, price, tenure);
+            // Message caps of a firm at capacity add their own churn, drawn on the capacity stream.
+            let capped = offers.capped_churn_thr[firm(j)];
+            let capped_out = capped != 0 && CounterRng::new(t.capacity_key, id ^ CAPPED).hit(capped);
+            CounterRng::new(t.subscription_key, id).hit(offers.churn_thr[class]) || capped_out
+        });
+        if churns {
             st.paid_days = 0;
             if (offers.paid_only >> j) & 1 == 1 {
                 st.provider = NONE;
             }
-        } else {
+        } else if let PaidClock::Count = clock {
             st.paid_days = st.paid_days.saturating_add(offers.tick_days);
         }
     } else if price > 0.0 && u.wtp >= price {
-        let mut rng = CounterRng::new(t.subscription_key, u.id.0 as u64);
-        let thr = if st.switched { offers.convert_half_thr[firm(j)] } else { offers.convert_thr[firm(j)] };
-        if rng.hit(thr) {
-            st.paid_days = 1;
+        let converts = decided.unwrap_or_else(|| {
+            let thr = if st.switched { offers.convert_half_thr[firm(j)] } else { offers.convert_thr[firm(j)] };
+            CounterRng::new(t.subscription_key, id).hit(thr)
+        });
+        if converts {
+            st.paid_days = match clock {
+                PaidClock::Count => 1,
+                PaidClock::Mark { convert, .. } => convert,
+            };
         }
     }
 }
@@ -222,7 +259,7 @@ pub(super) fn churn_class(u: &User, price: f32, tenure: u16) -> usize {
 }
 
 /// Tells a paying user's message-cap draw from its waitlist draw on the capacity stream (both keyed by user).
-pub(super) const CAPPED: u64 = 1 << 40;
+const CAPPED: u64 = 1 << 40;
 
 /// Tally kernel: adds the user to the integer counts of its provider and segment and of the chatbots it knows.
 #[inline(always)]
