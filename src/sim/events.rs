@@ -342,6 +342,12 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// This tick's paid-tenure clock (day marks).
+    #[inline(always)]
+    fn clock(&self) -> PaidClock {
+        PaidClock::Mark { day: self.day, convert: self.convert_mark }
+    }
+
     /// The kinds of decision open to a user in state `st`, with `ln(1 − b)` of each (`log`) or `1 − b`;
     /// returns how many.
     #[inline(always)]
@@ -436,8 +442,7 @@ impl<'a> Ctx<'a> {
                 let j = firm(st.provider);
                 let price = self.view.offers.sub_price[j];
                 if st.paid_days > 0 {
-                    let tenure = self.day.saturating_add(1).saturating_sub(st.paid_days);
-                    self.acc_churn[churn_class(u, price, tenure)][j]
+                    self.acc_churn[churn_class(u, price, self.clock().tenure(st.paid_days))][j]
                 } else if price > 0.0 && u.wtp >= price {
                     self.acc_convert[j]
                 } else {
@@ -484,8 +489,7 @@ fn decide_user(ctx: &Ctx, c: &mut Counts, u: &User, st: &mut UserState, rng: &mu
         attention.unwrap_or(fresh)
     });
     let same_plan = st.provider == before.provider && (st.paid_days > 0) == (before.paid_days > 0);
-    let clock = PaidClock::Mark { day: ctx.day, convert: ctx.convert_mark };
-    subscribe_by(&ctx.view, u, st, clock, if same_plan { subscription } else { None });
+    subscribe_by(&ctx.view, u, st, ctx.clock(), if same_plan { subscription } else { None });
     st.switched = false;
     count_waitlisted(&mut c.plus, waitlisted);
     count_learnt(&mut c.plus, before.aware, st.aware);

@@ -189,6 +189,17 @@ pub(super) enum PaidClock {
     Mark { day: u16, convert: u16 },
 }
 
+impl PaidClock {
+    /// Days on the plan of a paying user whose `paid_days` is `paid` (above 0), before this tick's draw.
+    #[inline(always)]
+    pub(super) fn tenure(self, paid: u16) -> u16 {
+        match self {
+            PaidClock::Count => paid - 1,
+            PaidClock::Mark { day, .. } => day.saturating_add(1).saturating_sub(paid),
+        }
+    }
+}
+
 /// Subscription kernel: free users whose willingness to pay covers the price convert; paying users churn
 /// by tenure (at the first-month rate when the price rose above what they would pay). Sets `paid_days`
 /// (and `provider` when a paid-only plan is cancelled).
@@ -213,11 +224,7 @@ pub(super) fn subscribe_by(t: &TickView, u: &User, st: &mut UserState, clock: Pa
             return;
         }
         let churns = decided.unwrap_or_else(|| {
-            let tenure = match clock {
-                PaidClock::Count => st.paid_days - 1,
-                PaidClock::Mark { day, .. } => day.saturating_add(1).saturating_sub(st.paid_days),
-            };
-            let class = churn_class(u, price, tenure);
+            let class = churn_class(u, price, clock.tenure(st.paid_days));
             // Message caps of a firm at capacity add their own churn, drawn on the capacity stream.
             let capped = offers.capped_churn_thr[firm(j)];
             let capped_out = capped != 0 && CounterRng::new(t.capacity_key, id ^ CAPPED).hit(capped);
