@@ -567,7 +567,7 @@ fn cmd_bench(
     let mut setups = Vec::new();
     let mut writing_share = Vec::new();
     let mut measured_ticks = 0;
-    let mut event_stats = (0, 0, 0);
+    let mut event_stats = (0, 0, 0, 0, 0, 0);
     let mut floor = Vec::new();
     let mut rss = None;
     for _ in 0..repeats.max(1) {
@@ -595,7 +595,15 @@ fn cmd_bench(
         }
         let elapsed = t1.elapsed().as_secs_f64();
         let events = sim.world().resource::<llm_market::sim::events::EventState>();
-        event_stats = (events.touched, events.rebuilds, events.forced_ticks);
+        let org_events = sim.world().resource::<llm_market::sim::org_events::OrgEvents>();
+        event_stats = (
+            events.touched,
+            events.rebuilds,
+            events.forced_ticks,
+            events.full_ticks,
+            org_events.touched,
+            org_events.rebuilds,
+        );
         drop(sim);
         // The model's peak memory, read before the floor's columns are allocated.
         rss = peak_rss_bytes();
@@ -635,6 +643,9 @@ fn cmd_bench(
         "touched_per_user_tick": event_stats.0 as f64 / (agents.max(1) as f64 * measured_ticks.max(1) as f64),
         "rebuilds": event_stats.1,
         "forced_ticks": event_stats.2,
+        "full_ticks": event_stats.3,
+        "org_touched_per_tick": event_stats.4 as f64 / measured_ticks.max(1) as f64,
+        "org_rebuilds": event_stats.5,
         "outputs": outputs.is_some(),
         "output_share": outputs.map(|_| (llm_market::analysis::stats::quantile(&writing_share, 0.5) * 1e4).round() / 1e4),
     });

@@ -38,6 +38,9 @@ pub enum Stream {
     /// The event-driven user sampler (`sim::events`): a user's waiting time to its next candidate tick, and at
     /// that tick which of its decisions are candidates and which candidates are accepted.
     Due = 12,
+    /// The event-driven organisation pass (`sim::org_events`): an organisation's waiting time to its next
+    /// candidate tick, and at that tick which of its decisions are candidates and which are accepted.
+    OrgDue = 13,
 }
 
 const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;

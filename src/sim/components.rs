@@ -119,7 +119,7 @@ pub struct NewlyAware(pub u32);
 pub const TASTE_CLASSES: usize = 4;
 
 /// An organisation's state.
-#[derive(Component, Clone, Copy, Debug)]
+#[derive(Component, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Org {
     pub id: OrgId,
     /// Index into `[healthcare, finance, education, tech, other]`.

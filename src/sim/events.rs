@@ -45,6 +45,7 @@ use super::users::{
 use crate::model::choice::NONE;
 use crate::model::rng::{CounterRng, Stream, prob_threshold, tick_key};
 use bevy_ecs::prelude::*;
+use rand_distr::Distribution;
 
 /// The fewest ticks between two rebuilds that only lower bounds (raising one is never delayed).
 pub const SHRINK_AFTER_TICKS: u32 = 90;
@@ -53,7 +54,7 @@ pub const SHRINK_AFTER_TICKS: u32 = 90;
 const MIN_BATCH: usize = 1 << 13;
 
 /// A bound is lowered when it is more than this many times what is needed.
-const SLACK: f64 = 4.0;
+pub(super) const SLACK: f64 = 4.0;
 
 /// Per-tick probabilities of each kind of user decision: needed now, or their bounds.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -69,7 +70,7 @@ pub struct Rates {
 }
 
 /// The probability a threshold (of 2^64) stands for.
-fn prob(thr: u64) -> f64 {
+pub(super) fn prob(thr: u64) -> f64 {
     thr as f64 / 18_446_744_073_709_551_616.0
 }
 
@@ -215,6 +216,8 @@ pub struct EventState {
     pub rebuilds: u32,
     /// Ticks on which a change of the market made the pass look for users whose choice it forces.
     pub forced_ticks: u32,
+    /// Ticks at which the pass looked at every user (bounds changed, or the market may force a choice).
+    pub full_ticks: u32,
     /// Users taken through the kernels so far (a user counts once per tick it is touched).
     pub touched: u64,
     /// Each user's next candidate tick, by row of the users' tables (in table order). Not a component: bevy
@@ -239,6 +242,7 @@ impl EventState {
             market: Market { chat_open: 0, ban_subject: 0, paid_only: 0, sub_price: [0.0; MAX_FIRMS] },
             rebuilds: 0,
             forced_ticks: 0,
+            full_ticks: 0,
             touched: 0,
             due: Vec::new(),
             employee_start: Vec::new(),
@@ -279,8 +283,47 @@ impl EventState {
 /// marked ones alike.
 const MARKED: u16 = 0;
 
+/// The ticks until the next candidate of superposed Bernoulli processes whose probabilities `b_k` give
+/// `ln_none = Σ ln(1 − b_k)`: a geometric waiting time (0: this tick), infinite when no kind can happen.
+/// It is `⌊E / −ln_none⌋` for a standard exponential `E` (`P(wait ≥ n) = e^{n·ln_none} = Π(1 − b_k)^n`),
+/// drawn by the ziggurat method (rarely more than one number, and no logarithm; the same draws whatever
+/// `ln_none` is).
+#[inline(always)]
+pub(super) fn waiting_ticks(ln_none: f64, rng: &mut CounterRng) -> f64 {
+    let e: f64 = rand_distr::Exp1.sample(rng);
+    if ln_none.is_nan() || ln_none >= 0.0 {
+        return f64::INFINITY;
+    }
+    (e / -ln_none).floor()
+}
+
+/// Which kinds are candidates in a tick known to hold at least one, kind `k` being a candidate with
+/// probability `1 − keep[k]`: calls `f(rng, k, candidate)` for each kind in order.
+///
+/// The first candidate is `k` with probability `Π_{i<k}(1 − b_i) · b_k / P(any)`: the first `k` at which
+/// `Π_{i≤k}(1 − b_i)` falls to `1 − U·P(any)` for one uniform `U`; the kinds after it are candidates
+/// independently, each with its own `b`.
+#[inline(always)]
+pub(super) fn candidates(keep: &[f64], rng: &mut CounterRng, mut f: impl FnMut(&mut CounterRng, usize, bool)) {
+    let none: f64 = keep.iter().product();
+    let level = 1.0 - rng.uniform() * (1.0 - none);
+    let n = keep.len();
+    let (mut first_found, mut prefix) = (false, 1.0);
+    for (k, &keep) in keep.iter().enumerate() {
+        let candidate = if first_found {
+            rng.uniform() >= keep
+        } else {
+            prefix *= keep;
+            // The last kind is the first candidate if none before was (rounding cannot skip it).
+            first_found = prefix <= level || k + 1 == n;
+            first_found
+        };
+        f(rng, k, candidate);
+    }
+}
+
 /// Acceptance threshold of a candidate: probability `p / b`.
-fn accept_thr(p: f64, b: f64) -> u64 {
+pub(super) fn accept_thr(p: f64, b: f64) -> u64 {
     if b > 0.0 { prob_threshold(p / b) } else { 0 }
 }
 
@@ -386,42 +429,20 @@ impl<'a> Ctx<'a> {
     fn next_due(&self, from: u16, u: &User, st: &UserState, rng: &mut CounterRng) -> Due {
         let (mut kinds, mut lns) = ([0u8; MAX_KINDS], [0f64; MAX_KINDS]);
         let n = self.kinds(u, st, true, &mut kinds, &mut lns);
-        let ln_none: f64 = lns[..n].iter().sum();
-        // In (0, 1], so that its logarithm is finite.
-        let uniform = ((rng.draw() >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64);
-        if ln_none.is_nan() || ln_none >= 0.0 {
-            return Due::NEVER;
-        }
-        let wait = (uniform.ln() / ln_none).floor();
-        let due = from as f64 + wait;
+        let due = from as f64 + waiting_ticks(lns[..n].iter().sum(), rng);
         if due >= Due::NEVER.0 as f64 { Due::NEVER } else { Due(due as u16) }
     }
 
-    /// At a due tick: which kinds are candidates (at least one), each accepted with `p / b`. Returns the
-    /// chatbots learnt, the attention outcome (`None`: the user knows no chatbot, so attention was not one of
-    /// its kinds) and the subscription outcome (`None`: no provider).
-    ///
-    /// The first candidate is `k` with probability `Π_{i<k}(1 − b_i) · b_k / P(any)`: the first `k` at which
-    /// `Π_{i≤k}(1 − b_i)` falls to `1 − U·P(any)` for one uniform `U`; the kinds after it are candidates
-    /// independently, each with its own `b`.
+    /// At a due tick: which kinds are candidates (at least one, [`candidates`]), each accepted with `p / b`.
+    /// Returns the chatbots learnt, the attention outcome (`None`: the user knows no chatbot, so attention was
+    /// not one of its kinds) and the subscription outcome (`None`: no provider).
     #[inline(always)]
     fn decide(&self, u: &User, st: &UserState, rng: &mut CounterRng) -> (u32, Option<bool>, Option<bool>) {
         let (mut kinds, mut keep) = ([0u8; MAX_KINDS], [0f64; MAX_KINDS]);
         let n = self.kinds(u, st, false, &mut kinds, &mut keep);
-        let none: f64 = keep[..n].iter().product();
-        let level = 1.0 - rng.uniform() * (1.0 - none);
         let s = u.segment();
         let (mut learnt, mut attention, mut subscription) = (0u32, None, None);
-        let (mut first_found, mut prefix) = (false, 1.0);
-        for k in 0..n {
-            let candidate = if first_found {
-                rng.uniform() >= keep[k]
-            } else {
-                prefix *= keep[k];
-                // The last kind is the first candidate if none before was (rounding cannot skip it).
-                first_found = prefix <= level || k + 1 == n;
-                first_found
-            };
+        candidates(&keep[..n], rng, |rng, k, candidate| {
             let kind = kinds[k];
             let accepted = candidate && rng.hit(self.accept_thr(kind, s, u, st));
             match kind {
@@ -429,7 +450,7 @@ impl<'a> Ctx<'a> {
                 SUBSCRIPTION => subscription = Some(accepted),
                 j => learnt |= (accepted as u32) << j,
             }
-        }
+        });
         (learnt, attention, subscription)
     }
 
@@ -639,6 +660,7 @@ fn tick_pass(
         }
     }
     state.forced_ticks += (force || !newly_banning.is_empty()) as u32;
+    state.full_ticks += (force || rebuild) as u32;
     let vector = avx2(workers.vector_test);
     let mut due = std::mem::take(&mut state.due);
     let mut total = Counts::default();
@@ -650,8 +672,9 @@ fn tick_pass(
             let (dues, tail) = std::mem::take(&mut rest).split_at_mut(us.len());
             rest = tail;
             // Most ticks touch few users: batches large enough to pay for their counts.
+            // Boxed: a batch's counts are kilobytes, moved a few times on their way back from a task.
             let parts = workers.map_batches3(MIN_BATCH, us, sts, dues, |us, sts, dues| {
-                let mut c = Counts::default();
+                let mut c = Box::<Counts>::default();
                 #[cfg(target_arch = "x86_64")]
                 if vector {
                     // SAFETY: `avx2` found the feature on this CPU.
@@ -727,7 +750,7 @@ pub fn step_users_by_events(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::model::rng::prob_threshold;
     use crate::sim::users::{TickView, step_user, tests::population};
@@ -930,7 +953,7 @@ mod tests {
 
     /// Two-sample Kolmogorov–Smirnov test: the asymptotic p-value of the largest gap between the empirical
     /// distribution functions (ties are stepped over together, which makes the test conservative).
-    fn ks_p(a: &[f64], b: &[f64]) -> f64 {
+    pub(in crate::sim) fn ks_p(a: &[f64], b: &[f64]) -> f64 {
         let (mut a, mut b) = (a.to_vec(), b.to_vec());
         a.sort_by(f64::total_cmp);
         b.sort_by(f64::total_cmp);
@@ -959,7 +982,7 @@ mod tests {
     }
 
     /// Two-proportion z-test p-value (two-sided) of `x1` of `n1` against `x2` of `n2`.
-    fn two_proportions_p(x1: usize, n1: usize, x2: usize, n2: usize) -> f64 {
+    pub(in crate::sim) fn two_proportions_p(x1: usize, n1: usize, x2: usize, n2: usize) -> f64 {
         let (p1, p2) = (x1 as f64 / n1 as f64, x2 as f64 / n2 as f64);
         let p = (x1 + x2) as f64 / (n1 + n2) as f64;
         let se = (p * (1.0 - p) * (1.0 / n1 as f64 + 1.0 / n2 as f64)).sqrt();

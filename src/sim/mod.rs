@@ -8,6 +8,7 @@ pub mod events;
 pub mod firms;
 pub mod floor;
 pub mod memory;
+pub mod org_events;
 pub mod orgs;
 pub mod record;
 pub mod resources;
@@ -88,6 +89,7 @@ fn add_phase(schedule: &mut Schedule, phase: Phase, pass: UserPass) {
         Phase::Choice | Phase::Subscriptions if fused => schedule,
         Phase::Choice => schedule.add_systems(users::choose_provider.in_set(phase)),
         Phase::Subscriptions => schedule.add_systems(users::update_subscriptions.in_set(phase)),
+        Phase::Orgs if pass == UserPass::Events => schedule.add_systems(org_events::step_orgs_by_events.in_set(phase)),
         Phase::Orgs => schedule.add_systems(orgs::update_orgs.in_set(phase)),
         Phase::Accounting if fused => {
             schedule.add_systems((firms::account_firms, firms::fund_firms).chain().in_set(phase))

@@ -71,6 +71,7 @@ pub fn populate(world: &mut World, scenario: Arc<Scenario>, run_id: u64) {
     });
     world.insert_resource(BanList::new(n_orgs as usize));
     world.insert_resource(super::events::EventState::new(n_orgs as usize));
+    world.insert_resource(super::org_events::OrgEvents::default());
     world.insert_resource(WaitlistTally(vec![0; p.firms.len()]));
     world.insert_resource(Trace::default());
     world.insert_resource(DecisionLog::default());

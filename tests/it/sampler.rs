@@ -3,8 +3,9 @@
 //!
 //! The kernel-level test (`sim::events::tests`) compares event times of independent users in a fixed market;
 //! this one compares what a researcher reads, with the market's feedback (word of mouth, capacity, prices,
-//! bans, firms' decisions) switched on: each firm's users at three dates, paying users, revenue, cost and end
-//! cash. Each metric's 30 values under one sampler and 30 under the other are compared with Welch's test at
+//! bans, firms' decisions) switched on: each firm's users, API organisations and seats at three dates, the
+//! organisations adopting and banning at those dates, paying users, revenue, cost and end cash. Organisations
+//! are event-driven too (`sim::org_events`), so both passes are compared here. Each metric's 30 values under one sampler and 30 under the other are compared with Welch's test at
 //! the 0.1% level. A test that cannot fail would be worthless, so the same comparison must tell the baseline
 //! from the baseline with 30% more word of mouth.
 
@@ -18,6 +19,9 @@ fn seeds() -> u64 {
     if std::env::var("LLM_MARKET_SLOW_TESTS").is_ok_and(|v| v == "1") { 30 } else { 12 }
 }
 
+/// The dates at which users, organisations and seats are compared.
+const DATES: [&str; 3] = ["2023-02-28", "2023-08-31", "2024-06-30"];
+
 /// The metrics of one run of the baseline (50,000 agents, to mid-2024) with `seed`, `sets` and `pass`.
 fn metrics(seed: u64, sets: &[&str], pass: UserPass) -> BTreeMap<String, f64> {
     let seed = format!("seed={seed}");
@@ -28,8 +32,17 @@ fn metrics(seed: u64, sets: &[&str], pass: UserPass) -> BTreeMap<String, f64> {
     let mut m = BTreeMap::new();
     for row in &r.trace {
         let date = row.date.to_string();
-        if ["2023-02-28", "2023-08-31", "2024-06-30"].contains(&date.as_str()) {
+        if DATES.contains(&date.as_str()) {
             m.insert(format!("{} users {date}", row.firm), row.users as f64);
+            m.insert(format!("{} API organisations {date}", row.firm), row.api_orgs as f64);
+            m.insert(format!("{} seats {date}", row.firm), row.seats as f64);
+        }
+    }
+    for row in &r.market {
+        let date = row.date.to_string();
+        if DATES.contains(&date.as_str()) {
+            m.insert(format!("organisations adopted {date}"), row.orgs_adopted as f64);
+            m.insert(format!("organisations banning {date}"), row.orgs_banning_chat as f64);
         }
     }
     for row in &r.summary {
