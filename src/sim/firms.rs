@@ -418,8 +418,9 @@ pub fn fund_firms(
         let burn = monthly_burn(&fin);
         let mut rng = CounterRng::new(key, id.0 as u64);
         let ttm = ttm_revenue(&fin).usd();
-        let recent: f64 =
-            fin.revenue_window.iter().filter(|(d, _)| (clock.date - *d).num_days() < 91).map(|(_, c)| c.usd()).sum();
+        // The window is in date order: the last 91 days are its tail (summed in the same order as ever).
+        let tail = fin.revenue_window.partition_point(|(d, _)| (clock.date - *d).num_days() >= 91);
+        let recent: f64 = fin.revenue_window.range(tail..).map(|(_, c)| c.usd()).sum();
         sector_recent += recent;
         sector_ttm += ttm;
         let growth = if ttm > 0.0 { recent * 365.0 / 91.0 / ttm - 1.0 } else { 0.0 };

@@ -238,11 +238,13 @@ pub(super) fn decide_org(
     }
 }
 
-/// Whether this tick's market forces a choice of `org` whatever it draws: its API provider left (or it has
-/// none while adopted), or its seat vendor stopped selling.
+/// Whether this tick's market forces a choice of `org` whatever it draws: its API provider left, or it has
+/// none while adopted and some API is on offer again, or its seat vendor stopped selling. (An adopter
+/// without a provider while no API is on offer has nothing to choose: the kernel leaves it as it is.)
 #[inline]
 pub(super) fn forced(org: &Org, m: &OrgMarket) -> bool {
-    let provider_gone = org.stage >= 1 && (org.provider == NONE || (m.api_mask >> org.provider) & 1 == 0);
+    let provider_gone =
+        org.stage >= 1 && if org.provider == NONE { m.api_mask != 0 } else { (m.api_mask >> org.provider) & 1 == 0 };
     let vendor_gone = org.enterprise != NONE && (m.seat_mask >> org.enterprise) & 1 == 0;
     provider_gone || vendor_gone
 }
