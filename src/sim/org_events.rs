@@ -22,7 +22,7 @@
 
 use super::components::*;
 use super::events::{SHRINK_AFTER_TICKS, SLACK, accept_thr, candidates, waiting_ticks};
-use super::orgs::{ORG_KINDS, OrgCounts, OrgKind, OrgMarket, VERTICALS, decide_org, forced, org_market};
+use super::orgs::{ORG_KINDS, OrgCounts, OrgKind, OrgMarket, OrgPhase, VERTICALS, decide_org, forced};
 use super::resources::*;
 use crate::model::rng::{CounterRng, Stream, tick_key};
 use bevy_ecs::prelude::*;
@@ -228,18 +228,9 @@ struct Visit<'a> {
 /// Phase `Orgs`, event-driven (what runs use): only organisations with a candidate decision due this tick,
 /// or (when the vendors changed) one whose choice that forces, go through the kernel. Reads `Clock`,
 /// `RunInfo`, `EventQueue` (leaks), the firms; writes `Org`, `OrgEvents`, `OrgTally` and `BanList`.
-#[allow(clippy::too_many_arguments)]
-pub fn step_orgs_by_events(
-    clock: Res<Clock>,
-    info: Res<RunInfo>,
-    queue: Res<EventQueue>,
-    mut tally: ResMut<OrgTally>,
-    mut bans: ResMut<BanList>,
-    mut state: ResMut<OrgEvents>,
-    firms: Query<(&FirmId, &Quality, &Offer, &Status, &Lineup)>,
-    mut orgs: Query<&mut Org>,
-) {
-    let m = org_market(&clock, &info, &queue, &tally, &firms);
+pub fn step_orgs_by_events(mut phase: OrgPhase, mut state: ResMut<OrgEvents>, mut orgs: Query<&mut Org>) {
+    let m = phase.market();
+    let (seed, tick) = (phase.info.seed, phase.tick());
     // Organisations live in one table: the pass runs over its column. Otherwise (not reached; kept so that
     // a change of storage cannot fail a run) over a copy in the query's order, written back.
     let mut tables: Vec<_> = match orgs.contiguous_iter_mut() {
@@ -247,17 +238,17 @@ pub fn step_orgs_by_events(
         Err(_) => Vec::new(),
     };
     if let [table] = &mut tables[..] {
-        state.tick_pass(table.bypass_change_detection(), &m, info.seed, clock.tick, &mut bans);
+        state.tick_pass(table.bypass_change_detection(), &m, seed, tick, &mut phase.bans);
     } else {
         drop(tables);
         let mut rows: Vec<_> = orgs.iter_mut().collect();
         let mut copy: Vec<Org> = rows.iter().map(|o| **o).collect();
-        state.tick_pass(&mut copy, &m, info.seed, clock.tick, &mut bans);
+        state.tick_pass(&mut copy, &m, seed, tick, &mut phase.bans);
         for (row, o) in rows.iter_mut().zip(copy) {
             *row.bypass_change_detection() = o;
         }
     }
-    *tally = state.counts.tally(&m, &info, &clock);
+    phase.set_tally(&state.counts, &m);
 }
 
 #[cfg(test)]

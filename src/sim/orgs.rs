@@ -15,6 +15,7 @@ use crate::model::choice::{NONE, choose};
 use crate::model::econ::{LOGIT_PER_ELO, trend};
 use crate::model::rng::{CounterRng, Stream, prob_threshold, tick_key};
 use bevy_ecs::prelude::*;
+use bevy_ecs::system::SystemParam;
 
 /// The verticals of `orgs.verticals`: healthcare, finance, education, tech, other.
 pub(super) const VERTICALS: usize = 5;
@@ -112,7 +113,7 @@ impl OrgMarket {
 }
 
 /// Builds this tick's [`OrgMarket`] from the firms' offers, the leaks so far and last tick's adoption.
-pub(super) fn org_market(
+fn org_market(
     clock: &Clock,
     info: &RunInfo,
     queue: &EventQueue,
@@ -332,26 +333,47 @@ impl OrgCounts {
     }
 }
 
+/// What both organisation passes read and write besides the organisations: the clock, the run, the leaks
+/// and the firms (this tick's market), last tick's tally (adoption shares; replaced by this tick's) and the
+/// ban list.
+#[derive(SystemParam)]
+pub struct OrgPhase<'w, 's> {
+    clock: Res<'w, Clock>,
+    pub(super) info: Res<'w, RunInfo>,
+    queue: Res<'w, EventQueue>,
+    tally: ResMut<'w, OrgTally>,
+    pub(super) bans: ResMut<'w, BanList>,
+    firms: Query<'w, 's, (&'static FirmId, &'static Quality, &'static Offer, &'static Status, &'static Lineup)>,
+}
+
+impl OrgPhase<'_, '_> {
+    /// This tick's market for organisations.
+    pub(super) fn market(&self) -> OrgMarket {
+        org_market(&self.clock, &self.info, &self.queue, &self.tally, &self.firms)
+    }
+
+    pub(super) fn tick(&self) -> u32 {
+        self.clock.tick
+    }
+
+    /// Replaces the tally with the one `counts` make in this tick's market.
+    pub(super) fn set_tally(&mut self, counts: &OrgCounts, m: &OrgMarket) {
+        *self.tally = counts.tally(m, &self.info, &self.clock);
+    }
+}
+
 /// Phase `Orgs`, per tick (the reference sampler): every organisation draws each of its open decisions.
 /// Reads `Clock`, `RunInfo`, `EventQueue` (leaks), the firms; writes every `Org`, `OrgTally` and `BanList`.
 /// Sequential: organisations are few, and each draws from its own keyed generator.
-pub fn update_orgs(
-    clock: Res<Clock>,
-    info: Res<RunInfo>,
-    queue: Res<EventQueue>,
-    mut tally: ResMut<OrgTally>,
-    mut bans: ResMut<BanList>,
-    firms: Query<(&FirmId, &Quality, &Offer, &Status, &Lineup)>,
-    mut orgs: Query<&mut Org>,
-) {
-    let m = org_market(&clock, &info, &queue, &tally, &firms);
-    let key = tick_key(info.seed, Stream::Org, clock.tick);
-    bans.start_phase();
+pub fn update_orgs(mut phase: OrgPhase, mut orgs: Query<&mut Org>) {
+    let m = phase.market();
+    let key = tick_key(phase.info.seed, Stream::Org, phase.tick());
+    phase.bans.start_phase();
     let mut counts = OrgCounts::default();
     for mut org in orgs.iter_mut() {
-        step_org(&mut org, &m, key, &mut bans, &mut counts);
+        step_org(&mut org, &m, key, &mut phase.bans, &mut counts);
     }
-    *tally = counts.tally(&m, &info, &clock);
+    phase.set_tally(&counts, &m);
 }
 
 /// One organisation's tick in the per-tick sampler: each decision the kernel asks about is one draw against
