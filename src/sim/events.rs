@@ -70,7 +70,7 @@ pub struct Rates {
 }
 
 /// The probability a threshold (of 2^64) stands for.
-pub(super) fn prob(thr: u64) -> f64 {
+fn prob(thr: u64) -> f64 {
     thr as f64 / 18_446_744_073_709_551_616.0
 }
 
