@@ -178,7 +178,7 @@ def test_ctrl_c_interrupts_a_run_cleanly():
         "import sys, llm_market as lm\n"
         "print('started', flush=True)\n"
         "try:\n"
-        "    lm.run(agents=300000, threads=1)\n"
+        "    lm.run(agents=3000000, threads=1)\n"
         "except KeyboardInterrupt:\n"
         "    print('interrupted', flush=True)\n"
         "    sys.exit(3)\n"

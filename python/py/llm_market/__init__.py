@@ -136,7 +136,9 @@ class Result:
         self.kind = kind
         self.manifest = manifest
         self._tables: Dict[str, pa.Table] = {
-            name: pq.read_table(io.BytesIO(data)) for name, data in tables
+            # No pre-buffering: its cache can release the bytes on an Arrow I/O thread while the interpreter
+            # exits, which aborts the process ("terminate called without an active exception").
+            name: pq.read_table(pa.BufferReader(data), pre_buffer=False) for name, data in tables
         }
         self._frames: Dict[str, Any] = {}
 
