@@ -3,7 +3,7 @@
 //! Measured peak resident memory (README "Performance"): 95–96 bytes per user agent at 10M–100M users with the
 //! event-driven sampler (its due ticks and staff index add about 6 to the components' and bevy's 89), about
 //! 13 MB for a 1,000-user run. An organisation is a 12-byte `Org` component plus the same per-entity bevy
-//! bookkeeping as a user (≈ 68 bytes) and one byte of `BanList`. The constants below round these up, so the
+//! bookkeeping as a user (≈ 68 bytes), one byte of `BanList` and the event-driven pass's 2-byte due tick. The constants below round these up, so the
 //! estimate errs on the side of refusing a run that would have just fitted.
 
 use crate::config::Scenario;
@@ -11,7 +11,7 @@ use crate::config::Scenario;
 /// Bytes per user agent (measured 95–96 resident; 20 bytes of components plus bevy's per-entity storage, 2 of
 /// due tick and about 4 of the staff index).
 pub const BYTES_PER_USER: u64 = 100;
-/// Bytes per organisation agent (12 bytes of `Org`, bevy's per-entity storage, the ban list).
+/// Bytes per organisation agent (12 bytes of `Org`, bevy's per-entity storage, the ban list, the due tick).
 pub const BYTES_PER_ORG: u64 = 100;
 /// Fixed cost of a run: the binary, thread stacks, firms, schedules, row buffers (measured ≈ 10 MB).
 pub const FIXED_BYTES: u64 = 32_000_000;
