@@ -54,7 +54,7 @@ pub const SHRINK_AFTER_TICKS: u32 = 90;
 const MIN_BATCH: usize = 1 << 13;
 
 /// A bound is lowered when it is more than this many times what is needed.
-pub(super) const SLACK: f64 = 4.0;
+const SLACK: f64 = 4.0;
 
 /// Per-tick probabilities of each kind of user decision: needed now, or their bounds.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -117,11 +117,7 @@ impl Rates {
     pub fn update(&mut self, needed: &Rates, shrink: bool) -> (Changed, bool) {
         let mut lowered = false;
         let mut set = |b: &mut f64, p: f64, margin: f64| {
-            let down = shrink && *b > SLACK * p;
-            let moved = p > *b || down;
-            if moved {
-                *b = (margin * p).min(1.0);
-            }
+            let (moved, down) = move_bound(b, p, margin, shrink);
             lowered |= down;
             moved
         };
@@ -138,6 +134,19 @@ impl Rates {
         }
         (c, lowered)
     }
+}
+
+/// The rule of every bound of both event-driven passes: a bound `b` that the probability `p` outgrew, or (when
+/// `shrink`) that is more than [`SLACK`] times `p`, is set to `margin · p` (at most 1). Returns whether it moved,
+/// and whether it was lowered.
+#[inline]
+pub(super) fn move_bound(b: &mut f64, p: f64, margin: f64, shrink: bool) -> (bool, bool) {
+    let down = shrink && *b > SLACK * p;
+    let moved = p > *b || down;
+    if moved {
+        *b = (margin * p).min(1.0);
+    }
+    (moved, down)
 }
 
 /// Which bounds an update changed: per segment the chatbots whose learning bound moved and whether attention's
@@ -289,12 +298,20 @@ const MARKED: u16 = 0;
 /// drawn by the ziggurat method (rarely more than one number, and no logarithm; the same draws whatever
 /// `ln_none` is).
 #[inline(always)]
-pub(super) fn waiting_ticks(ln_none: f64, rng: &mut CounterRng) -> f64 {
+fn waiting_ticks(ln_none: f64, rng: &mut CounterRng) -> f64 {
     let e: f64 = rand_distr::Exp1.sample(rng);
     if ln_none.is_nan() || ln_none >= 0.0 {
         return f64::INFINITY;
     }
     (e / -ln_none).floor()
+}
+
+/// The tick of the next candidate at or after `from` ([`waiting_ticks`]), as a due tick: `u16::MAX`
+/// ([`Due::NEVER`]) when it is never or beyond what the column holds.
+#[inline(always)]
+pub(super) fn due_tick(from: u32, ln_none: f64, rng: &mut CounterRng) -> u16 {
+    let due = from as f64 + waiting_ticks(ln_none, rng);
+    if due >= Due::NEVER.0 as f64 { Due::NEVER.0 } else { due as u16 }
 }
 
 /// Which kinds are candidates in a tick known to hold at least one, kind `k` being a candidate with
@@ -429,8 +446,7 @@ impl<'a> Ctx<'a> {
     fn next_due(&self, from: u16, u: &User, st: &UserState, rng: &mut CounterRng) -> Due {
         let (mut kinds, mut lns) = ([0u8; MAX_KINDS], [0f64; MAX_KINDS]);
         let n = self.kinds(u, st, true, &mut kinds, &mut lns);
-        let due = from as f64 + waiting_ticks(lns[..n].iter().sum(), rng);
-        if due >= Due::NEVER.0 as f64 { Due::NEVER } else { Due(due as u16) }
+        Due(due_tick(from as u32, lns[..n].iter().sum(), rng))
     }
 
     /// At a due tick: which kinds are candidates (at least one, [`candidates`]), each accepted with `p / b`.

@@ -11,7 +11,7 @@
 //! the tick (seats once the organisation went into production, or once its vendor left) is drawn afresh.
 //!
 //! **Rebuilds.** When a probability outgrows its bound (adoption's imitation term grows with adopters, a
-//! leak raises the ban hazard), when a bound is more than [`SLACK`] times what is needed (at most every
+//! leak raises the ban hazard), when a bound is more than 4 times what is needed ([`move_bound`]) (at most every
 //! [`SHRINK_AFTER_TICKS`] ticks), or when the API or seat vendors change (a launch, an exit; this may force
 //! an organisation's choice), every organisation's waiting time is redrawn from this tick, exact because the
 //! processes are memoryless. Organisations are few (thousands), so a rebuild simply visits them all.
@@ -21,14 +21,14 @@
 //! `Stream::OrgDue`, the kernel's choices and fresh draws on `Stream::Org`.
 
 use super::components::*;
-use super::events::{SHRINK_AFTER_TICKS, SLACK, accept_thr, candidates, waiting_ticks};
+use super::events::{SHRINK_AFTER_TICKS, accept_thr, candidates, due_tick, move_bound};
 use super::orgs::{ORG_KINDS, OrgCounts, OrgKind, OrgMarket, OrgPhase, VERTICALS, decide_org, forced};
 use super::resources::*;
 use crate::model::rng::{CounterRng, Stream, tick_key};
 use bevy_ecs::prelude::*;
 
-/// An organisation that will never have a candidate (no kind open, or all bounds 0).
-const NEVER: u16 = u16::MAX;
+/// An organisation that will never have a candidate (no kind open, or all bounds 0): `Due::NEVER`.
+const NEVER: u16 = Due::NEVER.0;
 
 /// Rows per block of the earliest-due index.
 const BLOCK: usize = 64;
@@ -82,7 +82,7 @@ fn margin(kind: OrgKind) -> f64 {
 }
 
 impl OrgEvents {
-    /// Raises every bound a probability outgrew and (when `shrink`) lowers those more than [`SLACK`] times
+    /// Raises every bound a probability outgrew and (when `shrink`) lowers those more than 4 times
     /// above need. Returns whether some bound changed, and whether some was lowered.
     fn update_bounds(&mut self, p: &[[f64; VERTICALS]; ORG_KINDS], shrink: bool) -> (bool, bool) {
         let (mut changed, mut lowered) = (false, false);
@@ -90,9 +90,8 @@ impl OrgEvents {
             let k = kind as usize;
             for (v, &need) in p[k].iter().enumerate() {
                 let b = &mut self.bound[k][v];
-                let down = shrink && *b > SLACK * need;
-                if need > *b || down {
-                    *b = (margin(kind) * need).min(1.0);
+                let (moved, down) = move_bound(b, need, margin(kind), shrink);
+                if moved {
                     self.ln[k][v] = (-*b).ln_1p();
                     self.keep[k][v] = 1.0 - *b;
                     changed = true;
@@ -107,8 +106,7 @@ impl OrgEvents {
     fn next_due(&self, from: u32, org: &Org, open: u8, rng: &mut CounterRng) -> u16 {
         let v = org.vertical as usize;
         let ln_none: f64 = (0..ORG_KINDS).filter(|k| (open >> k) & 1 == 1).map(|k| self.ln[k][v]).sum();
-        let due = from as f64 + waiting_ticks(ln_none, rng);
-        if due >= NEVER as f64 { NEVER } else { due as u16 }
+        due_tick(from, ln_none, rng)
     }
 
     /// At a due tick: which of the `open` kinds are candidates (at least one), each accepted with `p / b`.
