@@ -87,8 +87,7 @@ pub struct Comparison {
 /// One replicate's values: (metric, firm, kind) → value.
 type Metrics = BTreeMap<(String, String, &'static str), f64>;
 
-/// Years for which bankruptcy probabilities are reported.
-pub const BANKRUPTCY_YEARS: [i32; 3] = [2023, 2024, 2025];
+pub use crate::sim::rows::BANKRUPTCY_YEARS;
 
 fn num(m: &BTreeMap<String, String>, k: &str) -> f64 {
     m.get(k).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN)
@@ -125,7 +124,7 @@ fn replicate_metrics(r: &Replicate) -> Metrics {
         let bankrupt = s.get("bankrupt").map(|b| b == "true").unwrap_or(false);
         let exit = s.get("exit_date").and_then(|d| d.parse::<NaiveDate>().ok());
         for y in BANKRUPTCY_YEARS {
-            let by = bankrupt && exit.is_some_and(|d| d.year() <= y);
+            let by = crate::sim::rows::bankrupt_by(bankrupt, exit, y);
             m.insert((format!("bankrupt_by_{y}"), firm.clone(), "probability"), by as u8 as f64);
         }
         for (k, v) in s {

@@ -1,8 +1,10 @@
 //! Analyses of results: calibration against the 2023 record, statistics across replicates, scenario
-//! comparison, charts and the HTML report.
+//! comparison, sensitivity analysis (Sobol, Morris, PRCC/SRC, noise) and scenario discovery (PRIM).
 
 pub mod calibration;
 pub mod compare;
+pub mod prim;
+pub mod sensitivity;
 pub mod stats;
 
 /// US dollars (or any large quantity) for people: `1.23B`, `45.6M`, `789k`, `12.34`; `-` when not finite.

@@ -21,6 +21,12 @@ pub enum DesignKind {
     Lhs,
     /// An Owen-scrambled Sobol sequence (low discrepancy; use a power of two samples, at most 2^16).
     Sobol,
+    /// Saltelli's design for Sobol indices: for each of `samples` base points, A, AB_1…AB_p, [BA_1…BA_p,] B
+    /// (SALib's order), A and B the two halves of a 2p-dimensional Sobol point.
+    Saltelli,
+    /// Morris's elementary-effects design: `trajectories` one-at-a-time trajectories of p + 1 points on a
+    /// grid of `levels` levels, steps of Δ = L / (2(L − 1)) (SALib's order).
+    Morris,
 }
 
 /// Index tuple of point `k` of a grid over lists of lengths `lens` (mixed radix, the last index varying
@@ -121,6 +127,69 @@ pub fn sobol(n: usize, dims: usize, seed: u64) -> Vec<Vec<f64>> {
     (0..n as u64).map(|i| sobol_point(i, dims, seed)).collect()
 }
 
+/// Number of points per base point of a Saltelli design over `dims` parameters: p + 2, or 2p + 2 with
+/// second-order indices.
+pub fn saltelli_block(dims: usize, second_order: bool) -> u64 {
+    if second_order { 2 * dims as u64 + 2 } else { dims as u64 + 2 }
+}
+
+/// Point `i` of a Saltelli design in [0, 1)^`dims`: base point b = i / block, row r = i mod block of the block
+/// A, AB_1…AB_p, [BA_1…BA_p,] B, where A and B are the first and last `dims` coordinates of Sobol point b
+/// (2·dims ≤ 256 dimensions). AB_j is A with column j from B; BA_j is B with column j from A.
+pub fn saltelli_point(i: u64, dims: usize, second_order: bool, seed: u64) -> Vec<f64> {
+    let block = saltelli_block(dims, second_order);
+    let (base, row) = (i / block, (i % block) as usize);
+    let ab = sobol_point(base, 2 * dims, seed);
+    let (a, b) = ab.split_at(dims);
+    let mut x = a.to_vec();
+    if row == block as usize - 1 {
+        x.copy_from_slice(b);
+    } else if (1..=dims).contains(&row) {
+        x[row - 1] = b[row - 1];
+    } else if row > dims {
+        x.copy_from_slice(b);
+        x[row - dims - 1] = a[row - dims - 1];
+    }
+    x
+}
+
+/// The step of a Morris design on `levels` levels in unit space: Δ = L / (2(L − 1)).
+pub fn morris_delta(levels: u32) -> f64 {
+    levels as f64 / (2.0 * (levels as f64 - 1.0))
+}
+
+/// Point `i` of a Morris design in [0, 1]^`dims` with `levels` (even, ≥ 2) levels: trajectory t = i / (p + 1),
+/// step s = i mod (p + 1). Trajectory t is keyed by (seed, t): each parameter gets a base level k/(L − 1)
+/// with k < L/2 (so that the level plus Δ is still on the grid), a direction (up or down, each with
+/// probability ½) and a place in a random order; the trajectory starts at the base level for parameters
+/// going up and at base + Δ for those going down, and step s moves the s-th parameter of the order by ±Δ.
+/// Consecutive points of a trajectory differ in exactly one parameter, by exactly Δ.
+pub fn morris_point(i: u64, dims: usize, levels: u32, seed: u64) -> Vec<f64> {
+    let (traj, step) = (i / (dims as u64 + 1), (i % (dims as u64 + 1)) as usize);
+    let mut rng = CounterRng::new(mix64(seed ^ 0x004D_4F52_5249_53), traj);
+    let delta = morris_delta(levels);
+    let grid = (levels - 1) as f64;
+    let half = (levels / 2).max(1) as u64;
+    let mut order: Vec<usize> = (0..dims).collect();
+    let mut x = vec![0.0; dims];
+    let mut up = vec![true; dims];
+    for d in 0..dims {
+        let k = rng.draw() % half;
+        up[d] = rng.draw() & 1 == 0;
+        x[d] = k as f64 / grid + if up[d] { 0.0 } else { delta };
+    }
+    // Fisher–Yates shuffle of the order in which parameters move.
+    for d in (1..dims).rev() {
+        let j = (rng.draw() % (d as u64 + 1)) as usize;
+        order.swap(d, j);
+    }
+    for &d in &order[..step] {
+        x[d] += if up[d] { delta } else { -delta };
+    }
+    // Grid values exactly: k/(L − 1) computed afresh, so that 1.0 is 1.0 after a step.
+    x.iter().map(|v| ((v * grid).round() / grid).clamp(0.0, 1.0)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,6 +283,63 @@ mod tests {
             cells[(p[0] * 8.0) as usize * 8 + (p[1] * 8.0) as usize] += 1;
         }
         assert!(cells.iter().all(|&c| c == 1), "{cells:?}");
+    }
+
+    #[test]
+    fn saltelli_blocks_follow_salib_order() {
+        let (p, n) = (3, 8);
+        for second in [false, true] {
+            let block = saltelli_block(p, second) as usize;
+            assert_eq!(block, if second { 2 * p + 2 } else { p + 2 });
+            for b in 0..n {
+                let rows: Vec<Vec<f64>> =
+                    (0..block).map(|r| saltelli_point((b * block + r) as u64, p, second, 4)).collect();
+                let base = sobol_point(b as u64, 2 * p, 4);
+                let (a, bb) = base.split_at(p);
+                assert_eq!(rows[0], a, "A first");
+                assert_eq!(rows[block - 1], bb, "B last");
+                for j in 0..p {
+                    let ab = &rows[1 + j];
+                    for d in 0..p {
+                        assert_eq!(ab[d], if d == j { bb[d] } else { a[d] }, "AB_{j}");
+                    }
+                    if second {
+                        let ba = &rows[1 + p + j];
+                        for d in 0..p {
+                            assert_eq!(ba[d], if d == j { a[d] } else { bb[d] }, "BA_{j}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn morris_trajectories_move_one_parameter_by_delta() {
+        let (p, levels) = (5, 4);
+        let delta = morris_delta(levels);
+        assert!((delta - 2.0 / 3.0).abs() < 1e-15);
+        let mut ups = 0;
+        for t in 0..200u64 {
+            let pts: Vec<Vec<f64>> =
+                (0..=p as u64).map(|s| morris_point(t * (p as u64 + 1) + s, p, levels, 9)).collect();
+            let mut moved = vec![false; p];
+            for w in pts.windows(2) {
+                let changed: Vec<usize> = (0..p).filter(|&d| w[0][d] != w[1][d]).collect();
+                assert_eq!(changed.len(), 1, "trajectory {t}: one parameter per step");
+                let d = changed[0];
+                assert!(!moved[d], "each parameter moves once");
+                moved[d] = true;
+                assert!(((w[1][d] - w[0][d]).abs() - delta).abs() < 1e-12);
+                ups += (w[1][d] > w[0][d]) as u32;
+            }
+            for x in pts.iter().flatten() {
+                let k = x * 3.0;
+                assert!((k - k.round()).abs() < 1e-12 && (0.0..=1.0).contains(x), "on the grid: {x}");
+            }
+        }
+        // Directions are up or down with probability ½: 1000 steps.
+        assert!((420..=580).contains(&ups), "{ups} of 1000 steps up");
     }
 
     #[test]

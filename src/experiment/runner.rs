@@ -174,8 +174,12 @@ pub fn metric_columns(sweep: &Sweep) -> Vec<String> {
             "min_cash_usd",
             "peak_users",
             "end_users",
+            "exit_reason",
         ] {
             cols.push(format!("{}_{m}", f.id));
+        }
+        for y in crate::sim::rows::BANKRUPTCY_YEARS {
+            cols.push(format!("{}_bankrupt_by_{y}", f.id));
         }
     }
     cols.extend([
@@ -333,7 +337,13 @@ pub fn execute(
             s.min_cash_usd.to_string(),
             s.peak_users.to_string(),
             s.end_users.to_string(),
+            s.exit_reason.unwrap_or("").to_string(),
         ]);
+        fields.extend(
+            crate::sim::rows::BANKRUPTCY_YEARS
+                .iter()
+                .map(|&y| crate::sim::rows::bankrupt_by(s.bankrupt, s.exit_date, y).to_string()),
+        );
     }
     let m = market.unwrap_or(MarketRow {
         run_id: run.run_id,
@@ -457,6 +467,57 @@ pub fn execute_in_order(
     })
 }
 
+/// The first `rows` points of a sweep's design as an aligned table (point id, then each parameter's value).
+pub fn design_preview(sweep: &Sweep, rows: u64) -> String {
+    let d = &sweep.file.design;
+    let kind = match d.kind {
+        super::design::DesignKind::Saltelli => format!(
+            "saltelli, {} base points of {} rows (A, AB_1…AB_p{}, B)",
+            d.samples.unwrap_or(0),
+            super::design::saltelli_block(sweep.file.parameters.len(), d.second_order()),
+            if d.second_order() { ", BA_1…BA_p" } else { "" }
+        ),
+        super::design::DesignKind::Morris => format!(
+            "morris, {} trajectories of {} points, {} levels, step Δ = {:.4} of each range",
+            d.trajectories.unwrap_or(0),
+            sweep.file.parameters.len() + 1,
+            d.levels(),
+            super::design::morris_delta(d.levels())
+        ),
+        k => format!("{k:?}").to_lowercase(),
+    };
+    let paths = sweep.parameter_paths();
+    let shown = rows.min(sweep.n_points());
+    let cells: Vec<Vec<String>> =
+        (0..shown).map(|p| sweep.point(p).iter().map(|v| short_value(&value_text(v))).collect()).collect();
+    let widths: Vec<usize> = paths
+        .iter()
+        .enumerate()
+        .map(|(i, h)| cells.iter().map(|r| r[i].len()).chain([h.len()]).max().unwrap_or(0))
+        .collect();
+    let mut t = format!("design: {kind}; first {shown} of {} points:\n  {:>6}", sweep.n_points(), "point");
+    for (h, w) in paths.iter().zip(&widths) {
+        t.push_str(&format!("  {h:>w$}"));
+    }
+    t.push('\n');
+    for (p, r) in cells.iter().enumerate() {
+        t.push_str(&format!("  {p:>6}"));
+        for (c, w) in r.iter().zip(&widths) {
+            t.push_str(&format!("  {c:>w$}"));
+        }
+        t.push('\n');
+    }
+    t
+}
+
+/// A number with at most 6 decimals, trailing zeros dropped (the dry run's table); other text as it is.
+fn short_value(s: &str) -> String {
+    match s.parse::<f64>() {
+        Ok(x) if s.contains('.') => format!("{x:.6}").trim_end_matches('0').trim_end_matches('.').to_string(),
+        _ => s.to_string(),
+    }
+}
+
 /// A dry run: the number of runs, and time and disk estimated from a short pilot of the first run.
 /// Counts are arithmetic (no loop over the run ids), so a sweep of 10^8 runs is sized in well under a second.
 pub fn dry_run(sweep: &Sweep, opts: &SweepOptions) -> Result<String> {
@@ -475,6 +536,7 @@ pub fn dry_run(sweep: &Sweep, opts: &SweepOptions) -> Result<String> {
         total,
         opts.shard.map(|s| format!(" ({mine} in shard {}/{})", s.index, s.count)).unwrap_or_default()
     );
+    text.push_str(&design_preview(sweep, 8));
     match sweep.scenario(&run) {
         Err(e) => text.push_str(&format!("the first run's point is invalid, no pilot: {e}")),
         Ok(s) => {

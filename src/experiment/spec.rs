@@ -24,9 +24,29 @@ pub enum Scale {
 #[serde(deny_unknown_fields)]
 pub struct DesignFile {
     pub kind: DesignKind,
-    /// Number of points for random, lhs and sobol designs.
+    /// Number of points for random, lhs and sobol designs; number of base points for a saltelli design.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub samples: Option<u64>,
+    /// Saltelli design: also the BA_j rows, for second-order indices ((2p + 2)·N points instead of (p + 2)·N).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second_order: Option<bool>,
+    /// Morris design: number of trajectories r (r·(p + 1) points).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trajectories: Option<u64>,
+    /// Morris design: number of grid levels L (even; default 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub levels: Option<u32>,
+}
+
+impl DesignFile {
+    /// Whether a Saltelli design has the BA_j rows.
+    pub fn second_order(&self) -> bool {
+        self.second_order.unwrap_or(false)
+    }
+    /// A Morris design's number of levels.
+    pub fn levels(&self) -> u32 {
+        self.levels.unwrap_or(4)
+    }
 }
 
 /// One `[[parameters]]` entry.
@@ -129,9 +149,12 @@ impl Sweep {
             DesignKind::Zip => (0..params.len()).filter_map(|k| listed(k, point_id as usize)).collect(),
             kind => {
                 let (dims, seed) = (params.len(), self.file.seed);
+                let d = &self.file.design;
                 let unit = match kind {
                     DesignKind::Random => design::random_point(point_id, dims, seed),
                     DesignKind::Lhs => design::lhs_point(point_id, self.n_points, dims, seed),
+                    DesignKind::Saltelli => design::saltelli_point(point_id, dims, d.second_order(), seed),
+                    DesignKind::Morris => design::morris_point(point_id, dims, d.levels(), seed),
                     _ => design::sobol_point(point_id, dims, seed),
                 };
                 unit.iter().zip(params).map(|(x, p)| scale_value(p, *x)).collect()
@@ -349,7 +372,12 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Sweep, ConfigError> {
             problem("parameters".into(), format!("a zip design needs lists of equal length, got {lens:?}"));
         }
     }
-    match (listed, file.design.samples) {
+    let morris = kind == DesignKind::Morris;
+    match (listed || morris, file.design.samples) {
+        (true, Some(_)) if morris => problem(
+            "design.samples".into(),
+            "a Morris design's size is `trajectories` (r·(p + 1) points); remove `samples`".into(),
+        ),
         (true, Some(_)) => problem(
             "design.samples".into(),
             format!("a {kind:?} design takes its points from the lists; remove `samples`"),
@@ -357,8 +385,34 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Sweep, ConfigError> {
         (false, None) | (false, Some(0)) => problem("design.samples".into(), "must be at least 1".into()),
         _ => {}
     }
+    let d = &file.design;
+    if kind != DesignKind::Saltelli && d.second_order.is_some() {
+        problem("design.second_order".into(), format!("only a saltelli design takes `second_order`, not {kind:?}"));
+    }
+    if morris {
+        match d.trajectories {
+            None | Some(0) => problem("design.trajectories".into(), "a Morris design needs trajectories ≥ 1".into()),
+            Some(_) => {}
+        }
+        let levels = d.levels();
+        if levels < 2 || levels % 2 == 1 {
+            problem(
+                "design.levels".into(),
+                format!("must be an even number ≥ 2 (so that a step of L/(2(L−1)) stays on the grid), got {levels}"),
+            );
+        }
+    } else {
+        for (key, set) in [("trajectories", d.trajectories.is_some()), ("levels", d.levels.is_some())] {
+            if set {
+                problem(format!("design.{key}"), format!("only a morris design takes `{key}`, not {kind:?}"));
+            }
+        }
+    }
     if kind == DesignKind::Sobol && file.parameters.len() > 256 {
         problem("parameters".into(), "a Sobol design supports at most 256 parameters".into());
+    }
+    if kind == DesignKind::Saltelli && file.parameters.len() > 128 {
+        problem("parameters".into(), "a Saltelli design supports at most 128 parameters (2p Sobol dimensions)".into());
     }
     if !problems.is_empty() {
         return Err(fail(problems));
@@ -367,6 +421,17 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Sweep, ConfigError> {
     // Count with checked arithmetic: a huge design is an error, not an abort.
     let n_points = count_points(&file);
     let n_runs = n_points.and_then(|p| p.checked_mul(file.replicates)).unwrap_or(u64::MAX);
+    if kind == DesignKind::Saltelli && file.design.samples.is_some_and(|n| n > design::SOBOL_MAX_POINTS) {
+        return Err(fail(vec![Problem {
+            file: None,
+            path: Some("design.samples".into()),
+            line: None,
+            message: format!(
+                "a Saltelli design has at most {} base points (its A and B matrices come from a Sobol sequence)",
+                design::SOBOL_MAX_POINTS
+            ),
+        }]));
+    }
     if kind == DesignKind::Sobol && n_points.is_some_and(|p| p > design::SOBOL_MAX_POINTS) {
         return Err(fail(vec![Problem {
             file: None,
@@ -395,7 +460,8 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Sweep, ConfigError> {
 }
 
 /// Number of points of a design, `None` when it overflows `u64` (grid: the product of the list lengths;
-/// zip: the common length; sampled designs: `samples`).
+/// zip: the common length; saltelli: samples × (p + 2) or × (2p + 2); morris: trajectories × (p + 1); other
+/// sampled designs: `samples`).
 fn count_points(file: &SweepFile) -> Option<u64> {
     match file.design.kind {
         DesignKind::Grid => file
@@ -403,6 +469,11 @@ fn count_points(file: &SweepFile) -> Option<u64> {
             .iter()
             .try_fold(1u64, |acc, p| acc.checked_mul(p.values.as_ref().map_or(0, Vec::len) as u64)),
         DesignKind::Zip => Some(file.parameters.first().and_then(|p| p.values.as_ref()).map_or(0, Vec::len) as u64),
+        DesignKind::Saltelli => file
+            .design
+            .samples
+            .and_then(|n| n.checked_mul(design::saltelli_block(file.parameters.len(), file.design.second_order()))),
+        DesignKind::Morris => file.design.trajectories.and_then(|r| r.checked_mul(file.parameters.len() as u64 + 1)),
         _ => file.design.samples,
     }
 }
@@ -440,7 +511,7 @@ mod tests {
             seed: 3,
             replicates: 2,
             set: vec![],
-            design: DesignFile { kind, samples },
+            design: DesignFile { kind, samples, second_order: None, trajectories: None, levels: None },
             parameters,
         }
     }

@@ -171,6 +171,9 @@ fn run_replicates(
         design: crate::experiment::spec::DesignFile {
             kind: crate::experiment::design::DesignKind::Grid,
             samples: None,
+            second_order: None,
+            trajectories: None,
+            levels: None,
         },
         parameters: vec![],
     };

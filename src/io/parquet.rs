@@ -89,7 +89,7 @@ pub fn column_type(name: &str) -> ColumnType {
         ColumnType::Float
     } else if is(&TEXT_COLUMNS) {
         ColumnType::Text
-    } else if is(&BOOL_COLUMNS) {
+    } else if is(&BOOL_COLUMNS) || name.contains("bankrupt_by_") {
         ColumnType::Bool
     } else if is(&INT_COLUMNS) {
         ColumnType::Int

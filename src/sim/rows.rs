@@ -214,6 +214,17 @@ pub struct SummaryRow {
     pub year_revenue_crossed: Vec<Option<i32>>,
 }
 
+/// Years for which "bankrupt by the end of the year" is reported (runs.csv's `<firm>_bankrupt_by_<year>`,
+/// comparison.csv's `bankrupt_by_<year>`): the article's "bankrupt by 2024" and the years either side.
+pub const BANKRUPTCY_YEARS: [i32; 3] = [2023, 2024, 2025];
+
+/// Whether a firm went out of business (bankrupt or bought out of cash, as `bankrupt` in summary.csv) by the
+/// end of `year`.
+pub fn bankrupt_by(bankrupt: bool, exit_date: Option<NaiveDate>, year: i32) -> bool {
+    use chrono::Datelike;
+    bankrupt && exit_date.is_some_and(|d| d.year() <= year)
+}
+
 /// A short label for a dollar threshold: 1e8 → "100M", 1e9 → "1B", 2.5e5 → "250K".
 pub fn threshold_label(usd: f64) -> String {
     let (v, unit) = if usd >= 1e9 {
