@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Checks that a comparison report renders in a real browser: headless Chromium loads report.html with the
-# network off, the rendered DOM must contain every chart and both tables, and a screenshot is taken.
+# Checks that a comparison or analysis report renders in a real browser: headless Chromium loads report.html
+# with the network off, the rendered DOM must contain every chart and both tables, and a screenshot is taken.
 #
 #   scripts/check-report.sh REPORT.html [SCREENSHOT.png]
 #
@@ -25,10 +25,14 @@ expected=$(ls "$(dirname "$report")"/charts/*.svg | wc -l)
 fail=0
 [ "$figures" -eq "$expected" ] || { echo "check-report: $figures figures rendered, $expected charts on disk" >&2; fail=1; }
 [ "$svgs" -eq "$expected" ] || { echo "check-report: $svgs SVG elements rendered, $expected expected" >&2; fail=1; }
-grep -q 'id="scenarios"' <<<"$dom" || { echo "check-report: the scenario table is missing" >&2; fail=1; }
-grep -q 'id="headline"' <<<"$dom" || { echo "check-report: the headline table is missing" >&2; fail=1; }
+# A comparison report has the scenario and headline tables; an analysis report (llm-market analyze) the
+# design and indices tables.
+if grep -q 'id="design"' <<<"$dom"; then tables=(design indices); else tables=(scenarios headline); fi
+for t in "${tables[@]}"; do
+  grep -q "id=\"$t\"" <<<"$dom" || { echo "check-report: the $t table is missing" >&2; fail=1; }
+done
 
 timeout 120 chromium "${flags[@]}" --window-size=1100,2400 --screenshot="$shot" "file://$report" >/dev/null 2>&1 || true
 if [ ! -s "$shot" ]; then echo "check-report: no screenshot" >&2; fail=1; fi
-[ "$fail" -eq 0 ] && echo "check-report: $report renders $figures charts and both tables; screenshot $shot"
+[ "$fail" -eq 0 ] && echo "check-report: $report renders $figures charts and the ${tables[*]} tables; screenshot $shot"
 exit "$fail"

@@ -90,6 +90,58 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             (partial, force),
             &scenario_args,
         ),
+        Command::Analyze {
+            sweep,
+            outcomes,
+            methods,
+            prim,
+            out,
+            resamples,
+            bootstrap_seed,
+            peel_alpha,
+            min_mass,
+            threshold,
+            half_width,
+            force,
+        } => {
+            use llm_market::io::analyze::{AnalyzeOptions, Method};
+            let mut opts = AnalyzeOptions::new(sweep);
+            opts.outcomes = outcomes;
+            opts.methods = methods
+                .iter()
+                .map(|m| m.parse::<Method>().map_err(|e| anyhow::anyhow!("--method: {e}")))
+                .collect::<Result<_>>()?;
+            opts.prim = prim;
+            opts.out = out;
+            opts.bootstrap.resamples = resamples as usize;
+            opts.bootstrap.seed = bootstrap_seed;
+            for (flag, v, lo, hi) in [
+                ("--peel-alpha", peel_alpha, 0.0, 0.5),
+                ("--min-mass", min_mass, 0.0, 1.0),
+                ("--threshold", threshold, 0.0, 1.0),
+            ] {
+                if !(v > lo && v <= hi) {
+                    anyhow::bail!("{flag} {v}: must be in ({lo}, {hi}]");
+                }
+            }
+            if half_width.is_some_and(|w| !(w > 0.0 && w.is_finite())) {
+                anyhow::bail!("--half-width must be a positive number");
+            }
+            opts.prim_options.peel_alpha = peel_alpha;
+            opts.prim_options.paste_alpha = peel_alpha;
+            opts.prim_options.min_mass = min_mass;
+            opts.prim_options.threshold = threshold;
+            opts.half_width = half_width;
+            opts.force = force;
+            opts.command_line = std::env::args().collect();
+            let r = llm_market::io::analyze::analyze(&opts)?;
+            print!("{}", r.summary);
+            for n in &r.notes {
+                eprintln!("note: {n}");
+            }
+            println!("wrote {} (sensitivity.csv, prim_boxes.csv, charts/, report.html)", r.out.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench { agents, ticks, threads, scenario, repeats, outputs } => {
             cmd_bench(agents, ticks, threads, scenario.as_deref(), repeats, outputs.as_deref())
         }

@@ -187,6 +187,51 @@ pub enum Command {
         #[command(flatten)]
         scenario_args: SweepArgs,
     },
+    /// Which parameters matter: Sobol indices (Saltelli design), Morris screening (Morris design), PRCC and
+    /// standardised regression coefficients, each outcome's variance split between parameters and seeds, and
+    /// PRIM scenario discovery, from a finished sweep folder; sensitivity.csv, prim_boxes.csv, charts and a
+    /// report (docs/OUTPUTS.md).
+    Analyze {
+        /// A finished sweep (or merged) output folder.
+        sweep: PathBuf,
+        /// An outcome, FIRM.METRIC or market.METRIC: a per-firm column of runs.csv (end_cash_usd, bankrupt_by_2024,
+        /// …) or an annual one by year (revenue_2024_usd, profit_2025_usd); repeat for more (default: openai's
+        /// end cash, last year's profit and bankruptcy by 2025).
+        #[arg(long = "outcome")]
+        outcomes: Vec<String>,
+        /// Methods: sobol, morris, prcc, prim or all (every method the design allows); repeat or comma-separate.
+        #[arg(long = "method", value_delimiter = ',', default_value = "all")]
+        methods: Vec<String>,
+        /// A yes/no condition for PRIM, OUTCOME OP VALUE (e.g. 'openai.bankrupt_by_2024 == 1' or
+        /// 'openai.exit_reason == acquired'); repeat for more.
+        #[arg(long = "prim")]
+        prim: Vec<String>,
+        /// Output folder (default: SWEEP/analysis/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Bootstrap resamples for the Sobol and Morris intervals.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=100_000))]
+        resamples: u64,
+        /// Seed of the bootstrap resamples.
+        #[arg(long, default_value_t = 1)]
+        bootstrap_seed: u64,
+        /// PRIM: share of the box's runs peeled per step.
+        #[arg(long, default_value_t = 0.05)]
+        peel_alpha: f64,
+        /// PRIM: the smallest box, as a share of all runs.
+        #[arg(long, default_value_t = 0.05)]
+        min_mass: f64,
+        /// PRIM: the density the chosen box should reach (the most covering box that does is chosen).
+        #[arg(long, default_value_t = 0.8)]
+        threshold: f64,
+        /// Target half-width of a point mean's 95% interval, in the outcome's units, for the "replicates
+        /// needed" figure (default: a tenth of the parameters' standard deviation of the outcome).
+        #[arg(long)]
+        half_width: Option<f64>,
+        /// Write even if the output folder holds earlier outputs (moved into backup-<time>/ first).
+        #[arg(long)]
+        force: bool,
+    },
     /// Measure throughput: the full model (all phases) for some ticks, repeated, next to the hardware floor
     /// (a plain loop over as many users); one JSON line on stdout.
     Bench {

@@ -383,6 +383,42 @@ fn load<'py>(py: Python<'py>, path: PathBuf) -> PyResult<(String, Bound<'py, PyL
     Ok((t.kind, list, t.manifest.to_string()))
 }
 
+/// Analyses a finished sweep folder as `llm-market analyze` does; returns (output folder, notes).
+#[pyfunction]
+#[pyo3(signature = (sweep, outcomes=vec![], methods=vec![], prim=vec![], out=None, resamples=1000, bootstrap_seed=1, force=false))]
+#[allow(clippy::too_many_arguments)]
+fn analyze(
+    py: Python<'_>,
+    sweep: PathBuf,
+    outcomes: Vec<String>,
+    methods: Vec<String>,
+    prim: Vec<String>,
+    out: Option<PathBuf>,
+    resamples: usize,
+    bootstrap_seed: u64,
+    force: bool,
+) -> PyResult<(String, Vec<String>)> {
+    use llm_market::io::analyze::{AnalyzeOptions, Method};
+    let mut opts = AnalyzeOptions::new(sweep);
+    opts.outcomes = outcomes;
+    if !methods.is_empty() {
+        opts.methods =
+            methods.iter().map(|m| m.parse::<Method>()).collect::<Result<_, _>>().map_err(PyValueError::new_err)?;
+    }
+    if resamples < 10 {
+        return Err(PyValueError::new_err("resamples must be at least 10"));
+    }
+    opts.prim = prim;
+    opts.out = out;
+    opts.bootstrap.resamples = resamples;
+    opts.bootstrap.seed = bootstrap_seed;
+    opts.force = force;
+    opts.command_line = vec!["python".into(), "llm_market.analyze".into()];
+    let r =
+        py.detach(|| llm_market::io::analyze::analyze(&opts)).map_err(|e| PyValueError::new_err(format!("{e:#}")))?;
+    Ok((r.out.display().to_string(), r.notes))
+}
+
 /// The version of the simulator this module was built from.
 #[pyfunction]
 fn version() -> String {
@@ -402,6 +438,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(load, m)?)?;
     m.add_function(wrap_pyfunction!(compare, m)?)?;
     m.add_function(wrap_pyfunction!(calibration, m)?)?;
+    m.add_function(wrap_pyfunction!(analyze, m)?)?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
     Ok(())
 }

@@ -5,8 +5,8 @@
 //! bottom or the top of one parameter — the cut that leaves the highest density (share of cases of interest
 //! in the box) — until the box would hold less than `min_mass` of all cases. Each step is one box of the
 //! trajectory, with its coverage (share of all cases of interest inside it), density and mass (share of all
-//! cases inside it). The chosen box is the most covering box whose density reaches `threshold` (the densest
-//! one when none does); it is then pasted: a limit is widened by an `alpha` share of the box's cases while
+//! cases inside it). The chosen box is the most covering box whose density reaches `threshold` (the most
+//! covering of the densest ones when none does); it is then pasted: a limit is widened by an `alpha` share of the box's cases while
 //! that raises the density. Each restricted parameter gets a quasi-p-value: the one-sided binomial
 //! probability of at least the box's cases of interest among its cases, at the density of the box with that
 //! restriction removed (small: the restriction matters).
@@ -186,12 +186,14 @@ pub fn prim(x: &[Vec<f64>], y: &[bool], opts: &PrimOptions) -> Result<PrimResult
             None => break,
         }
     }
+    // The most covering box that reaches the threshold; when none does, the most covering of the densest.
+    let densest = trajectory.iter().map(|b| b.density).fold(0.0, f64::max);
+    let floor = if densest >= opts.threshold { opts.threshold } else { densest };
     let chosen_step = trajectory
         .iter()
         .enumerate()
-        .filter(|(_, b)| b.density >= opts.threshold)
-        .max_by(|(_, a), (_, b)| a.coverage.total_cmp(&b.coverage).then(b.mass.total_cmp(&a.mass)))
-        .or_else(|| trajectory.iter().enumerate().max_by(|(_, a), (_, b)| a.density.total_cmp(&b.density)))
+        .filter(|(_, b)| b.density >= floor)
+        .min_by(|(_, a), (_, b)| b.coverage.total_cmp(&a.coverage))
         .map(|(i, _)| i)
         .unwrap_or(0);
     let chosen = paste(&d, trajectory[chosen_step].clone(), opts.paste_alpha, &full_lo, &full_hi);

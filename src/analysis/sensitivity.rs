@@ -364,51 +364,78 @@ pub fn regression(x: &[Vec<f64>], y: &[f64], level: f64) -> Result<Regression, S
 }
 
 /// An outcome's variance split between the parameters (differences between design points) and the seeds
-/// (differences between replicates of a point): a one-way random-effects analysis of variance.
+/// (differences between replicates of a point).
+///
+/// A sweep's replicate r has the same seed at every point (common random numbers), so the replicate is a
+/// crossed factor: y_ir = m + a_i (point) + b_r (seed, shared by all points) + e_ir (seed × point). With
+/// every point complete this is the two-way random-effects analysis of variance without replication;
+/// otherwise (failed runs) the one-way analysis by point, which folds b_r into the seeds' part too.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NoiseSplit {
     pub points: usize,
     pub runs: usize,
-    /// Variance of the runs' outcomes.
+    /// Variance of the runs' outcomes (n − 1).
     pub var_total: f64,
-    /// Variance component of the points (what the parameters explain), (MSB − MSW)/n₀, at least 0.
+    /// Variance component of the points: what the parameters explain.
     pub var_parameters: f64,
-    /// Variance between replicates of a point (MSW).
+    /// Variance from the seeds: σ²_b + σ²_e (two-way) or the within-point variance (one-way).
     pub var_seeds: f64,
+    /// The part of `var_seeds` shared by every point (σ²_b): it moves all points alike, so it cancels in
+    /// comparisons between points. NaN for the one-way analysis.
+    pub var_seeds_shared: f64,
     /// var_seeds / (var_seeds + var_parameters).
     pub seed_share: f64,
     /// The half-width aimed at (by default a tenth of the parameters' standard deviation).
     pub target_half_width: f64,
-    /// Replicates per point for a `level` interval of that half-width on a point's mean: ⌈(z·sd_seeds/w)²⌉.
+    /// Replicates per point for a `level` interval of that half-width on a point's mean, from all of the
+    /// seeds' variance: ⌈(z·sd_seeds/w)²⌉.
     pub replicates_needed: f64,
 }
 
-/// The variance split of `groups` (each point's replicate outcomes). `half_width`: the target half-width
-/// of a point mean's interval (default: 10% of the parameters' standard deviation).
-pub fn noise(groups: &[Vec<f64>], half_width: Option<f64>, level: f64) -> NoiseSplit {
-    let groups: Vec<&Vec<f64>> = groups.iter().filter(|g| !g.is_empty()).collect();
+/// The variance split of `table[point][replicate]` (None: a run without a value). `half_width`: the target
+/// half-width of a point mean's interval (default: 10% of the parameters' standard deviation).
+pub fn noise(table: &[Vec<Option<f64>>], half_width: Option<f64>, level: f64) -> NoiseSplit {
+    let groups: Vec<Vec<f64>> =
+        table.iter().map(|r| r.iter().flatten().copied().collect::<Vec<f64>>()).filter(|g| !g.is_empty()).collect();
     let k = groups.len();
-    let n: usize = groups.iter().map(|g| g.len()).sum();
-    let all: Vec<f64> = groups.iter().flat_map(|g| g.iter().copied()).collect();
+    let n: usize = groups.iter().map(Vec::len).sum();
+    let all: Vec<f64> = groups.iter().flatten().copied().collect();
     let grand = super::stats::mean(&all);
-    let ssw: f64 = groups
-        .iter()
-        .map(|g| {
-            let m = super::stats::mean(g);
-            g.iter().map(|v| (v - m).powi(2)).sum::<f64>()
-        })
-        .sum();
-    let ssb: f64 = groups.iter().map(|g| g.len() as f64 * (super::stats::mean(g) - grand).powi(2)).sum();
-    let (dfw, dfb) = (n.saturating_sub(k), k.saturating_sub(1));
-    let msw = if dfw > 0 { ssw / dfw as f64 } else { f64::NAN };
-    let msb = if dfb > 0 { ssb / dfb as f64 } else { f64::NAN };
-    let n0 = if dfb > 0 {
-        (n as f64 - groups.iter().map(|g| (g.len() as f64).powi(2)).sum::<f64>() / n as f64) / dfb as f64
+    let reps = table.iter().map(Vec::len).max().unwrap_or(0);
+    let complete =
+        k == table.len() && reps > 1 && table.iter().all(|r| r.len() == reps && r.iter().all(Option::is_some));
+    let (var_parameters, var_seeds, var_shared) = if complete {
+        let y = |i: usize, r: usize| table[i][r].unwrap_or(f64::NAN);
+        let point: Vec<f64> = (0..k).map(|i| (0..reps).map(|r| y(i, r)).sum::<f64>() / reps as f64).collect();
+        let rep: Vec<f64> = (0..reps).map(|r| (0..k).map(|i| y(i, r)).sum::<f64>() / k as f64).collect();
+        let ms_point = reps as f64 * point.iter().map(|m| (m - grand).powi(2)).sum::<f64>() / (k - 1).max(1) as f64;
+        let ms_rep = k as f64 * rep.iter().map(|m| (m - grand).powi(2)).sum::<f64>() / (reps - 1) as f64;
+        let ss_res: f64 = (0..k)
+            .flat_map(|i| (0..reps).map(move |r| (i, r)))
+            .map(|(i, r)| (y(i, r) - point[i] - rep[r] + grand).powi(2))
+            .sum();
+        let ms_res = ss_res / ((k - 1).max(1) * (reps - 1)) as f64;
+        let shared = ((ms_rep - ms_res) / k as f64).max(0.0);
+        (((ms_point - ms_res) / reps as f64).max(0.0), shared + ms_res, shared)
     } else {
-        f64::NAN
+        let ssw: f64 = groups
+            .iter()
+            .map(|g| {
+                let m = super::stats::mean(g);
+                g.iter().map(|v| (v - m).powi(2)).sum::<f64>()
+            })
+            .sum();
+        let ssb: f64 = groups.iter().map(|g| g.len() as f64 * (super::stats::mean(g) - grand).powi(2)).sum();
+        let (dfw, dfb) = (n.saturating_sub(k), k.saturating_sub(1));
+        let msw = if dfw > 0 { ssw / dfw as f64 } else { f64::NAN };
+        let msb = if dfb > 0 { ssb / dfb as f64 } else { f64::NAN };
+        let n0 = if dfb > 0 {
+            (n as f64 - groups.iter().map(|g| (g.len() as f64).powi(2)).sum::<f64>() / n as f64) / dfb as f64
+        } else {
+            f64::NAN
+        };
+        (((msb - msw) / n0).max(0.0), msw, f64::NAN)
     };
-    let var_parameters = ((msb - msw) / n0).max(0.0);
-    let var_seeds = msw;
     let z = Normal::new(0.0, 1.0).map(|d| d.inverse_cdf(1.0 - (1.0 - level) / 2.0)).unwrap_or(1.96);
     let target = half_width.unwrap_or(0.1 * var_parameters.sqrt());
     let needed = if target > 0.0 { (z * var_seeds.sqrt() / target).powi(2).ceil().max(1.0) } else { f64::NAN };
@@ -418,6 +445,7 @@ pub fn noise(groups: &[Vec<f64>], half_width: Option<f64>, level: f64) -> NoiseS
         var_total: if n > 1 { super::stats::sd(&all).powi(2) } else { f64::NAN },
         var_parameters,
         var_seeds,
+        var_seeds_shared: var_shared,
         seed_share: var_seeds / (var_seeds + var_parameters),
         target_half_width: target,
         replicates_needed: needed,
@@ -537,19 +565,30 @@ mod tests {
 
     #[test]
     fn noise_split_recovers_known_variance_components() {
-        // 200 points with sd 2 between them, 10 replicates each with sd 1.
-        let groups: Vec<Vec<f64>> = (0..200u64)
+        // 200 points with sd 2 between them; 10 replicates: a seed effect shared by every point (sd 1.5) and a
+        // seed × point effect (sd 1).
+        let shared: Vec<f64> = (0..10u64).map(|r| 1.5 * CounterRng::new(3, r).normal()).collect();
+        let table: Vec<Vec<Option<f64>>> = (0..200u64)
             .map(|i| {
                 let mu = 2.0 * CounterRng::new(1, i).normal();
-                (0..10).map(|r| mu + CounterRng::new(2, i * 10 + r).normal()).collect()
+                (0..10).map(|r| Some(mu + shared[r as usize] + CounterRng::new(2, i * 10 + r).normal())).collect()
             })
             .collect();
-        let s = noise(&groups, None, 0.95);
+        let s = noise(&table, None, 0.95);
         close(s.var_parameters, 4.0, 1.0, "var parameters");
-        close(s.var_seeds, 1.0, 0.1, "var seeds");
-        close(s.seed_share, 0.2, 0.05, "seed share");
-        // A half-width of 0.2 on a mean of replicates with sd 1 needs (1.96/0.2)² ≈ 97 of them.
-        let t = noise(&groups, Some(0.2), 0.95);
-        assert!((85.0..=110.0).contains(&t.replicates_needed), "{}", t.replicates_needed);
+        let want_shared = crate::analysis::stats::sd(&shared).powi(2);
+        close(s.var_seeds_shared, want_shared, 0.05, "shared seed variance (the 10 draws' own)");
+        close(s.var_seeds, want_shared + 1.0, 0.15, "var seeds");
+        // One-way (a run missing): the seeds' part still holds both seed terms.
+        let mut holed = table.clone();
+        holed[0][0] = None;
+        let o = noise(&holed, None, 0.95);
+        assert!(o.var_seeds_shared.is_nan());
+        close(o.var_seeds, want_shared + 1.0, 0.4, "one-way var seeds");
+        close(o.var_parameters, s.var_parameters, 0.3, "one-way var parameters");
+        // A half-width of 0.2 on a mean of replicates with sd √(σ²_b + 1) needs (1.96·sd/0.2)² of them.
+        let t = noise(&table, Some(0.2), 0.95);
+        let want = (1.96 * s.var_seeds.sqrt() / 0.2).powi(2).ceil();
+        assert_eq!(t.replicates_needed, want);
     }
 }

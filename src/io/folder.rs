@@ -26,6 +26,8 @@ pub enum Kind {
     Merge,
     /// `llm-market compare`: comparison.csv, charts and report.html (and the runs of scenario files).
     Comparison,
+    /// `llm-market analyze`: sensitivity.csv, prim_boxes.csv, charts and report.html.
+    Analysis,
 }
 
 impl Kind {
@@ -36,10 +38,13 @@ impl Kind {
             Kind::Shard => "shard",
             Kind::Merge => "merge",
             Kind::Comparison => "comparison",
+            Kind::Analysis => "analysis",
         }
     }
     fn parse(s: &str) -> Option<Kind> {
-        [Kind::Run, Kind::Sweep, Kind::Shard, Kind::Merge, Kind::Comparison].into_iter().find(|k| k.as_str() == s)
+        [Kind::Run, Kind::Sweep, Kind::Shard, Kind::Merge, Kind::Comparison, Kind::Analysis]
+            .into_iter()
+            .find(|k| k.as_str() == s)
     }
     /// Whether a folder of this kind holds sweep CSVs (runs.csv, index.csv, …).
     pub fn is_sweep_like(self) -> bool {
@@ -69,6 +74,9 @@ const OUTPUT_NAMES: &[&str] = &[
     "report.html",
     "charts",
     "runs",
+    "sensitivity.csv",
+    "prim_boxes.csv",
+    "analysis",
 ];
 
 /// How a command means to use a folder that already holds outputs.
@@ -127,6 +135,7 @@ impl Contents {
                 m.map_or("?".into(), |m| m["total_runs"].to_string())
             ),
             Some(Kind::Comparison) => format!("a comparison (written {})", s("end_time")),
+            Some(Kind::Analysis) => format!("an analysis of sweep {} (written {})", s("sweep"), s("end_time")),
             None => {
                 format!("files named like llm-market outputs ({}) but no readable manifest.json", self.names.join(", "))
             }

@@ -1,6 +1,8 @@
 //! The only code that writes files: output folders (locks, what they hold), run outputs written atomically,
 //! sweep files committed run by run and verified before they are trusted, merges, manifests, reports.
 
+pub mod analysis_report;
+pub mod analyze;
 pub mod comparison;
 pub mod folder;
 pub mod manifest;

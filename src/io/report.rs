@@ -10,12 +10,12 @@ use plotters::prelude::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-const W: u32 = 900;
-const H: u32 = 480;
+pub(crate) const W: u32 = 900;
+pub(crate) const H: u32 = 480;
 /// The font used for PNG text (DejaVu Sans, embedded; SVG text uses the viewer's sans-serif).
-static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+pub(crate) static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
-fn palette(i: usize) -> RGBColor {
+pub(crate) fn palette(i: usize) -> RGBColor {
     const C: [RGBColor; 8] = [
         RGBColor(31, 119, 180),
         RGBColor(255, 127, 14),
@@ -29,7 +29,7 @@ fn palette(i: usize) -> RGBColor {
     C[i % C.len()]
 }
 
-type DrawResult<T> = Result<T, Box<dyn std::error::Error>>;
+pub(crate) type DrawResult<T> = Result<T, Box<dyn std::error::Error>>;
 
 /// Quantile bands of one firm's series across a scenario's replicates: date → (5, 25, 50, 75, 95%).
 fn bands(
@@ -251,7 +251,7 @@ macro_rules! chart_files {
     }};
 }
 
-fn html_escape(s: &str) -> String {
+pub(crate) fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 

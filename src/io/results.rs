@@ -167,6 +167,36 @@ cannot compare it: repair it first (`llm-market sweep … --resume --repair`)",
     Ok(Verified { len: [c.keep[0], c.keep[1], c.keep[2]], note, traces, total })
 }
 
+/// A verified sweep folder's runs.csv and annual.csv (`llm-market analyze`).
+pub struct SweepTables {
+    pub manifest: serde_json::Value,
+    pub runs_header: csv::StringRecord,
+    /// runs.csv's rows in run-id order.
+    pub runs: Vec<csv::StringRecord>,
+    /// annual.csv's rows by run id (column → text).
+    pub annual: BTreeMap<u64, Vec<BTreeMap<String, String>>>,
+}
+
+/// Reads a complete sweep, shard or merged folder's runs and annual tables after verifying every committed
+/// run against the index, as `compare` does.
+pub fn sweep_tables(dir: &Path) -> Result<SweepTables> {
+    let mpath = dir.join("manifest.json");
+    if !mpath.is_file() {
+        bail!("{} is not a sweep output folder (no manifest.json)", dir.display());
+    }
+    let _lock = crate::io::folder::lock_for_reading(dir)?;
+    let manifest = crate::io::folder::read_manifest(&mpath)
+        .with_context(|| format!("{} is not a valid manifest", mpath.display()))?;
+    let kind = manifest["kind"].as_str().unwrap_or("run");
+    if !matches!(kind, "sweep" | "shard" | "merge") {
+        bail!("{} holds a {kind}, not a sweep: `analyze` reads the folder of `llm-market sweep`", dir.display());
+    }
+    let Verified { len, .. } = verify_sweep(dir, &manifest, false)?;
+    let annual = grouped(&dir.join("annual.csv"), Some(len[0]))?;
+    let (runs_header, runs) = read_csv_prefix(&dir.join("runs.csv"), Some(len[2]))?;
+    Ok(SweepTables { manifest, runs_header, runs, annual })
+}
+
 /// The tables of a verified output folder, as Parquet bytes (the Python package's `lm.load`).
 pub struct FolderTables {
     /// `run`, `sweep`, `shard` or `merge`.

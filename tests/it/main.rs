@@ -1,4 +1,5 @@
 //! The one integration-test binary (matklad, "Delete Cargo Integration Tests"). Modules:
+mod analyze; // sensitivity analysis of real sweeps: Saltelli and Morris designs, indices, charts, refusals
 mod bounds; // memory and size bounds checked before work starts: 10^8-point dry runs, memory refusals
 mod calibration; // the baseline reproduces the 2023 record (docs/ODD.md §1): visits, serving spend, capacity, 2022 loss, dated inputs
 mod cli; // command-line behaviour: bad input gives exit 2 and nothing written; outputs are atomic

@@ -23,9 +23,11 @@ import pyarrow.parquet as pq
 from . import _native
 
 __all__ = [
+    "Analysis",
     "Comparison",
     "Result",
     "ScenarioError",
+    "analyze",
     "calibration",
     "compare",
     "load",
@@ -299,6 +301,51 @@ def compare(
     finally:
         close()
     return Comparison(out, warnings)
+
+
+class Analysis:
+    """An analysis folder (``llm-market analyze``): ``sensitivity`` is sensitivity.csv as a DataFrame (one row
+    per outcome, method, parameter and index, with its interval), ``prim`` is prim_boxes.csv (the peeling
+    trajectory and the chosen box's limits), ``report`` the path of report.html, ``notes`` what was skipped."""
+
+    def __init__(self, folder: Union[str, "os.PathLike[str]"], notes: List[str]):
+        import pandas as pd
+
+        self.folder = os.fspath(folder)
+        self.sensitivity = pd.read_csv(os.path.join(self.folder, "sensitivity.csv"))
+        self.prim = pd.read_csv(os.path.join(self.folder, "prim_boxes.csv"))
+        self.report = os.path.join(self.folder, "report.html")
+        self.notes = notes
+
+    def __repr__(self) -> str:
+        return f"<llm_market.Analysis {self.folder}: {len(self.sensitivity)} indices, {len(self.prim)} PRIM rows>"
+
+
+def analyze(
+    sweep: Union[str, "os.PathLike[str]"],
+    outcome: Union[str, Iterable[str], None] = None,
+    method: Union[str, Iterable[str], None] = None,
+    prim: Union[str, Iterable[str], None] = None,
+    out: Union[str, "os.PathLike[str]", None] = None,
+    resamples: int = 1000,
+    bootstrap_seed: int = 1,
+    force: bool = False,
+) -> Analysis:
+    """Analyses a finished sweep folder as ``llm-market analyze`` does: Sobol indices (Saltelli design),
+    Morris measures (Morris design), PRCC/SRC and the variance split (any design), PRIM on each ``prim``
+    condition (e.g. ``"openai.bankrupt_by_2024 == 1"``). Writes into ``out`` (default ``SWEEP/analysis``)
+    and returns the tables as DataFrames."""
+
+    def listed(x: Union[str, Iterable[str], None]) -> List[str]:
+        if x is None:
+            return []
+        return [x] if isinstance(x, str) else list(x)
+
+    folder, notes = _native.analyze(
+        os.fspath(sweep), listed(outcome), listed(method), listed(prim),
+        None if out is None else os.fspath(out), resamples, bootstrap_seed, force,
+    )
+    return Analysis(folder, notes)
 
 
 def calibration(
