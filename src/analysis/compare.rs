@@ -213,8 +213,23 @@ pub fn compare(scenarios: &[ScenarioData], baseline: Option<&str>, level: f64) -
                 let e = stats::estimate(&vals, level);
                 (e.mean, e.sd, e.lo, e.hi)
             };
+            let yes = |v: &[f64]| v.iter().map(|x| *x > 0.5).collect::<Vec<bool>>();
             let diff: Estimate = if is_base {
                 Estimate { n: vals.len(), mean: 0.0, sd: 0.0, lo: 0.0, hi: 0.0 }
+            } else if key.2 == "probability" {
+                // Yes/no outcomes: Newcombe's intervals, which stay within [−1, 1].
+                if paired {
+                    let (a, b): (Vec<f64>, Vec<f64>) = reps
+                        .iter()
+                        .filter_map(|(seed, m)| Some((*m.get(&key)?, *base_by_seed.get(seed)?.get(&key)?)))
+                        .unzip();
+                    stats::newcombe_paired(&yes(&a), &yes(&b), level)
+                } else {
+                    let b: Vec<bool> =
+                        yes(&base_reps.iter().filter_map(|(_, m)| m.get(&key).copied()).collect::<Vec<_>>());
+                    let k = |v: &[bool]| v.iter().filter(|x| **x).count();
+                    stats::newcombe_difference(k(&yes(&vals)), vals.len(), k(&b), b.len(), level)
+                }
             } else if paired {
                 let (a, b): (Vec<f64>, Vec<f64>) = reps
                     .iter()

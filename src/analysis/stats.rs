@@ -1,5 +1,5 @@
 //! Statistics across replicates: means, standard deviations, Student-t confidence intervals, paired
-//! differences, and Wilson intervals for probabilities. Plain functions on slices, unit-tested.
+//! differences, Wilson intervals for probabilities and Newcombe's intervals for differences of them. Plain functions on slices, unit-tested.
 
 use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
 
@@ -83,6 +83,40 @@ pub fn wilson(k: usize, n: usize, level: f64) -> (f64, f64, f64) {
     (p, (centre - half).max(0.0), (centre + half).min(1.0))
 }
 
+/// Newcombe's hybrid score interval (1998, method 10) for the difference p₁ − p₂ of two independent
+/// proportions `k1/n1` and `k2/n2`, from their Wilson intervals; it never leaves [−1, 1].
+pub fn newcombe_difference(k1: usize, n1: usize, k2: usize, n2: usize, level: f64) -> Estimate {
+    let ((p1, l1, u1), (p2, l2, u2)) = (wilson(k1, n1, level), wilson(k2, n2, level));
+    let d = p1 - p2;
+    Estimate {
+        n: n1.min(n2),
+        mean: d,
+        sd: f64::NAN,
+        lo: (d - ((p1 - l1).powi(2) + (u2 - p2).powi(2)).sqrt()).max(-1.0),
+        hi: (d + ((u1 - p1).powi(2) + (p2 - l2).powi(2)).sqrt()).min(1.0),
+    }
+}
+
+/// Newcombe's interval (1998, "Improved confidence intervals for the difference between binomial proportions
+/// based on paired data", method 10) for the paired difference P(a) − P(b) of yes/no outcomes `a[i]`, `b[i]`
+/// (replicate i of two scenarios, same seed): the Wilson intervals of the two proportions combined with the
+/// correlation φ of the 2×2 table (0 when a margin is empty). It never leaves [−1, 1], unlike a t-interval on
+/// the 0/1 differences.
+pub fn newcombe_paired(a: &[bool], b: &[bool], level: f64) -> Estimate {
+    let n = a.len().min(b.len());
+    let count = |x: bool, y: bool| a.iter().zip(b).filter(|(p, q)| **p == x && **q == y).count() as f64;
+    let (e, f, g, h) = (count(true, true), count(true, false), count(false, true), count(false, false));
+    let ((p1, l1, u1), (p2, l2, u2)) =
+        (wilson((e + f) as usize, n, level), wilson((e + g) as usize, n, level));
+    let denom = ((e + f) * (g + h) * (e + g) * (f + h)).sqrt();
+    let phi = if denom > 0.0 { (e * h - f * g) / denom } else { 0.0 };
+    let d = p1 - p2;
+    let (dl1, du1, dl2, du2) = (p1 - l1, u1 - p1, p2 - l2, u2 - p2);
+    let lo = d - (dl1 * dl1 - 2.0 * phi * dl1 * du2 + du2 * du2).max(0.0).sqrt();
+    let hi = d + (du1 * du1 - 2.0 * phi * du1 * dl2 + dl2 * dl2).max(0.0).sqrt();
+    Estimate { n, mean: d, sd: f64::NAN, lo: lo.max(-1.0), hi: hi.min(1.0) }
+}
+
 /// The q-quantile (0 ≤ q ≤ 1) of a sample by linear interpolation (type 7, as R and numpy).
 pub fn quantile(x: &[f64], q: f64) -> f64 {
     if x.is_empty() {
@@ -144,6 +178,62 @@ mod tests {
         let (_, lo0, hi0) = wilson(0, 20, 0.95);
         close(lo0, 0.0, 1e-12);
         close(hi0, 0.1611, 1e-4);
+    }
+
+    #[test]
+    fn newcombe_intervals_match_the_paper_and_stay_in_bounds() {
+        // Newcombe (1998, independent proportions), example 56/70 − 48/80: method 10 gives 0.0524 to 0.3339.
+        let d = newcombe_difference(56, 70, 48, 80, 0.95);
+        close(d.mean, 0.2, 1e-12);
+        close(d.lo, 0.0524, 1e-4);
+        close(d.hi, 0.3339, 1e-4);
+        // The issue's case: 3 of 4 replicates bankrupt in one scenario, none in the other, same seeds. A
+        // t-interval on the 0/1 differences gave −75% [−155%, 5%]; Newcombe's stays within [−100%, 100%].
+        let (a, b) = ([false; 4], [true, true, true, false]);
+        let t = paired_difference(&a.map(|x| x as u8 as f64), &b.map(|x| x as u8 as f64), 0.95);
+        assert!(t.lo < -1.0, "the t-interval leaves the range: {t:?}");
+        let n = newcombe_paired(&a, &b, 0.95);
+        close(n.mean, -0.75, 1e-12);
+        assert!(n.lo >= -1.0 && n.hi <= 1.0 && n.lo < -0.75 && n.hi > -0.75, "{n:?}");
+        // Identical outcomes (φ = 1, equal margins): exactly 0, with no width, as the paired t-interval of
+        // a scenario against itself.
+        let same = [true, false, true, true, false, false, true, false];
+        let z = newcombe_paired(&same, &same, 0.95);
+        assert_eq!((z.mean, z.lo, z.hi), (0.0, 0.0, 0.0));
+        // Discordant pairs widen it.
+        let other = [true, true, true, true, false, false, true, false];
+        let w = newcombe_paired(&other, &same, 0.95);
+        assert!(w.lo < w.mean && w.mean < w.hi && w.hi <= 1.0, "{w:?}");
+    }
+
+    #[test]
+    fn newcombe_paired_interval_covers_about_95_percent() {
+        // Correlated pairs: P(a) = 0.5, P(b) = 0.3, 30 pairs, 2,000 simulated studies.
+        let mut covered = 0;
+        let trials = 2000u64;
+        for t in 0..trials {
+            let mut rng = crate::model::rng::CounterRng::new(77, t);
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            for _ in 0..30 {
+                let u = rng.uniform();
+                // Joint law: (1,1) 0.25, (1,0) 0.25, (0,1) 0.05, (0,0) 0.45.
+                let (x, y) = if u < 0.25 {
+                    (true, true)
+                } else if u < 0.5 {
+                    (true, false)
+                } else if u < 0.55 {
+                    (false, true)
+                } else {
+                    (false, false)
+                };
+                a.push(x);
+                b.push(y);
+            }
+            let e = newcombe_paired(&a, &b, 0.95);
+            covered += (e.lo <= 0.2 && 0.2 <= e.hi) as u32;
+        }
+        let rate = covered as f64 / trials as f64;
+        assert!((0.925..=0.98).contains(&rate), "coverage {rate}");
     }
 
     #[test]
