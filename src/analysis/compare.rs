@@ -53,6 +53,10 @@ pub struct ScenarioData {
     pub replicates: Vec<Replicate>,
     /// Runs that failed and are left out.
     pub failed: usize,
+    /// User agents per run (from the manifest).
+    pub agents: Option<u64>,
+    /// A sweep point's id and its parameter values (`path=value; …`); None for a single scenario.
+    pub point: Option<(u64, String)>,
 }
 
 /// One row of comparison.csv.
@@ -73,6 +77,10 @@ pub struct Row {
     pub diff_ci_hi: f64,
     /// `paired` (same seeds as the baseline, replicate by replicate), `welch` or `baseline`.
     pub pairing: &'static str,
+    /// A sweep point's id (empty for a scenario), so that the table joins runs.csv on `point_id`.
+    pub point_id: Option<u64>,
+    /// A sweep point's parameter values, `path=value; …` (empty for a scenario).
+    pub parameters: String,
 }
 
 /// The result of a comparison.
@@ -262,6 +270,8 @@ pub fn compare(scenarios: &[ScenarioData], baseline: Option<&str>, level: f64) -
                 } else {
                     "welch"
                 },
+                point_id: s.point.as_ref().map(|p| p.0),
+                parameters: s.point.as_ref().map(|p| p.1.clone()).unwrap_or_default(),
             });
         }
     }

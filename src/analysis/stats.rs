@@ -106,8 +106,7 @@ pub fn newcombe_paired(a: &[bool], b: &[bool], level: f64) -> Estimate {
     let n = a.len().min(b.len());
     let count = |x: bool, y: bool| a.iter().zip(b).filter(|(p, q)| **p == x && **q == y).count() as f64;
     let (e, f, g, h) = (count(true, true), count(true, false), count(false, true), count(false, false));
-    let ((p1, l1, u1), (p2, l2, u2)) =
-        (wilson((e + f) as usize, n, level), wilson((e + g) as usize, n, level));
+    let ((p1, l1, u1), (p2, l2, u2)) = (wilson((e + f) as usize, n, level), wilson((e + g) as usize, n, level));
     let denom = ((e + f) * (g + h) * (e + g) * (f + h)).sqrt();
     let phi = if denom > 0.0 { (e * h - f * g) / denom } else { 0.0 };
     let d = p1 - p2;

@@ -40,6 +40,11 @@ macro_rules! sized_chart {
     }};
 }
 
+/// An outcome's value (or an index in its units, as Morris's μ*) for axes: US dollars as `$1.2B`.
+fn fmt_outcome(outcome: &str, x: f64) -> String {
+    if outcome.ends_with("_usd") { super::report::fmt_money(x) } else { fmt_index(x) }
+}
+
 /// A file-name-safe form of an outcome or condition.
 fn safe(s: &str) -> String {
     let t: String = s.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
@@ -56,7 +61,7 @@ struct Series {
 fn bars<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
-    x_desc: &str,
+    (x_desc, money): (&str, bool),
     names: &[String],
     order: &[usize],
     series: &[Series],
@@ -88,7 +93,7 @@ where
         .disable_y_mesh()
         .y_labels(n.max(1))
         .y_label_formatter(&label_of)
-        .x_label_formatter(&|v| fmt_index(*v))
+        .x_label_formatter(&|v| if money { super::report::fmt_money(*v) } else { fmt_index(*v) })
         .x_desc(x_desc)
         .draw()?;
     let k = series.len().max(1) as f64;
@@ -135,7 +140,7 @@ where
 /// Morris's μ*–σ plane: each parameter a labelled point.
 fn mu_sigma<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
-    title: &str,
+    (title, outcome): (&str, &str),
     names: &[String],
     pts: &[(f64, f64)],
 ) -> DrawResult<()>
@@ -155,8 +160,8 @@ where
         .build_cartesian_2d(0.0..xmax, 0.0..ymax)?;
     chart
         .configure_mesh()
-        .x_label_formatter(&|v| fmt_index(*v))
-        .y_label_formatter(&|v| fmt_index(*v))
+        .x_label_formatter(&|v| fmt_outcome(outcome, *v))
+        .y_label_formatter(&|v| fmt_outcome(outcome, *v))
         .x_desc("μ* (mean absolute elementary effect, outcome units per Δ)")
         .y_desc("σ (sd of the elementary effects)")
         .draw()?;
@@ -174,7 +179,11 @@ where
         if rank < 8 {
             let short =
                 names[j].rsplit('.').take(2).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(".");
-            chart.draw_series(std::iter::once(Text::new(short, (x, y), ("sans-serif", 12).into_font())))?;
+            // Labels right of the point, or left of it near the right edge.
+            let shift = if x > 0.75 * xmax { -(short.len() as i32) * 7 - 6 } else { 6 };
+            chart.draw_series(std::iter::once(
+                EmptyElement::at((x, y)) + Text::new(short, (shift, -6), ("sans-serif", 12).into_font()),
+            ))?;
         }
     }
     root.present()?;
@@ -227,7 +236,9 @@ where
             .x_labels(4)
             .y_labels(4)
             .x_label_formatter(&|v| fmt_index(*v))
-            .y_label_formatter(&|v| if outcome.binary { format!("{:.0}%", v * 100.0) } else { fmt_index(*v) })
+            .y_label_formatter(&|v| {
+                if outcome.binary { format!("{:.0}%", v * 100.0) } else { fmt_outcome(&outcome.name, *v) }
+            })
             .label_style(("sans-serif", 10))
             .draw()?;
         chart.draw_series(xs.iter().zip(y).filter(|(_, v)| v.is_finite()).map(|(x, v)| {
@@ -285,7 +296,8 @@ where
 {
     root.fill(&WHITE)?;
     let n = r.restrictions.len().max(1);
-    let label_width = names.iter().map(|s| s.len()).max().unwrap_or(10).clamp(10, 52) as u32 * 7 + 10;
+    let label_width =
+        r.restrictions.iter().map(|l| names[l.parameter].len()).max().unwrap_or(10).clamp(10, 52) as u32 * 7 + 10;
     let mut chart = ChartBuilder::on(root)
         .caption(title, ("sans-serif", 18))
         .margin(12)
@@ -312,6 +324,8 @@ where
         let (lo, hi) = ranges[l.parameter];
         let span = (hi - lo).max(1e-300);
         let (a, b) = ((l.lo - lo) / span, (l.hi - lo) / span);
+        // A box on a single value (a Morris grid level) still shows as a narrow bar.
+        let (a, b) = if b - a < 0.01 { ((a - 0.005).max(0.0), (b + 0.005).min(1.0)) } else { (a, b) };
         let y = k as f64;
         chart.draw_series(std::iter::once(Rectangle::new(
             [(0.0, y - 0.05), (1.0, y + 0.05)],
@@ -372,7 +386,7 @@ pub fn write(out: &Path, ctx: &Context) -> Result<Vec<PathBuf>> {
                 "morris",
                 "Morris μ* (mean absolute elementary effect)",
                 vec![m],
-                "μ* (outcome units per step Δ)".into(),
+                format!("μ* ({} per step Δ)", if o.name.ends_with("_usd") { "US$" } else { "outcome units" }),
             ));
         }
         if let Some(m) = series_of(ctx.rows, &o.name, "prcc", "prcc", names) {
@@ -385,8 +399,14 @@ pub fn write(out: &Path, ctx: &Context) -> Result<Vec<PathBuf>> {
             order.sort_by(|a, b| key.values[*b].0.abs().total_cmp(&key.values[*a].0.abs()));
             let title = format!("{}: {what}", o.name);
             let name = format!("{method}_{tag}");
+            let money = method == "morris" && o.name.ends_with("_usd");
             let (svg, f) = sized_chart!(charts, name, tall, |root: &DrawingArea<_, Shift>| bars(
-                root, &title, &x_desc, names, &order, &series
+                root,
+                &title,
+                (&x_desc, money),
+                names,
+                &order,
+                &series
             ));
             files.extend(f);
             figures.push((format!("{title}, with {}% bootstrap intervals", (ctx.level * 100.0).round()), svg));
@@ -399,7 +419,7 @@ pub fn write(out: &Path, ctx: &Context) -> Result<Vec<PathBuf>> {
             let title = format!("{}: Morris μ* against σ", o.name);
             let (svg, f) =
                 sized_chart!(charts, format!("morris_sigma_{tag}"), (W, 520), |root: &DrawingArea<_, Shift>| {
-                    mu_sigma(root, &title, names, &pts)
+                    mu_sigma(root, (&title, &o.name), names, &pts)
                 });
             files.extend(f);
             figures.push((title, svg));
@@ -528,17 +548,19 @@ fn html(ctx: &Context, figures: &[(String, String)]) -> String {
             r.n_runs
         ));
     }
-    h.push_str("</table>\n<h2>Fit and noise</h2>\n<table id=\"noise\"><tr><th>outcome</th><th>linear R²</th><th>rank R²</th><th>variance (runs)</th><th>seeds' share</th><th>replicates for ±10% of the parameters' sd</th></tr>\n");
+    h.push_str("</table>\n<h2>Fit and noise</h2>\n<table id=\"noise\"><tr><th>outcome</th><th>linear R²</th><th>rank R²</th><th>sd of the runs</th><th>seeds' share of the variance</th><th>of it shared by all points</th><th>replicates per point for a 95% interval of ±</th></tr>\n");
     for o in ctx.outcomes {
         let v = |i: &str| ctx.rows.iter().find(|r| r.outcome == o.name && r.index == i).map_or(f64::NAN, |r| r.value);
         h.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}: {}</td></tr>\n",
             html_escape(&o.name),
             fmt_index(v("r2")),
             fmt_index(v("rank_r2")),
-            fmt_index(v("var_total")),
-            if v("seed_share").is_finite() { format!("{:.0}%", v("seed_share") * 100.0) } else { "-".into() },
-            fmt_index(v("replicates_needed"))
+            fmt_outcome(&o.name, v("var_total").sqrt()),
+            pct(v("seed_share")),
+            pct(v("var_seeds_shared") / (v("var_seeds") + v("var_parameters"))),
+            fmt_outcome(&o.name, v("target_half_width")),
+            if v("replicates_needed").is_finite() { format!("{:.0}", v("replicates_needed")) } else { "-".into() }
         ));
     }
     h.push_str("</table>\n");
@@ -579,6 +601,10 @@ fn html(ctx: &Context, figures: &[(String, String)]) -> String {
     }
     h.push_str("</body></html>\n");
     h
+}
+
+fn pct(x: f64) -> String {
+    if x.is_finite() { format!("{:.0}%", x * 100.0) } else { "-".into() }
 }
 
 fn names_of(d: &SweepData) -> &[String] {

@@ -765,7 +765,7 @@ fn summary_text(data: &SweepData, rows: &[SensitivityRow], prim: &[PrimRow]) -> 
                 s.value * 100.0,
                 v("var_seeds_shared") / (v("var_seeds") + v("var_parameters")) * 100.0,
                 fmt_index(v("target_half_width")),
-                fmt_index(v("replicates_needed"))
+                if v("replicates_needed").is_finite() { format!("{:.0}", v("replicates_needed")) } else { "-".into() }
             ));
         }
     }

@@ -129,7 +129,7 @@ pub fn compare(
             comparison.firms.first().cloned().unwrap_or_default()
         }
     });
-    let files = super::report::write_comparison(out, &comparison, &scenarios, &focus)?;
+    let files = super::report::write_comparison(out, &comparison, &scenarios, &focus, &opts.command_line)?;
     let (version, commit) = super::manifest::tool_version();
     let m = serde_json::json!({
         "tool": "llm-market",

@@ -31,6 +31,165 @@ pub(crate) fn palette(i: usize) -> RGBColor {
 
 pub(crate) type DrawResult<T> = Result<T, Box<dyn std::error::Error>>;
 
+/// A date as a decimal year (2024-07-02 → 2024.5), the x coordinate of the time charts: plotters then puts
+/// its ticks on round numbers of years — whole years and half years — so they line up with the calendar.
+pub(crate) fn decimal_year(d: NaiveDate) -> f64 {
+    use chrono::Datelike;
+    let days =
+        if NaiveDate::from_ymd_opt(d.year(), 12, 31).is_some_and(|x| x.ordinal() == 366) { 366.0 } else { 365.0 };
+    d.year() as f64 + d.ordinal0() as f64 / days
+}
+
+/// Ticks of a decimal-year axis from `d0` to `d1` on calendar boundaries: the first day of every month,
+/// quarter, half year or year — the finest step that gives at most 8 ticks.
+pub(crate) fn year_ticks(d0: NaiveDate, d1: NaiveDate) -> Vec<f64> {
+    use chrono::Datelike;
+    for step in [1u32, 3, 6, 12, 24, 60] {
+        let mut ticks = Vec::new();
+        let (mut y, mut m) = (d0.year(), 1u32);
+        while let Some(d) = NaiveDate::from_ymd_opt(y, m, 1) {
+            if d > d1 {
+                break;
+            }
+            if d >= d0 && (m - 1) % step == 0 && (step < 12 || y % (step / 12) as i32 == 0) {
+                ticks.push(decimal_year(d));
+            }
+            (y, m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+        }
+        if ticks.len() <= 8 {
+            return ticks;
+        }
+    }
+    vec![decimal_year(d0), decimal_year(d1)]
+}
+
+/// A time axis in decimal years whose ticks are [`year_ticks`] (calendar boundaries), not plotters' round
+/// numbers.
+pub(crate) struct YearAxis {
+    lo: f64,
+    hi: f64,
+    ticks: Vec<f64>,
+}
+
+impl YearAxis {
+    pub(crate) fn new(d0: NaiveDate, d1: NaiveDate) -> YearAxis {
+        let (lo, hi) = (decimal_year(d0), decimal_year(d1));
+        YearAxis { lo, hi: hi.max(lo + 1e-3), ticks: year_ticks(d0, d1) }
+    }
+}
+
+impl plotters::coord::ranged1d::Ranged for YearAxis {
+    type FormatOption = plotters::coord::ranged1d::DefaultFormatting;
+    type ValueType = f64;
+    fn map(&self, v: &f64, limit: (i32, i32)) -> i32 {
+        let t = (v - self.lo) / (self.hi - self.lo);
+        limit.0 + (t * (limit.1 - limit.0) as f64).round() as i32
+    }
+    fn key_points<Hint: plotters::coord::ranged1d::KeyPointHint>(&self, _hint: Hint) -> Vec<f64> {
+        self.ticks.clone()
+    }
+    fn range(&self) -> std::ops::Range<f64> {
+        self.lo..self.hi
+    }
+}
+
+/// A tick label of a decimal-year axis: `2024` on a year's start, `Jul 2024` on a month's.
+pub(crate) fn year_label(x: f64) -> String {
+    let year = x.floor();
+    let month = ((x - year) * 12.0).round() as usize;
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    match month {
+        0 => format!("{year:.0}"),
+        12 => format!("{:.0}", year + 1.0),
+        m => format!("{} {year:.0}", MONTHS[m]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_axes_tick_on_calendar_boundaries() {
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        let labels = |a, b| year_ticks(a, b).into_iter().map(year_label).collect::<Vec<_>>();
+        assert_eq!(
+            labels(d(2022, 11, 30), d(2025, 12, 31)),
+            ["Jan 2023", "Jul 2023", "2024", "Jul 2024", "2025", "Jul 2025"].map(|s| s.replace("Jan 2023", "2023"))
+        );
+        assert_eq!(
+            labels(d(2022, 11, 30), d(2023, 9, 30)),
+            ["Jan 2023", "Apr 2023", "Jul 2023"].map(|s| s.replace("Jan 2023", "2023"))
+        );
+        assert_eq!(
+            labels(d(2023, 1, 15), d(2023, 6, 30)),
+            ["Feb 2023", "Mar 2023", "Apr 2023", "May 2023", "Jun 2023"]
+        );
+        assert_eq!(fmt_money(1.0e10), "$10.0B");
+        assert_eq!(fmt_money(-1.234e9), "−$1.2B");
+        assert_eq!(fmt_money(9.5e8), "$950M");
+        assert_eq!(fmt_money(0.0), "$0");
+    }
+}
+
+/// US dollars on charts and in reports, one format everywhere: `$10.0B`, `$950M`, `$12.3k`, `−$1.2B`.
+pub(crate) fn fmt_money(x: f64) -> String {
+    if !x.is_finite() {
+        return "-".into();
+    }
+    let (sign, a) = (if x < 0.0 { "−" } else { "" }, x.abs());
+    let body = if a >= 1e9 {
+        format!("{:.1}B", a / 1e9)
+    } else if a >= 1e6 {
+        format!("{:.0}M", a / 1e6)
+    } else if a >= 1e3 {
+        format!("{:.1}k", a / 1e3)
+    } else {
+        format!("{a:.0}")
+    };
+    if body == "0" { "$0".into() } else { format!("{sign}${body}") }
+}
+
+/// People for axes: `250M`, `1.2B`, `3.4k`.
+fn fmt_count(x: f64) -> String {
+    let a = x.abs();
+    if a >= 1e9 {
+        format!("{:.1}B", x / 1e9)
+    } else if a >= 1e6 {
+        format!("{:.0}M", x / 1e6)
+    } else if a >= 1e3 {
+        format!("{:.0}k", x / 1e3)
+    } else {
+        format!("{x:.0}")
+    }
+}
+
+/// The legend beside a chart (never over its data): one entry per series, a line (dashed like the series)
+/// or a swatch, and its label.
+fn legend_beside<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    entries: &[(String, RGBColor, usize, bool)],
+) -> DrawResult<()>
+where
+    DB::ErrorType: 'static,
+{
+    let style = ("sans-serif", 13).into_font();
+    for (k, (label, c, dash, swatch)) in entries.iter().enumerate() {
+        let y = 40 + 22 * k as i32;
+        if *swatch {
+            area.draw(&Rectangle::new([(6, y - 6), (22, y + 6)], c.mix(0.8).filled()))?;
+        } else if *dash == 0 {
+            area.draw(&PathElement::new(vec![(4, y), (24, y)], c.stroke_width(3)))?;
+        } else {
+            for x in (4..24).step_by(2 * *dash + 2) {
+                area.draw(&PathElement::new(vec![(x, y), ((x + *dash as i32 + 1).min(24), y)], c.stroke_width(3)))?;
+            }
+        }
+        area.draw(&Text::new(label.clone(), (30, y - 7), style.clone()))?;
+    }
+    Ok(())
+}
+
 /// Quantile bands of one firm's series across a scenario's replicates: date → (5, 25, 50, 75, 95%).
 fn bands(
     s: &ScenarioData,
@@ -57,12 +216,33 @@ fn date_range(scenarios: &[ScenarioData]) -> Option<(NaiveDate, NaiveDate)> {
     Some((lo?, hi?))
 }
 
-/// Fan chart: median line and 50%/90% bands per scenario, overlaid.
+/// Whether a firm's series has something to show in any scenario (not zero throughout).
+fn has_signal(scenarios: &[ScenarioData], firm: &str, value: fn(&crate::analysis::compare::TracePoint) -> f64) -> bool {
+    scenarios
+        .iter()
+        .flat_map(|s| s.replicates.iter().flat_map(|r| r.trace.iter().flatten()))
+        .any(|p| p.firm == firm && value(p).abs() > 0.0)
+}
+
+/// The exits of a firm across a scenario's replicates: (median exit date, replicates that exited).
+fn exits(s: &ScenarioData, firm: &str) -> Option<(NaiveDate, usize)> {
+    let mut dates: Vec<NaiveDate> = s
+        .replicates
+        .iter()
+        .filter_map(|r| r.summary.iter().find(|m| m.get("firm").map(String::as_str) == Some(firm)))
+        .filter_map(|m| m.get("exit_date")?.parse().ok())
+        .collect();
+    dates.sort();
+    Some((*dates.get(dates.len() / 2)?, dates.len()))
+}
+
+/// Fan chart: median line and 50%/90% bands per scenario, overlaid; the second and later scenarios dashed so
+/// that coinciding medians stay visible; each scenario's exits (in any replicate) marked with their count.
 fn fan<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     scenarios: &[ScenarioData],
     firm: &str,
-    label: &str,
+    (label, money): (&str, bool),
     value: fn(&crate::analysis::compare::TracePoint) -> f64,
 ) -> DrawResult<()>
 where
@@ -80,62 +260,72 @@ where
         return Ok(());
     }
     let pad = ((y1 - y0) * 0.05).max(1.0);
-    let mut chart = ChartBuilder::on(root)
-        .caption(format!("{firm}: {label} (median, 50% and 90% bands across replicates)"), ("sans-serif", 20))
+    let (plot, side) = root.split_horizontally(W - 200);
+    let mut chart = ChartBuilder::on(&plot)
+        .caption(format!("{firm}: {label} — median, 50% and 90% of replicates"), ("sans-serif", 18))
         .margin(12)
-        .x_label_area_size(36)
+        .x_label_area_size(40)
         .y_label_area_size(80)
-        .build_cartesian_2d(d0..d1, (y0 - pad)..(y1 + pad))?;
+        .build_cartesian_2d(YearAxis::new(d0, d1), (y0 - pad)..(y1 + pad))?;
     chart
         .configure_mesh()
-        .x_labels(8)
-        .x_label_formatter(&|d| d.format("%Y-%m").to_string())
-        .y_label_formatter(&|v| fmt_value("x_usd", *v))
+        .x_label_formatter(&|x| year_label(*x))
+        .y_label_formatter(&|v| if money { fmt_money(*v) } else { fmt_count(*v) })
         .x_desc("date")
-        .y_desc(label)
+        .y_desc(if money { format!("{label} (US$)") } else { format!("{label} (people)") })
         .draw()?;
+    let mut entries = Vec::new();
     for (i, (s, b)) in scenarios.iter().zip(&all).enumerate() {
         let c = palette(i);
-        for (lo, hi, alpha) in [(0usize, 4usize, 0.12), (1, 3, 0.25)] {
-            let mut poly: Vec<(NaiveDate, f64)> = b.iter().map(|(d, q)| (*d, q[hi])).collect();
-            poly.extend(b.iter().rev().map(|(d, q)| (*d, q[lo])));
+        for (lo, hi, alpha) in [(0usize, 4usize, 0.10), (1, 3, 0.20)] {
+            let mut poly: Vec<(f64, f64)> = b.iter().map(|(d, q)| (decimal_year(*d), q[hi])).collect();
+            poly.extend(b.iter().rev().map(|(d, q)| (decimal_year(*d), q[lo])));
             chart.draw_series(std::iter::once(Polygon::new(poly, c.mix(alpha).filled())))?;
         }
-        chart
-            .draw_series(LineSeries::new(b.iter().map(|(d, q)| (*d, q[2])), c.stroke_width(2)))?
-            .label(s.name.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3)));
-        // The first replicate's decisions, on the median line: ▲ a release, ● a funding round, ✕ a cut (or a
-        // cut undone), ◆ a training run started or cancelled, ■ an exit.
-        let Some(r) = s.replicates.first() else { continue };
+        let median = b.iter().map(|(d, q)| (decimal_year(*d), q[2]));
+        let dash = if i == 0 { 0 } else { 2 + 2 * (i % 3) };
+        if dash == 0 {
+            chart.draw_series(LineSeries::new(median, c.stroke_width(2)))?;
+        } else {
+            chart.draw_series(DashedLineSeries::new(median, dash as i32 * 2, dash as i32, c.stroke_width(2)))?;
+        }
+        entries.push((format!("{} (n = {})", s.name, s.replicates.len()), c, dash, false));
         let median_at = |d: NaiveDate| b.iter().take_while(|(x, _)| *x <= d).last().map(|(_, q)| q[2]);
-        for m in r.decisions.iter().filter(|m| m.firm == firm) {
-            let Some(y) = median_at(m.date) else { continue };
-            let at = (m.date, y);
-            let style = c.filled();
-            match m.decision.as_str() {
-                "release" => chart.draw_series(std::iter::once(TriangleMarker::new(at, 7, style)))?,
-                "funding_round" => chart.draw_series(std::iter::once(Circle::new(at, 5, style)))?,
-                "cuts" => chart.draw_series(std::iter::once(Cross::new(at, 6, c.stroke_width(2))))?,
-                "exit" => chart
-                    .draw_series(std::iter::once(EmptyElement::at(at) + Rectangle::new([(-5, -5), (5, 5)], style)))?,
-                _ => chart.draw_series(std::iter::once(
-                    EmptyElement::at(at) + Polygon::new(vec![(0, -5), (5, 0), (0, 5), (-5, 0)], style),
-                ))?,
-            };
+        // The first replicate's decisions, on the median line: ▲ a release, ● a funding round, ✕ a cut (or a
+        // cut undone), ◆ a training run started or cancelled.
+        if let Some(r) = s.replicates.first() {
+            for m in r.decisions.iter().filter(|m| m.firm == firm && m.decision != "exit") {
+                let Some(y) = median_at(m.date) else { continue };
+                let at = (decimal_year(m.date), y);
+                let style = c.filled();
+                match m.decision.as_str() {
+                    "release" => chart.draw_series(std::iter::once(TriangleMarker::new(at, 7, style)))?,
+                    "funding_round" => chart.draw_series(std::iter::once(Circle::new(at, 5, style)))?,
+                    "cuts" => chart.draw_series(std::iter::once(Cross::new(at, 6, c.stroke_width(2))))?,
+                    _ => chart.draw_series(std::iter::once(
+                        EmptyElement::at(at) + Polygon::new(vec![(0, -5), (5, 0), (0, 5), (-5, 0)], style),
+                    ))?,
+                };
+            }
+        }
+        // ■ Exits in any replicate: at the median exit date, with how many replicates exited.
+        if let Some((d, k)) = exits(s, firm) {
+            let y = median_at(d).unwrap_or(y0);
+            let at = (decimal_year(d), y);
+            chart.draw_series(std::iter::once(
+                EmptyElement::at(at)
+                    + Rectangle::new([(-5, -5), (5, 5)], c.filled())
+                    + Text::new(format!("exit {k}/{}", s.replicates.len()), (7, -14), ("sans-serif", 12).into_font()),
+            ))?;
         }
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperLeft)
-        .draw()?;
+    legend_beside(&side, &entries)?;
     root.present()?;
     Ok(())
 }
 
-/// Stacked areas of firms' user shares over time (mean users across replicates) for one scenario.
+/// Stacked areas of firms' user shares over time (mean users across replicates) for one scenario, from the
+/// first date any firm has users (no 0 → 100% wedge before the first launch).
 fn shares<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &ScenarioData, firms: &[String]) -> DrawResult<()>
 where
     DB::ErrorType: 'static,
@@ -150,17 +340,21 @@ where
             }
         }
     }
+    users.retain(|_, v| v.iter().sum::<f64>() > 0.0);
     let (Some(d0), Some(d1)) = (users.keys().next().copied(), users.keys().last().copied()) else { return Ok(()) };
-    let mut chart = ChartBuilder::on(root)
-        .caption(format!("{}: market shares of users", s.name), ("sans-serif", 20))
+    let (plot, side) = root.split_horizontally(W - 200);
+    let mut chart = ChartBuilder::on(&plot)
+        .caption(
+            format!("{}: market shares of chatbot users (mean of {} replicates)", s.name, s.replicates.len()),
+            ("sans-serif", 18),
+        )
         .margin(12)
-        .x_label_area_size(36)
+        .x_label_area_size(40)
         .y_label_area_size(60)
-        .build_cartesian_2d(d0..d1, 0.0..100.0)?;
+        .build_cartesian_2d(YearAxis::new(d0, d1), 0.0..100.0)?;
     chart
         .configure_mesh()
-        .x_labels(8)
-        .x_label_formatter(&|d| d.format("%Y-%m").to_string())
+        .x_label_formatter(&|x| year_label(*x))
         .x_desc("date")
         .y_desc("share of chatbot users (%)")
         .draw()?;
@@ -168,31 +362,28 @@ where
         let t: f64 = d.iter().sum();
         if t > 0.0 { 100.0 * d[..upto].iter().sum::<f64>() / t } else { 0.0 }
     };
+    let mut entries = Vec::new();
     for j in (0..firms.len()).rev() {
         let c = palette(j);
-        chart
-            .draw_series(
-                AreaSeries::new(users.iter().map(|(d, v)| (*d, share(v, j + 1))), 0.0, c.mix(0.8)).border_style(c),
-            )?
-            .label(firms[j].clone())
-            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], c.filled()));
+        chart.draw_series(
+            AreaSeries::new(users.iter().map(|(d, v)| (decimal_year(*d), share(v, j + 1))), 0.0, c.mix(0.8))
+                .border_style(c),
+        )?;
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperRight)
-        .draw()?;
+    for (j, f) in firms.iter().enumerate() {
+        entries.push((f.clone(), palette(j), 0, true));
+    }
+    legend_beside(&side, &entries)?;
     root.present()?;
     Ok(())
 }
 
-/// Boxplots of a final metric across scenarios.
+/// Boxplots of a final metric across scenarios, with each scenario's replicate count.
 fn boxes<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
     groups: &[(String, Vec<f64>)],
-    money: bool,
+    (y_desc, money): (&str, bool),
 ) -> DrawResult<()>
 where
     DB::ErrorType: 'static,
@@ -205,18 +396,22 @@ where
     let (lo, hi) =
         (vals.iter().copied().fold(f64::INFINITY, f64::min), vals.iter().copied().fold(f64::NEG_INFINITY, f64::max));
     let pad = ((hi - lo) * 0.08).max(hi.abs() * 0.01).max(1e-9);
-    let names: Vec<String> = groups.iter().map(|g| g.0.clone()).collect();
+    let names: Vec<String> = groups.iter().map(|g| format!("{} (n = {})", g.0, g.1.len())).collect();
     let mut chart = ChartBuilder::on(root)
-        .caption(title, ("sans-serif", 20))
+        .caption(title, ("sans-serif", 18))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(80)
         .build_cartesian_2d(names.as_slice().into_segmented(), ((lo - pad) as f32)..((hi + pad) as f32))?;
     chart
         .configure_mesh()
-        .y_label_formatter(&|v| if money { fmt_value("x_usd", *v as f64) } else { format!("{v:.0}") })
-        .x_desc("scenario")
-        .y_desc(if money { "US dollars" } else { "value" })
+        .x_label_formatter(&|v| match v {
+            SegmentValue::CenterOf(s) | SegmentValue::Exact(s) => (*s).clone(),
+            SegmentValue::Last => String::new(),
+        })
+        .y_label_formatter(&|v| if money { fmt_money(*v as f64) } else { format!("{v:.2}") })
+        .x_desc("scenario (n = replicates)")
+        .y_desc(y_desc)
         .draw()?;
     for (i, g) in groups.iter().enumerate() {
         let v: Vec<f64> = g.1.iter().copied().filter(|v| v.is_finite()).collect();
@@ -256,7 +451,13 @@ pub(crate) fn html_escape(s: &str) -> String {
 }
 
 /// Writes comparison.csv, the charts and report.html into `out`; returns the files written.
-pub fn write_comparison(out: &Path, cmp: &Comparison, scenarios: &[ScenarioData], focus: &str) -> Result<Vec<PathBuf>> {
+pub fn write_comparison(
+    out: &Path,
+    cmp: &Comparison,
+    scenarios: &[ScenarioData],
+    focus: &str,
+    command_line: &[String],
+) -> Result<Vec<PathBuf>> {
     let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
     let charts = out.join("charts");
     std::fs::create_dir_all(&charts).with_context(|| format!("cannot create {}", charts.display()))?;
@@ -272,24 +473,29 @@ pub fn write_comparison(out: &Path, cmp: &Comparison, scenarios: &[ScenarioData]
     let has_traces = scenarios.iter().any(|s| s.replicates.iter().any(|r| r.trace.is_some()));
     if has_traces {
         for firm in &cmp.firms {
-            let (svg, f) = chart_files!(charts, format!("fan_cash_{firm}"), |root: &DrawingArea<_, Shift>| fan(
-                root,
-                scenarios,
-                firm,
-                "cash (USD)",
-                |p| p.cash
-            ));
-            files.extend(f);
-            figures.push((format!("Cash of {firm}"), svg));
-            let (svg, f) = chart_files!(charts, format!("fan_users_{firm}"), |root: &DrawingArea<_, Shift>| fan(
-                root,
-                scenarios,
-                firm,
-                "users (people)",
-                |p| p.users
-            ));
-            files.extend(f);
-            figures.push((format!("Users of {firm}"), svg));
+            // A panel with nothing to show (a firm without cash of its own: a big tech's chatbot) is dropped.
+            if has_signal(scenarios, firm, |p| p.cash) {
+                let (svg, f) = chart_files!(charts, format!("fan_cash_{firm}"), |root: &DrawingArea<_, Shift>| fan(
+                    root,
+                    scenarios,
+                    firm,
+                    ("cash", true),
+                    |p| p.cash
+                ));
+                files.extend(f);
+                figures.push((format!("Cash of {firm}"), svg));
+            }
+            if has_signal(scenarios, firm, |p| p.users) {
+                let (svg, f) = chart_files!(charts, format!("fan_users_{firm}"), |root: &DrawingArea<_, Shift>| fan(
+                    root,
+                    scenarios,
+                    firm,
+                    ("users", false),
+                    |p| p.users
+                ));
+                files.extend(f);
+                figures.push((format!("Users of {firm}"), svg));
+            }
         }
         for s in scenarios {
             let safe: String =
@@ -315,6 +521,13 @@ pub fn write_comparison(out: &Path, cmp: &Comparison, scenarios: &[ScenarioData]
     }
     box_metrics.push(("hhi_end".into(), String::new(), false));
     for (metric, firm, money) in box_metrics {
+        let y_desc = if metric == "hhi_end" {
+            "HHI of user shares at the end (0–1)".to_string()
+        } else if metric == "end_cash_usd" {
+            "cash at the end (US$)".to_string()
+        } else {
+            format!("revenue in {} (US$)", metric.trim_start_matches("revenue_").trim_end_matches("_usd"))
+        };
         let groups: Vec<(String, Vec<f64>)> = scenarios
             .iter()
             .map(|s| {
@@ -340,12 +553,13 @@ pub fn write_comparison(out: &Path, cmp: &Comparison, scenarios: &[ScenarioData]
             })
             .collect();
         let title = if firm.is_empty() {
-            format!("{metric} across replicates")
+            format!("{y_desc}, across replicates")
         } else {
-            format!("{firm}: {metric} across replicates")
+            format!("{firm}: {y_desc}, across replicates")
         };
         let name = format!("box_{metric}{}", if firm.is_empty() { String::new() } else { format!("_{firm}") });
-        let (svg, f) = chart_files!(charts, name, |root: &DrawingArea<_, Shift>| boxes(root, &title, &groups, money));
+        let (svg, f) =
+            chart_files!(charts, name, |root: &DrawingArea<_, Shift>| boxes(root, &title, &groups, (&y_desc, money)));
         files.extend(f);
         figures.push((title, svg));
     }
@@ -362,13 +576,27 @@ pub fn write_comparison(out: &Path, cmp: &Comparison, scenarios: &[ScenarioData]
         html_escape(&cmp.baseline),
         (cmp.level * 100.0).round()
     ));
-    html.push_str("<h2>Scenarios</h2>\n<table id=\"scenarios\"><tr><th>scenario</th><th>description</th><th>replicates</th><th>failed runs</th><th>source</th></tr>\n");
+    let versions: std::collections::BTreeSet<&str> = scenarios.iter().map(|s| s.version.as_str()).collect();
+    html.push_str(&format!(
+        "<p id=\"provenance\">llm-market {}; command <code>{}</code>.</p>\n",
+        html_escape(&versions.into_iter().collect::<Vec<_>>().join(", ")),
+        html_escape(&command_line.join(" "))
+    ));
+    html.push_str("<h2>Scenarios</h2>\n<table id=\"scenarios\"><tr><th>scenario</th><th>description</th><th>agents</th><th>replicates (seeds)</th><th>failed runs</th><th>source</th></tr>\n");
     for s in scenarios {
+        let seeds: Vec<String> = s.replicates.iter().map(|r| r.seed.to_string()).collect();
+        let seeds = if seeds.len() > 3 {
+            format!("{}, {}, …, {}", seeds[0], seeds[1], seeds[seeds.len() - 1])
+        } else {
+            seeds.join(", ")
+        };
         html.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} ({})</td><td>{}</td><td>{}</td></tr>\n",
             html_escape(&s.name),
             html_escape(&s.description),
+            s.agents.map(|a| a.to_string()).unwrap_or_else(|| "?".into()),
             s.replicates.len(),
+            html_escape(&seeds),
             s.failed,
             html_escape(&s.source)
         ));
@@ -377,7 +605,7 @@ pub fn write_comparison(out: &Path, cmp: &Comparison, scenarios: &[ScenarioData]
     let mut rows = cmp.headline(focus);
     rows.sort_by(|a, b| a.metric.cmp(&b.metric).then(a.firm.cmp(&b.firm)));
     for r in rows {
-        let f = |x: f64| fmt_value(&r.metric, x);
+        let f = |x: f64| if r.metric.ends_with("_usd") { fmt_money(x) } else { fmt_value(&r.metric, x) };
         html.push_str(&format!(
             "<tr><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>[{}, {}]</td><td>{}</td><td>[{}, {}]</td><td>{}</td></tr>\n",
             html_escape(&r.metric),

@@ -335,6 +335,10 @@ pub fn load_folder(dir: &Path, partial: bool) -> Result<Vec<ScenarioData>> {
                 spec: manifest["base_scenario_hash"].as_str().unwrap_or("").to_string(),
                 replicates: Vec::new(),
                 failed: 0,
+                agents: manifest["agents"].as_u64(),
+                point: (!params.is_empty()).then(|| {
+                    (point, params.iter().map(|(i, p)| format!("{p}={}", &r[*i])).collect::<Vec<_>>().join("; "))
+                }),
             });
             if &r[cst] != "ok" {
                 sc.failed += 1;
@@ -375,6 +379,8 @@ pub fn load_folder(dir: &Path, partial: bool) -> Result<Vec<ScenarioData>> {
                 decisions: read_decisions(&dir.join("decisions.csv"))?,
             }],
             failed: 0,
+            agents: manifest["agents"].as_u64(),
+            point: None,
         }])
     } else {
         bail!("{} holds a {kind}, not a run or a sweep: nothing to compare there", dir.display())

@@ -38,14 +38,17 @@ fn a_scenario_against_itself_differs_by_exactly_zero() {
         if &rec[col("scenario")] == "tiny_copy" {
             copies += 1;
             assert_eq!(&rec[col("pairing")], "paired");
-            for c in ["diff_vs_baseline", "diff_ci_lo", "diff_ci_hi"] {
-                assert_eq!(
-                    rec[col(c)].parse::<f64>().unwrap(),
-                    0.0,
-                    "{} {}: {c}",
-                    &rec[col("metric")],
-                    &rec[col("firm")]
-                );
+            let what = format!("{} {}", &rec[col("metric")], &rec[col("firm")]);
+            let v = |c: &str| rec[col(c)].parse::<f64>().unwrap();
+            assert_eq!(v("diff_vs_baseline"), 0.0, "{what}");
+            if &rec[col("kind")] == "probability" {
+                // Newcombe's paired interval: around 0, symmetric, never outside [-1, 1]. With 3 pairs and no
+                // discordant one it still has a width: 3 seeds cannot rule out other seeds disagreeing.
+                let (lo, hi) = (v("diff_ci_lo"), v("diff_ci_hi"));
+                assert!((-1.0..=0.0).contains(&lo) && (0.0..=1.0).contains(&hi), "{what}: [{lo}, {hi}]");
+                assert!((lo + hi).abs() < 1e-12, "{what}: [{lo}, {hi}]");
+            } else {
+                assert_eq!((v("diff_ci_lo"), v("diff_ci_hi")), (0.0, 0.0), "{what}");
             }
         }
     }
@@ -57,8 +60,21 @@ fn a_scenario_against_itself_differs_by_exactly_zero() {
     let svgs: Vec<_> = charts.iter().filter(|p| p.extension().is_some_and(|e| e == "svg")).collect();
     let pngs: Vec<_> = charts.iter().filter(|p| p.extension().is_some_and(|e| e == "png")).collect();
     assert_eq!(svgs.len(), pngs.len());
-    // 3 firms × (cash, users) fans + 2 share charts + 3 boxplots.
-    assert_eq!(svgs.len(), 3 * 2 + 2 + 3, "{svgs:?}");
+    // Users fans for the 3 firms, a cash fan for the lab only (the giant's and the open model's cash is 0
+    // throughout: a panel with nothing to show is dropped), 2 share charts, 3 boxplots.
+    assert_eq!(svgs.len(), 3 + 1 + 2 + 3, "{svgs:?}");
+    for absent in ["fan_cash_giant.svg", "fan_cash_open.svg"] {
+        assert!(!svgs.iter().any(|p| p.ends_with(absent)), "{absent} should be dropped");
+    }
+    // Paper-ready labels: year-aligned ticks, the replicate count, money as $…, no quoted category labels.
+    let fan = fs::read_to_string(dir.path().join("charts/fan_cash_lab.svg")).unwrap();
+    let texts: Vec<&str> = fan.lines().map(str::trim).collect();
+    assert!(texts.contains(&"2023") && texts.contains(&"Jul 2023"), "year-aligned ticks: {texts:?}");
+    assert!(fan.contains("(n = 3)") && fan.contains("cash (US$)"), "fan chart labels");
+    assert!(fan.contains("$"), "money on the axis");
+    let boxes = fs::read_to_string(dir.path().join("charts/box_hhi_end.svg")).unwrap();
+    assert!(boxes.contains("tiny (n = 3)") && !boxes.contains("&quot;tiny") && !boxes.contains("\"tiny"), "box labels");
+    assert!(boxes.contains("HHI of user shares at the end (0–1)"));
     for p in &svgs {
         let text = fs::read_to_string(p).unwrap();
         assert!(text.contains("<svg") && text.trim_end().ends_with("</svg>"), "{}", p.display());
