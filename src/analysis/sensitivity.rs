@@ -47,7 +47,7 @@ impl Bootstrap {
     fn samples(&self, n: usize) -> Vec<Vec<usize>> {
         (0..self.resamples as u64)
             .map(|b| {
-                let mut rng = CounterRng::new(mix64(self.seed ^ 0x0042_4F4F_54), b);
+                let mut rng = CounterRng::new(mix64(self.seed ^ 0x0000_424F_4F54), b);
                 (0..n).map(|_| (rng.draw() % n as u64) as usize).collect()
             })
             .collect()
@@ -137,7 +137,7 @@ impl Blocks<'_> {
 /// sd 1), as SALib does; an outcome that never varies gives indices of 0.
 pub fn sobol(y: &[f64], p: usize, second_order: bool, boot: &Bootstrap) -> Result<SobolIndices, String> {
     let step = if second_order { 2 * p + 2 } else { p + 2 };
-    if p == 0 || y.is_empty() || y.len() % step != 0 {
+    if p == 0 || y.is_empty() || !y.len().is_multiple_of(step) {
         return Err(format!(
             "{} outcomes are not a whole number of Saltelli blocks of {step} rows ({p} parameters{})",
             y.len(),
@@ -190,7 +190,7 @@ pub struct MorrisIndices {
 /// (y before − y after)/Δ for one that lowers it, 0 when no step moves it (as SALib).
 pub fn elementary_effects(x: &[Vec<f64>], y: &[f64], levels: u32) -> Result<Vec<Vec<f64>>, String> {
     let p = x.first().map_or(0, Vec::len);
-    if p == 0 || x.len() != y.len() || y.len() % (p + 1) != 0 {
+    if p == 0 || x.len() != y.len() || !y.len().is_multiple_of(p + 1) {
         return Err(format!(
             "{} outcomes of {} points are not a whole number of Morris trajectories of {} points",
             y.len(),

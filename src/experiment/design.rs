@@ -166,7 +166,7 @@ pub fn morris_delta(levels: u32) -> f64 {
 /// Consecutive points of a trajectory differ in exactly one parameter, by exactly Δ.
 pub fn morris_point(i: u64, dims: usize, levels: u32, seed: u64) -> Vec<f64> {
     let (traj, step) = (i / (dims as u64 + 1), (i % (dims as u64 + 1)) as usize);
-    let mut rng = CounterRng::new(mix64(seed ^ 0x004D_4F52_5249_53), traj);
+    let mut rng = CounterRng::new(mix64(seed ^ 0x0000_4D4F_5252_4953), traj);
     let delta = morris_delta(levels);
     let grid = (levels - 1) as f64;
     let half = (levels / 2).max(1) as u64;

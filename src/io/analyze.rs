@@ -215,10 +215,10 @@ pub fn read_sweep(dir: &Path) -> Result<SweepData> {
         let get = |k: &str| fields.get(k).cloned().unwrap_or_default();
         let run_id: u64 = get("run_id").parse().context("runs.csv: bad run_id")?;
         let point_id: u64 = get("point_id").parse().context("runs.csv: bad point_id")?;
-        if let Some(slot) = points.get_mut(point_id as usize) {
-            if slot.is_none() {
-                *slot = Some(parameters.iter().map(|p| number(&get(p)).unwrap_or(f64::NAN)).collect());
-            }
+        if let Some(slot) = points.get_mut(point_id as usize)
+            && slot.is_none()
+        {
+            *slot = Some(parameters.iter().map(|p| number(&get(p)).unwrap_or(f64::NAN)).collect());
         }
         runs.push(Run { run_id, point_id, ok: get("status") == "ok", fields });
     }

@@ -105,33 +105,6 @@ pub(crate) fn year_label(x: f64) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn time_axes_tick_on_calendar_boundaries() {
-        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap();
-        let labels = |a, b| year_ticks(a, b).into_iter().map(year_label).collect::<Vec<_>>();
-        assert_eq!(
-            labels(d(2022, 11, 30), d(2025, 12, 31)),
-            ["Jan 2023", "Jul 2023", "2024", "Jul 2024", "2025", "Jul 2025"].map(|s| s.replace("Jan 2023", "2023"))
-        );
-        assert_eq!(
-            labels(d(2022, 11, 30), d(2023, 9, 30)),
-            ["Jan 2023", "Apr 2023", "Jul 2023"].map(|s| s.replace("Jan 2023", "2023"))
-        );
-        assert_eq!(
-            labels(d(2023, 1, 15), d(2023, 6, 30)),
-            ["Feb 2023", "Mar 2023", "Apr 2023", "May 2023", "Jun 2023"]
-        );
-        assert_eq!(fmt_money(1.0e10), "$10.0B");
-        assert_eq!(fmt_money(-1.234e9), "−$1.2B");
-        assert_eq!(fmt_money(9.5e8), "$950M");
-        assert_eq!(fmt_money(0.0), "$0");
-    }
-}
-
 /// US dollars on charts and in reports, one format everywhere: `$10.0B`, `$950M`, `$12.3k`, `−$1.2B`.
 pub(crate) fn fmt_money(x: f64) -> String {
     if !x.is_finite() {
@@ -638,4 +611,31 @@ pub fn write_comparison(
     crate::io::sweep_out::write_atomic(&rpath, &html)?;
     files.push(rpath);
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_axes_tick_on_calendar_boundaries() {
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        let labels = |a, b| year_ticks(a, b).into_iter().map(year_label).collect::<Vec<_>>();
+        assert_eq!(
+            labels(d(2022, 11, 30), d(2025, 12, 31)),
+            ["Jan 2023", "Jul 2023", "2024", "Jul 2024", "2025", "Jul 2025"].map(|s| s.replace("Jan 2023", "2023"))
+        );
+        assert_eq!(
+            labels(d(2022, 11, 30), d(2023, 9, 30)),
+            ["Jan 2023", "Apr 2023", "Jul 2023"].map(|s| s.replace("Jan 2023", "2023"))
+        );
+        assert_eq!(
+            labels(d(2023, 1, 15), d(2023, 6, 30)),
+            ["Feb 2023", "Mar 2023", "Apr 2023", "May 2023", "Jun 2023"]
+        );
+        assert_eq!(fmt_money(1.0e10), "$10.0B");
+        assert_eq!(fmt_money(-1.234e9), "−$1.2B");
+        assert_eq!(fmt_money(9.5e8), "$950M");
+        assert_eq!(fmt_money(0.0), "$0");
+    }
 }
