@@ -80,6 +80,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             metrics,
             partial,
             force,
+            dpi,
             scenario_args,
         } => cmd_compare(
             &inputs,
@@ -87,7 +88,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             out,
             (replicates, seed, jobs),
             (focus, metrics),
-            (partial, force),
+            (partial, force, dpi),
             &scenario_args,
         ),
         Command::Analyze {
@@ -103,6 +104,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             threshold,
             half_width,
             force,
+            dpi,
         } => {
             use llm_market::io::analyze::{AnalyzeOptions, Method};
             let mut opts = AnalyzeOptions::new(sweep);
@@ -133,6 +135,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             opts.prim_options.threshold = threshold;
             opts.half_width = half_width;
             opts.force = force;
+            opts.dpi = dpi;
             opts.command_line = std::env::args().collect();
             let r = llm_market::io::analyze::analyze(&opts)?;
             print!("{}", r.summary);
@@ -535,7 +538,7 @@ fn cmd_compare(
     out: Option<PathBuf>,
     (replicates, seed, jobs): (u64, u64, Option<usize>),
     (focus, metrics): (Option<String>, Vec<String>),
-    (partial, force): (bool, bool),
+    (partial, force, dpi): (bool, bool, Option<u32>),
     args: &SweepArgs,
 ) -> Result<ExitCode> {
     let out = out.unwrap_or_else(|| PathBuf::from("outputs/compare"));
@@ -551,6 +554,7 @@ fn cmd_compare(
         focus,
         partial,
         force,
+        dpi,
         sets: args.sets.clone(),
         agents: args.agents,
         command_line: std::env::args().collect(),

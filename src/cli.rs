@@ -184,6 +184,9 @@ pub enum Command {
         /// Write even if the output folder holds earlier outputs (moved into backup-<time>/ first).
         #[arg(long)]
         force: bool,
+        /// Draw the PNG charts at this resolution, e.g. 300 for print (default: 96, the SVGs' pixel size).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(72..=1200))]
+        dpi: Option<u32>,
         #[command(flatten)]
         scenario_args: SweepArgs,
     },
@@ -231,6 +234,9 @@ pub enum Command {
         /// Write even if the output folder holds earlier outputs (moved into backup-<time>/ first).
         #[arg(long)]
         force: bool,
+        /// Draw the PNG charts at this resolution, e.g. 300 for print (default: 96, the SVGs' pixel size).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(72..=1200))]
+        dpi: Option<u32>,
     },
     /// Measure throughput: the full model (all phases) for some ticks, repeated, next to the hardware floor
     /// (a plain loop over as many users); one JSON line on stdout.

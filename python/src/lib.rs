@@ -285,7 +285,7 @@ fn sweep<'py>(
 /// Compares scenario files (run here as replicates with common random numbers) and finished folders into
 /// `out`, as `llm-market compare` does; returns the warnings (failed runs).
 #[pyfunction]
-#[pyo3(signature = (inputs, out, baseline=None, replicates=8, seed=1, jobs=None, threads=None, focus=None, partial=false, force=false, sets=vec![], agents=None, progress=None))]
+#[pyo3(signature = (inputs, out, baseline=None, replicates=8, seed=1, jobs=None, threads=None, focus=None, partial=false, force=false, sets=vec![], agents=None, progress=None, dpi=None))]
 #[allow(clippy::too_many_arguments)]
 fn compare(
     py: Python<'_>,
@@ -302,6 +302,7 @@ fn compare(
     sets: Vec<String>,
     agents: Option<u64>,
     progress: Option<Py<PyAny>>,
+    dpi: Option<u32>,
 ) -> PyResult<Vec<String>> {
     use llm_market::io::comparison::{CompareOptions, CompareOutcome};
     if replicates == 0 {
@@ -321,6 +322,7 @@ fn compare(
         focus,
         partial,
         force,
+        dpi: check_dpi(dpi)?,
         sets: sets.clone(),
         agents,
         command_line: vec!["python".into(), "llm_market.compare".into()],
@@ -383,9 +385,19 @@ fn load<'py>(py: Python<'py>, path: PathBuf) -> PyResult<(String, Bound<'py, PyL
     Ok((t.kind, list, t.manifest.to_string()))
 }
 
+/// A chart resolution as the command line accepts it (`--dpi`, 72–1200).
+fn check_dpi(dpi: Option<u32>) -> PyResult<Option<u32>> {
+    match dpi {
+        Some(d) if !(72..=1200).contains(&d) => {
+            Err(PyValueError::new_err(format!("dpi must be in 72..=1200, got {d}")))
+        }
+        d => Ok(d),
+    }
+}
+
 /// Analyses a finished sweep folder as `llm-market analyze` does; returns (output folder, notes).
 #[pyfunction]
-#[pyo3(signature = (sweep, outcomes=vec![], methods=vec![], prim=vec![], out=None, resamples=1000, bootstrap_seed=1, force=false))]
+#[pyo3(signature = (sweep, outcomes=vec![], methods=vec![], prim=vec![], out=None, resamples=1000, bootstrap_seed=1, force=false, dpi=None))]
 #[allow(clippy::too_many_arguments)]
 fn analyze(
     py: Python<'_>,
@@ -397,6 +409,7 @@ fn analyze(
     resamples: usize,
     bootstrap_seed: u64,
     force: bool,
+    dpi: Option<u32>,
 ) -> PyResult<(String, Vec<String>)> {
     use llm_market::io::analyze::{AnalyzeOptions, Method};
     let mut opts = AnalyzeOptions::new(sweep);
@@ -413,6 +426,7 @@ fn analyze(
     opts.bootstrap.resamples = resamples;
     opts.bootstrap.seed = bootstrap_seed;
     opts.force = force;
+    opts.dpi = check_dpi(dpi)?;
     opts.command_line = vec!["python".into(), "llm_market.analyze".into()];
     let r =
         py.detach(|| llm_market::io::analyze::analyze(&opts)).map_err(|e| PyValueError::new_err(format!("{e:#}")))?;

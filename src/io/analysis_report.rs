@@ -19,21 +19,21 @@ pub struct Context<'a> {
     pub notes: &'a [String],
     pub command_line: &'a [String],
     pub level: f64,
+    /// PNG resolution (`--dpi`).
+    pub dpi: Option<u32>,
 }
 
 /// Draws `f` at `size` to `name.svg` and `name.png` in `dir`; returns the SVG text and the paths.
 macro_rules! sized_chart {
-    ($dir:expr, $name:expr, $size:expr, $f:expr) => {{
+    ($dir:expr, $name:expr, $size:expr, $dpi:expr, $f:expr) => {{
         let mut svg = String::new();
         {
             let root = SVGBackend::with_string(&mut svg, $size).into_drawing_area();
             $f(&root).map_err(|e| anyhow::anyhow!("chart {}: {e}", $name))?;
         }
         let png = $dir.join(format!("{}.png", $name));
-        {
-            let root = BitMapBackend::new(&png, $size).into_drawing_area();
-            $f(&root).map_err(|e| anyhow::anyhow!("chart {}: {e}", $name))?;
-        }
+        super::hidpi::draw_png(&png, $size, $dpi, |root| $f(root))
+            .map_err(|e| anyhow::anyhow!("chart {}: {e}", $name))?;
         let svg_path = $dir.join(format!("{}.svg", $name));
         std::fs::write(&svg_path, &svg).with_context(|| format!("cannot write {}", svg_path.display()))?;
         (svg, vec![svg_path, png])
@@ -400,7 +400,7 @@ pub fn write(out: &Path, ctx: &Context) -> Result<Vec<PathBuf>> {
             let title = format!("{}: {what}", o.name);
             let name = format!("{method}_{tag}");
             let money = method == "morris" && o.name.ends_with("_usd");
-            let (svg, f) = sized_chart!(charts, name, tall, |root: &DrawingArea<_, Shift>| bars(
+            let (svg, f) = sized_chart!(charts, name, tall, ctx.dpi, |root: &DrawingArea<_, Shift>| bars(
                 root,
                 &title,
                 (&x_desc, money),
@@ -418,7 +418,10 @@ pub fn write(out: &Path, ctx: &Context) -> Result<Vec<PathBuf>> {
             let pts: Vec<(f64, f64)> = mu.values.iter().zip(&sigma.values).map(|(a, b)| (a.0, b.0)).collect();
             let title = format!("{}: Morris μ* against σ", o.name);
             let (svg, f) =
-                sized_chart!(charts, format!("morris_sigma_{tag}"), (W, 520), |root: &DrawingArea<_, Shift>| {
+                sized_chart!(charts, format!("morris_sigma_{tag}"), (W, 520), ctx.dpi, |root: &DrawingArea<
+                    _,
+                    Shift,
+                >| {
                     mu_sigma(root, (&title, &o.name), names, &pts)
                 });
             files.extend(f);
@@ -447,14 +450,15 @@ pub fn write(out: &Path, ctx: &Context) -> Result<Vec<PathBuf>> {
         shown.sort_by(|a, b| rank_key[*b].total_cmp(&rank_key[*a]));
         shown.truncate(12);
         let h = 30 + 200 * shown.len().div_ceil(3).max(1) as u32;
-        let (svg, f) = sized_chart!(charts, format!("scatter_{tag}"), (W, h), |root: &DrawingArea<_, Shift>| scatter(
-            root,
-            o,
-            names,
-            &shown,
-            &ctx.data.points,
-            &y
-        ));
+        let (svg, f) =
+            sized_chart!(charts, format!("scatter_{tag}"), (W, h), ctx.dpi, |root: &DrawingArea<_, Shift>| scatter(
+                root,
+                o,
+                names,
+                &shown,
+                &ctx.data.points,
+                &y
+            ));
         files.extend(f);
         figures.push((format!("{} against the parameters", o.name), svg));
     }
@@ -470,17 +474,19 @@ pub fn write(out: &Path, ctx: &Context) -> Result<Vec<PathBuf>> {
         .collect();
     for (k, (c, r)) in ctx.prim.iter().enumerate() {
         let title = format!("PRIM on {}: peeling trajectory", c.text);
-        let (svg, f) = sized_chart!(charts, format!("prim_tradeoff_{k}"), (W, 480), |root: &DrawingArea<_, Shift>| {
-            tradeoff(root, &title, r)
-        });
+        let (svg, f) =
+            sized_chart!(charts, format!("prim_tradeoff_{k}"), (W, 480), ctx.dpi, |root: &DrawingArea<_, Shift>| {
+                tradeoff(root, &title, r)
+            });
         files.extend(f);
         figures.push((title, svg));
         if !r.restrictions.is_empty() {
             let title = format!("PRIM on {}: the chosen box's limits", c.text);
             let size = (W, (120 + 60 * r.restrictions.len() as u32).max(240));
-            let (svg, f) = sized_chart!(charts, format!("prim_box_{k}"), size, |root: &DrawingArea<_, Shift>| {
-                box_limits(root, &title, names, r, &ranges)
-            });
+            let (svg, f) =
+                sized_chart!(charts, format!("prim_box_{k}"), size, ctx.dpi, |root: &DrawingArea<_, Shift>| {
+                    box_limits(root, &title, names, r, &ranges)
+                });
             files.extend(f);
             figures.push((title, svg));
         }

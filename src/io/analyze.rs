@@ -58,6 +58,8 @@ pub struct AnalyzeOptions {
     /// the parameters' standard deviation of the outcome).
     pub half_width: Option<f64>,
     pub force: bool,
+    /// Draw the PNG charts at this resolution (default: 96 dpi, the SVGs' pixel size).
+    pub dpi: Option<u32>,
     /// The command line (or the Python call), for the manifest and the report.
     pub command_line: Vec<String>,
 }
@@ -74,6 +76,7 @@ impl AnalyzeOptions {
             prim_options: PrimOptions::default(),
             half_width: None,
             force: false,
+            dpi: None,
             command_line: Vec::new(),
         }
     }
@@ -669,6 +672,7 @@ pub fn analyze(opts: &AnalyzeOptions) -> Result<AnalyzeOutcome> {
         notes: &notes,
         command_line: &opts.command_line,
         level: opts.bootstrap.level,
+        dpi: opts.dpi,
     };
     files.extend(super::analysis_report::write(&out, &ctx)?);
     let (version, commit) = super::manifest::tool_version();

@@ -34,6 +34,8 @@ pub struct CompareOptions {
     pub partial: bool,
     /// Move earlier outputs of `out` aside first.
     pub force: bool,
+    /// Draw the PNG charts at this resolution (default: 96 dpi, the SVGs' pixel size).
+    pub dpi: Option<u32>,
     /// `--set` overrides and `--agents` for every scenario file.
     pub sets: Vec<String>,
     pub agents: Option<u64>,
@@ -129,7 +131,7 @@ pub fn compare(
             comparison.firms.first().cloned().unwrap_or_default()
         }
     });
-    let files = super::report::write_comparison(out, &comparison, &scenarios, &focus, &opts.command_line)?;
+    let files = super::report::write_comparison(out, &comparison, &scenarios, &focus, (&opts.command_line, opts.dpi))?;
     let (version, commit) = super::manifest::tool_version();
     let m = serde_json::json!({
         "tool": "llm-market",

@@ -5,6 +5,7 @@ pub mod analysis_report;
 pub mod analyze;
 pub mod comparison;
 pub mod folder;
+pub mod hidpi;
 pub mod manifest;
 pub mod merge;
 pub mod outputs;

@@ -402,17 +402,15 @@ where
 
 /// Draws `f` to `name.svg` and `name.png` in `dir`; returns the SVG text.
 macro_rules! chart_files {
-    ($dir:expr, $name:expr, $f:expr) => {{
+    ($dir:expr, $name:expr, $dpi:expr, $f:expr) => {{
         let mut svg = String::new();
         {
             let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
             $f(&root).map_err(|e| anyhow::anyhow!("chart {}: {e}", $name))?;
         }
         let png = $dir.join(format!("{}.png", $name));
-        {
-            let root = BitMapBackend::new(&png, (W, H)).into_drawing_area();
-            $f(&root).map_err(|e| anyhow::anyhow!("chart {}: {e}", $name))?;
-        }
+        super::hidpi::draw_png(&png, (W, H), $dpi, |root| $f(root))
+            .map_err(|e| anyhow::anyhow!("chart {}: {e}", $name))?;
         let svg_path = $dir.join(format!("{}.svg", $name));
         std::fs::write(&svg_path, &svg).with_context(|| format!("cannot write {}", svg_path.display()))?;
         (svg, vec![svg_path, png])
@@ -429,7 +427,7 @@ pub fn write_comparison(
     cmp: &Comparison,
     scenarios: &[ScenarioData],
     focus: &str,
-    command_line: &[String],
+    (command_line, dpi): (&[String], Option<u32>),
 ) -> Result<Vec<PathBuf>> {
     let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
     let charts = out.join("charts");
@@ -448,24 +446,26 @@ pub fn write_comparison(
         for firm in &cmp.firms {
             // A panel with nothing to show (a firm without cash of its own: a big tech's chatbot) is dropped.
             if has_signal(scenarios, firm, |p| p.cash) {
-                let (svg, f) = chart_files!(charts, format!("fan_cash_{firm}"), |root: &DrawingArea<_, Shift>| fan(
-                    root,
-                    scenarios,
-                    firm,
-                    ("cash", true),
-                    |p| p.cash
-                ));
+                let (svg, f) =
+                    chart_files!(charts, format!("fan_cash_{firm}"), dpi, |root: &DrawingArea<_, Shift>| fan(
+                        root,
+                        scenarios,
+                        firm,
+                        ("cash", true),
+                        |p| p.cash
+                    ));
                 files.extend(f);
                 figures.push((format!("Cash of {firm}"), svg));
             }
             if has_signal(scenarios, firm, |p| p.users) {
-                let (svg, f) = chart_files!(charts, format!("fan_users_{firm}"), |root: &DrawingArea<_, Shift>| fan(
-                    root,
-                    scenarios,
-                    firm,
-                    ("users", false),
-                    |p| p.users
-                ));
+                let (svg, f) =
+                    chart_files!(charts, format!("fan_users_{firm}"), dpi, |root: &DrawingArea<_, Shift>| fan(
+                        root,
+                        scenarios,
+                        firm,
+                        ("users", false),
+                        |p| p.users
+                    ));
                 files.extend(f);
                 figures.push((format!("Users of {firm}"), svg));
             }
@@ -473,7 +473,7 @@ pub fn write_comparison(
         for s in scenarios {
             let safe: String =
                 s.name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
-            let (svg, f) = chart_files!(charts, format!("shares_{safe}"), |root: &DrawingArea<_, Shift>| shares(
+            let (svg, f) = chart_files!(charts, format!("shares_{safe}"), dpi, |root: &DrawingArea<_, Shift>| shares(
                 root, s, &cmp.firms
             ));
             files.extend(f);
@@ -531,8 +531,12 @@ pub fn write_comparison(
             format!("{firm}: {y_desc}, across replicates")
         };
         let name = format!("box_{metric}{}", if firm.is_empty() { String::new() } else { format!("_{firm}") });
-        let (svg, f) =
-            chart_files!(charts, name, |root: &DrawingArea<_, Shift>| boxes(root, &title, &groups, (&y_desc, money)));
+        let (svg, f) = chart_files!(charts, name, dpi, |root: &DrawingArea<_, Shift>| boxes(
+            root,
+            &title,
+            &groups,
+            (&y_desc, money)
+        ));
         files.extend(f);
         figures.push((title, svg));
     }

@@ -133,8 +133,17 @@ fn saltelli_sweep_then_analyze_writes_indices_charts_and_report() {
         "50",
         "--out",
         other.to_str().unwrap(),
+        "--dpi",
+        "300",
     ]);
     assert!(o2.status.success(), "{}", stderr(&o2));
+    // --dpi 300: the PNGs have 300/96 times the pixels (900 → 2813 wide) and say so in their pHYs chunk.
+    let png = std::fs::read(other.join("charts/sobol_lab_end_cash_usd.png")).unwrap();
+    assert_eq!(u32::from_be_bytes(png[16..20].try_into().unwrap()), 2813);
+    let at = png.windows(4).position(|w| w == b"pHYs").expect("a pHYs chunk");
+    assert_eq!(u32::from_be_bytes(png[at + 4..at + 8].try_into().unwrap()), 11811, "300 dpi in pixels per metre");
+    let small = std::fs::read(a.join("charts/sobol_lab_end_cash_usd.png")).unwrap();
+    assert_eq!(u32::from_be_bytes(small[16..20].try_into().unwrap()), 900, "without --dpi: 96 dpi, the SVG's size");
     let first = std::fs::read_dir(&a)
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -286,6 +286,7 @@ def compare(
     set: Sets = None,
     agents: Optional[int] = None,
     progress: Union[bool, Callable[[int, int], Any], None] = None,
+    dpi: Optional[int] = None,
 ) -> Comparison:
     """Compares scenarios as ``llm-market compare`` does: scenario files are run ``replicates`` times with
     common random numbers (paired differences), finished run or sweep folders are read after verification;
@@ -295,7 +296,7 @@ def compare(
         warnings = _scenario_errors(
             lambda: _native.compare(
                 [os.fspath(i) for i in inputs], os.fspath(out), baseline, replicates, seed, jobs, threads,
-                focus, partial, force, _sets(set), agents, callback,
+                focus, partial, force, _sets(set), agents, callback, dpi,
             )
         )
     finally:
@@ -330,6 +331,7 @@ def analyze(
     resamples: int = 1000,
     bootstrap_seed: int = 1,
     force: bool = False,
+    dpi: Optional[int] = None,
 ) -> Analysis:
     """Analyses a finished sweep folder as ``llm-market analyze`` does: Sobol indices (Saltelli design),
     Morris measures (Morris design), PRCC/SRC and the variance split (any design), PRIM on each ``prim``
@@ -343,7 +345,7 @@ def analyze(
 
     folder, notes = _native.analyze(
         os.fspath(sweep), listed(outcome), listed(method), listed(prim),
-        None if out is None else os.fspath(out), resamples, bootstrap_seed, force,
+        None if out is None else os.fspath(out), resamples, bootstrap_seed, force, dpi,
     )
     return Analysis(folder, notes)
 
