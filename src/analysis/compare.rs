@@ -353,6 +353,20 @@ impl Comparison {
             };
             s.push_str(&format!("{:<28} {:<24} {:>4} {:>28} {:>34}\n", m, r.scenario, r.n, est, diff));
         }
+        // A sweep folder's points: what each `<sweep>#<point>` stands for.
+        let mut points: Vec<(&str, &str)> = self
+            .rows
+            .iter()
+            .filter(|r| r.point_id.is_some())
+            .map(|r| (r.scenario.as_str(), r.parameters.as_str()))
+            .collect();
+        points.dedup();
+        if !points.is_empty() {
+            s.push_str("\npoints:\n");
+            for (name, params) in points {
+                s.push_str(&format!("  {name:<24} {params}\n"));
+            }
+        }
         s
     }
 }

@@ -75,7 +75,8 @@ where
     let pad = ((hi - lo) * 0.05).max(1e-6);
     let n = order.len();
     let label_width = names.iter().map(|s| s.len()).max().unwrap_or(10).clamp(10, 52) as u32 * 7 + 10;
-    let mut chart = ChartBuilder::on(root)
+    let (plot, side) = root.split_horizontally(W - 90);
+    let mut chart = ChartBuilder::on(&plot)
         .caption(title, ("sans-serif", 18))
         .margin(12)
         .x_label_area_size(40)
@@ -121,18 +122,10 @@ where
                 }
             }
         }
-        let label = s.label.clone();
-        chart
-            .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())?
-            .label(label)
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], c.mix(0.8).filled()));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .draw()?;
+    let entries: Vec<(String, RGBColor, usize, bool)> =
+        series.iter().enumerate().map(|(i, s)| (s.label.clone(), palette(i), 0, true)).collect();
+    super::report::legend_beside(&side, &entries)?;
     root.present()?;
     Ok(())
 }

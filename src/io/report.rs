@@ -139,7 +139,7 @@ fn fmt_count(x: f64) -> String {
 
 /// The legend beside a chart (never over its data): one entry per series, a line (dashed like the series)
 /// or a swatch, and its label.
-fn legend_beside<DB: DrawingBackend>(
+pub(crate) fn legend_beside<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     entries: &[(String, RGBColor, usize, bool)],
 ) -> DrawResult<()>

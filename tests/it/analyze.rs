@@ -201,6 +201,32 @@ fn morris_sweep_gives_elementary_effects_and_wrong_methods_are_refused() {
         assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
         assert!(!bad.exists(), "{args:?}: nothing written");
     }
+    // `compare` on the sweep folder says what each point stands for, and its CSV joins runs.csv on point_id.
+    let cmp = dir.path().join("cmp");
+    let o = llm(&[
+        "compare",
+        out.to_str().unwrap(),
+        "--focus",
+        "lab",
+        "--metrics",
+        "end_cash_usd",
+        "--out",
+        cmp.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("points:") && text.contains("analyze_test#3"), "{text}");
+    assert!(
+        text.lines().any(|l| l.contains("analyze_test#3") && l.contains("awareness.word_of_mouth_per_month=")),
+        "{text}"
+    );
+    let c = rows(&cmp.join("comparison.csv"));
+    let header = csv::Reader::from_path(cmp.join("comparison.csv")).unwrap().headers().unwrap().clone();
+    let (pid, params) =
+        (header.iter().position(|h| h == "point_id").unwrap(), header.iter().position(|h| h == "parameters").unwrap());
+    let r3 = c.iter().find(|r| &r[0] == "analyze_test#3").unwrap();
+    assert_eq!(&r3[pid], "3");
+    assert!(r3[params].starts_with("awareness.word_of_mouth_per_month="), "{:?}", &r3[params]);
     // A run folder is not a sweep.
     let o = llm(&["analyze", tiny().parent().unwrap().to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
