@@ -12,7 +12,7 @@
 
 use crate::model::rng::{CounterRng, mix64};
 use nalgebra::{DMatrix, DVector};
-use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
+use statrs::distribution::{ContinuousCDF, Normal};
 
 /// An index and its confidence interval.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -282,18 +282,37 @@ pub fn ranks(x: &[f64]) -> Vec<f64> {
 
 /// Least squares of `y` on the columns `cols` of `x` plus an intercept: (coefficients without the
 /// intercept, residuals, (XᵀX)⁻¹'s diagonal for those coefficients).
+///
+/// Each column is centred and scaled to unit sd first, so that parameters of very different magnitudes (4e10
+/// and 0.1 in the baseline's screening) give a well-conditioned XᵀX; coefficients and the diagonal are mapped
+/// back to the columns' own units. A (numerically) singular fit is None.
 fn ols(x: &[Vec<f64>], cols: &[usize], y: &[f64]) -> Option<(Vec<f64>, Vec<f64>, Vec<f64>)> {
     let n = y.len();
-    let design = DMatrix::from_fn(n, cols.len() + 1, |i, c| if c == 0 { 1.0 } else { x[i][cols[c - 1]] });
+    let stats: Vec<(f64, f64)> = cols
+        .iter()
+        .map(|&j| {
+            let v: Vec<f64> = x.iter().map(|r| r[j]).collect();
+            (super::stats::mean(&v), super::stats::sd(&v))
+        })
+        .collect();
+    if stats.iter().any(|(_, s)| !(*s > 0.0)) {
+        return None;
+    }
+    let design = DMatrix::from_fn(n, cols.len() + 1, |i, c| {
+        if c == 0 { 1.0 } else { (x[i][cols[c - 1]] - stats[c - 1].0) / stats[c - 1].1 }
+    });
     let target = DVector::from_column_slice(y);
     let xtx = design.transpose() * &design;
     let inv = xtx.try_inverse()?;
+    if inv.iter().any(|v| !v.is_finite()) {
+        return None;
+    }
     let beta = &inv * design.transpose() * &target;
     let resid = target - &design * &beta;
     Some((
-        beta.iter().skip(1).copied().collect(),
+        beta.iter().skip(1).zip(&stats).map(|(b, (_, s))| b / s).collect(),
         resid.iter().copied().collect(),
-        (1..=cols.len()).map(|c| inv[(c, c)]).collect(),
+        (1..=cols.len()).map(|c| inv[(c, c)] / (stats[c - 1].1 * stats[c - 1].1)).collect(),
     ))
 }
 
@@ -328,7 +347,7 @@ pub fn regression(x: &[Vec<f64>], y: &[f64], level: f64) -> Result<Regression, S
     }
     let sd_y = super::stats::sd(y);
     let z = Normal::new(0.0, 1.0).map(|d| d.inverse_cdf(1.0 - (1.0 - level) / 2.0)).unwrap_or(1.96);
-    let t = StudentsT::new(0.0, 1.0, (n - k - 1) as f64).map(|d| d.inverse_cdf(1.0 - (1.0 - level) / 2.0)).unwrap_or(z);
+    let t = super::stats::t_critical((n - k - 1) as f64, level);
     let mut prcc = vec![Interval::nan(); p];
     let mut src = vec![Interval::nan(); p];
     if sd_y == 0.0 {
@@ -434,7 +453,8 @@ pub fn noise(table: &[Vec<Option<f64>>], half_width: Option<f64>, level: f64) ->
         } else {
             f64::NAN
         };
-        (((msb - msw) / n0).max(0.0), msw, f64::NAN)
+        let component = (msb - msw) / n0;
+        (if component.is_nan() { f64::NAN } else { component.max(0.0) }, msw, f64::NAN)
     };
     let z = Normal::new(0.0, 1.0).map(|d| d.inverse_cdf(1.0 - (1.0 - level) / 2.0)).unwrap_or(1.96);
     let target = half_width.unwrap_or(0.1 * var_parameters.sqrt());

@@ -86,6 +86,9 @@ pub fn wilson(k: usize, n: usize, level: f64) -> (f64, f64, f64) {
 /// Newcombe's hybrid score interval (1998, method 10) for the difference p₁ − p₂ of two independent
 /// proportions `k1/n1` and `k2/n2`, from their Wilson intervals; it never leaves [−1, 1].
 pub fn newcombe_difference(k1: usize, n1: usize, k2: usize, n2: usize, level: f64) -> Estimate {
+    if n1 == 0 || n2 == 0 {
+        return Estimate { n: 0, mean: f64::NAN, sd: f64::NAN, lo: f64::NAN, hi: f64::NAN };
+    }
     let ((p1, l1, u1), (p2, l2, u2)) = (wilson(k1, n1, level), wilson(k2, n2, level));
     let d = p1 - p2;
     Estimate {
@@ -104,6 +107,9 @@ pub fn newcombe_difference(k1: usize, n1: usize, k2: usize, n2: usize, level: f6
 /// the 0/1 differences.
 pub fn newcombe_paired(a: &[bool], b: &[bool], level: f64) -> Estimate {
     let n = a.len().min(b.len());
+    if n == 0 {
+        return Estimate { n: 0, mean: f64::NAN, sd: f64::NAN, lo: f64::NAN, hi: f64::NAN };
+    }
     let count = |x: bool, y: bool| a.iter().zip(b).filter(|(p, q)| **p == x && **q == y).count() as f64;
     let (e, f, g, h) = (count(true, true), count(true, false), count(false, true), count(false, false));
     let ((p1, l1, u1), (p2, l2, u2)) = (wilson((e + f) as usize, n, level), wilson((e + g) as usize, n, level));
@@ -194,11 +200,19 @@ mod tests {
         let n = newcombe_paired(&a, &b, 0.95);
         close(n.mean, -0.75, 1e-12);
         assert!(n.lo >= -1.0 && n.hi <= 1.0 && n.lo < -0.75 && n.hi > -0.75, "{n:?}");
-        // Identical outcomes (φ = 1, equal margins): exactly 0, with no width, as the paired t-interval of
-        // a scenario against itself.
+        // Identical outcomes (φ = 1): a difference of exactly 0; the width is that of the two Wilson intervals'
+        // asymmetry, so 0 at p = ½ and small elsewhere (3 of 8: about ±0.08).
         let same = [true, false, true, true, false, false, true, false];
         let z = newcombe_paired(&same, &same, 0.95);
         assert_eq!((z.mean, z.lo, z.hi), (0.0, 0.0, 0.0));
+        let three = [true, false, true, false, false, false, true, false];
+        let t3 = newcombe_paired(&three, &three, 0.95);
+        assert_eq!(t3.mean, 0.0);
+        assert!(t3.lo < 0.0 && t3.hi > 0.0 && t3.hi - t3.lo < 0.25, "{t3:?}");
+        // No pairs: no estimate, not the whole range.
+        let none = newcombe_paired(&[], &[], 0.95);
+        assert!(none.mean.is_nan() && none.lo.is_nan() && none.hi.is_nan());
+        assert!(newcombe_difference(0, 0, 1, 2, 0.95).lo.is_nan());
         // Discordant pairs widen it.
         let other = [true, true, true, true, false, false, true, false];
         let w = newcombe_paired(&other, &same, 0.95);

@@ -155,7 +155,7 @@ where
         .configure_mesh()
         .x_label_formatter(&|v| fmt_outcome(outcome, *v))
         .y_label_formatter(&|v| fmt_outcome(outcome, *v))
-        .x_desc("μ* (mean absolute elementary effect, outcome units per Δ)")
+        .x_desc("μ* (mean |elementary effect| = (Δy)/Δ: change over a whole normalised range)")
         .y_desc("σ (sd of the elementary effects)")
         .draw()?;
     // σ = μ* guide: above it, effects that change sign or interact.
@@ -379,7 +379,10 @@ pub fn write(out: &Path, ctx: &Context) -> Result<Vec<PathBuf>> {
                 "morris",
                 "Morris μ* (mean absolute elementary effect)",
                 vec![m],
-                format!("μ* ({} per step Δ)", if o.name.ends_with("_usd") { "US$" } else { "outcome units" }),
+                format!(
+                    "μ* ({} per normalised range, (Δy)/Δ)",
+                    if o.name.ends_with("_usd") { "US$" } else { "outcome units" }
+                ),
             ));
         }
         if let Some(m) = series_of(ctx.rows, &o.name, "prcc", "prcc", names) {
@@ -402,7 +405,8 @@ pub fn write(out: &Path, ctx: &Context) -> Result<Vec<PathBuf>> {
                 &series
             ));
             files.extend(f);
-            figures.push((format!("{title}, with {}% bootstrap intervals", (ctx.level * 100.0).round()), svg));
+            let kind = if method == "prcc" { "Fisher-z" } else { "bootstrap" };
+            figures.push((format!("{title}, with {}% {kind} intervals", (ctx.level * 100.0).round()), svg));
         }
         if let (Some(mu), Some(sigma)) = (
             series_of(ctx.rows, &o.name, "morris", "mu_star", names),

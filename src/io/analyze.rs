@@ -436,22 +436,11 @@ fn plain(x: f64) -> Interval {
 }
 
 /// Each point's mean outcome, or an error naming the first point without a finished run.
-fn point_means(data: &SweepData, o: &Outcome) -> Result<(Vec<f64>, usize)> {
+/// Each point's mean outcome (None for a point without a finished run with a value) and the runs counted.
+fn point_means(data: &SweepData, o: &Outcome) -> (Vec<Option<f64>>, usize) {
     let groups = data.groups(o);
     let n: usize = groups.iter().map(Vec::len).sum();
-    let mut means = Vec::with_capacity(groups.len());
-    for (p, g) in groups.iter().enumerate() {
-        if g.is_empty() {
-            bail!(
-                "{}: point {p} has no finished run with a value of {} (see its rows in runs.csv): Sobol and Morris \
-                 need every point of the design",
-                data.dir.display(),
-                o.name
-            );
-        }
-        means.push(crate::analysis::stats::mean(g));
-    }
-    Ok((means, n))
+    (groups.iter().map(|g| (!g.is_empty()).then(|| crate::analysis::stats::mean(g))).collect(), n)
 }
 
 /// The default outcomes: the focus firm's (openai, else the first) end cash, last year's profit and
@@ -524,27 +513,59 @@ pub fn analyze(opts: &AnalyzeOptions) -> Result<AnalyzeOutcome> {
             continue;
         }
         if wants(Method::Sobol) && kind == DesignKind::Saltelli {
-            let (y, n) = point_means(&data, o)?;
-            let s = sensitivity::sobol(&y, p, data.spec.design.second_order(), &opts.bootstrap)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", o.name))?;
-            for (j, name) in data.parameters.iter().enumerate() {
-                rows.push(row(&o.name, "sobol", name, "S1", s.s1[j], n));
-                rows.push(row(&o.name, "sobol", name, "ST", s.st[j], n));
-            }
-            for (j, k, i) in &s.s2 {
-                let pair = format!("{} × {}", data.parameters[*j], data.parameters[*k]);
-                rows.push(row(&o.name, "sobol", &pair, "S2", *i, n));
+            let (means, n) = point_means(&data, o);
+            let missing: Vec<usize> = means.iter().enumerate().filter(|(_, m)| m.is_none()).map(|(i, _)| i).collect();
+            if let Some(first) = missing.first() {
+                notes.push(format!(
+                    "{}: Sobol indices skipped: {} of {} points have no finished run with a value (first: point {first}; \
+                     see runs.csv's status and error) and the estimators need every point of a Saltelli block",
+                    o.name,
+                    missing.len(),
+                    means.len(),
+                ));
+            } else {
+                let y: Vec<f64> = means.into_iter().flatten().collect();
+                let s = sensitivity::sobol(&y, p, data.spec.design.second_order(), &opts.bootstrap)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", o.name))?;
+                for (j, name) in data.parameters.iter().enumerate() {
+                    rows.push(row(&o.name, "sobol", name, "S1", s.s1[j], n));
+                    rows.push(row(&o.name, "sobol", name, "ST", s.st[j], n));
+                }
+                for (j, k, i) in &s.s2 {
+                    let pair = format!("{} × {}", data.parameters[*j], data.parameters[*k]);
+                    rows.push(row(&o.name, "sobol", &pair, "S2", *i, n));
+                }
             }
         }
         if wants(Method::Morris) && kind == DesignKind::Morris {
-            let (y, n) = point_means(&data, o)?;
-            let ee = sensitivity::elementary_effects(&data.points, &y, data.spec.design.levels())
-                .map_err(|e| anyhow::anyhow!("{}: {e}", o.name))?;
-            let m = sensitivity::morris(&ee, &opts.bootstrap);
-            for (j, name) in data.parameters.iter().enumerate() {
-                rows.push(row(&o.name, "morris", name, "mu", m.mu[j], n));
-                rows.push(row(&o.name, "morris", name, "mu_star", m.mu_star[j], n));
-                rows.push(row(&o.name, "morris", name, "sigma", m.sigma[j], n));
+            // Trajectories are independent: one with a point without a value is left out, and a note says so.
+            let (means, n) = point_means(&data, o);
+            let size = p + 1;
+            let (mut x, mut y, mut dropped) = (Vec::new(), Vec::new(), 0);
+            for (t, chunk) in means.chunks(size).enumerate() {
+                if chunk.len() == size && chunk.iter().all(Option::is_some) {
+                    x.extend(data.points[t * size..(t + 1) * size].iter().cloned());
+                    y.extend(chunk.iter().flatten());
+                } else {
+                    dropped += 1;
+                }
+            }
+            if dropped > 0 {
+                notes.push(format!(
+                    "{}: Morris: {dropped} of {} trajectories left out: a point of each has no finished run with a value",
+                    o.name,
+                    means.len().div_ceil(size)
+                ));
+            }
+            if !y.is_empty() {
+                let ee = sensitivity::elementary_effects(&x, &y, data.spec.design.levels())
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", o.name))?;
+                let m = sensitivity::morris(&ee, &opts.bootstrap);
+                for (j, name) in data.parameters.iter().enumerate() {
+                    rows.push(row(&o.name, "morris", name, "mu", m.mu[j], n));
+                    rows.push(row(&o.name, "morris", name, "mu_star", m.mu_star[j], n));
+                    rows.push(row(&o.name, "morris", name, "sigma", m.sigma[j], n));
+                }
             }
         }
         if wants(Method::Prcc) {
@@ -763,11 +784,12 @@ fn summary_text(data: &SweepData, rows: &[SensitivityRow], prim: &[PrimRow]) -> 
         }
         if let Some(s) = of("noise", "seed_share").next() {
             let v = |i: &'static str| of("noise", i).next().map_or(f64::NAN, |r| r.value);
+            let pct = |x: f64| if x.is_finite() { format!("{:.0}%", x * 100.0) } else { "-".into() };
             t.push_str(&format!(
-                "  seeds' share of the variance {:.0}% (shared by all points: {:.0}%); replicates per point for a \
+                "  seeds' share of the variance {} (shared by all points: {}); replicates per point for a \
                  95% interval of ±{} on a point's mean: {}\n",
-                s.value * 100.0,
-                v("var_seeds_shared") / (v("var_seeds") + v("var_parameters")) * 100.0,
+                pct(s.value),
+                pct(v("var_seeds_shared") / (v("var_seeds") + v("var_parameters"))),
                 fmt_index(v("target_half_width")),
                 if v("replicates_needed").is_finite() { format!("{:.0}", v("replicates_needed")) } else { "-".into() }
             ));

@@ -113,8 +113,10 @@ pub(crate) fn fmt_money(x: f64) -> String {
     let (sign, a) = (if x < 0.0 { "−" } else { "" }, x.abs());
     let body = if a >= 1e9 {
         format!("{:.1}B", a / 1e9)
-    } else if a >= 1e6 {
+    } else if a >= 1e7 {
         format!("{:.0}M", a / 1e6)
+    } else if a >= 1e6 {
+        format!("{:.1}M", a / 1e6)
     } else if a >= 1e3 {
         format!("{:.1}k", a / 1e3)
     } else {
@@ -641,5 +643,6 @@ mod tests {
         assert_eq!(fmt_money(-1.234e9), "−$1.2B");
         assert_eq!(fmt_money(9.5e8), "$950M");
         assert_eq!(fmt_money(0.0), "$0");
+        assert_eq!((fmt_money(1.5e6), fmt_money(2.0e6)), ("$1.5M".into(), "$2.0M".into()), "ticks stay distinct");
     }
 }

@@ -227,9 +227,15 @@ fn morris_sweep_gives_elementary_effects_and_wrong_methods_are_refused() {
     let r3 = c.iter().find(|r| &r[0] == "analyze_test#3").unwrap();
     assert_eq!(&r3[pid], "3");
     assert!(r3[params].starts_with("awareness.word_of_mouth_per_month="), "{:?}", &r3[params]);
-    // A run folder is not a sweep.
+    // A run folder is not a sweep; a folder without a manifest is not an output folder.
+    let run = dir.path().join("run");
+    super::support::run_tiny(&run, &["--set", "end=2023-01-31"]);
+    let o = llm(&["analyze", run.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("holds a run, not a sweep"), "{}", stderr(&o));
     let o = llm(&["analyze", tiny().parent().unwrap().to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no manifest.json"), "{}", stderr(&o));
 }
 
 #[test]
@@ -253,4 +259,36 @@ fn design_errors_name_the_key() {
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("32 points") && text.contains("saltelli, 4 base points of 8 rows"), "{text}");
+}
+
+#[test]
+fn points_without_a_value_skip_sobol_and_morris_trajectories_with_a_note_and_keep_the_rest() {
+    // `decisions.cut_recover` must be at least 1: the points of the design below it are invalid runs.
+    let dir = tempfile::tempdir().unwrap();
+    for (design, skipped) in [
+        ("kind = \"saltelli\"\nsamples = 8", "Sobol indices skipped"),
+        ("kind = \"morris\"\ntrajectories = 6\nlevels = 4", "trajectories left out"),
+    ] {
+        let sub = dir.path().join(if design.contains("saltelli") { "s" } else { "m" });
+        std::fs::create_dir_all(&sub).unwrap();
+        let text = format!(
+            "name = \"holes\"\nscenario = \"{}\"\nseed = 3\nset = [\"end=2023-03-31\"]\n\n[design]\n{design}\n\n\
+             [[parameters]]\npath = \"decisions.cut_recover\"\nmin = 0.8\nmax = 1.5\n\n\
+             [[parameters]]\npath = \"awareness.word_of_mouth_per_month\"\nmin = 1.5\nmax = 6.0\n",
+            tiny().display()
+        );
+        let f = sub.join("sweep.toml");
+        std::fs::write(&f, text).unwrap();
+        let out = sub.join("sweep");
+        let o = llm(&["sweep", f.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1), "some runs are invalid: exit 1 ({})", stderr(&o));
+        let a = llm(&["analyze", out.to_str().unwrap(), "--outcome", "lab.total_revenue_usd", "--resamples", "20"]);
+        assert!(a.status.success(), "{}", stderr(&a));
+        assert!(stderr(&a).contains(skipped), "{}", stderr(&a));
+        let s = rows(&out.join("analysis/sensitivity.csv"));
+        assert!(s.iter().any(|r| &r[1] == "prcc"), "PRCC on the points that ran");
+        assert!(s.iter().all(|r| &r[1] != "sobol"), "no Sobol index from an incomplete design");
+        let html = std::fs::read_to_string(out.join("analysis/report.html")).unwrap();
+        assert!(html.contains(skipped), "the report's notes say what was skipped");
+    }
 }
