@@ -295,7 +295,7 @@ fn ols(x: &[Vec<f64>], cols: &[usize], y: &[f64]) -> Option<(Vec<f64>, Vec<f64>,
             (super::stats::mean(&v), super::stats::sd(&v))
         })
         .collect();
-    if stats.iter().any(|(_, s)| !(*s > 0.0)) {
+    if stats.iter().any(|(_, s)| s.is_nan() || *s <= 0.0) {
         return None;
     }
     let design = DMatrix::from_fn(n, cols.len() + 1, |i, c| {
