@@ -219,15 +219,25 @@ where
         let xpad = ((x1 - x0) * 0.05).max(1e-9);
         let short = names[j].rsplit('.').take(2).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(".");
         let mut chart = ChartBuilder::on(panel)
-            .caption(short, ("sans-serif", 13))
             .margin(6)
-            .x_label_area_size(22)
-            .y_label_area_size(56)
+            .x_label_area_size(34)
+            .y_label_area_size(66)
             .build_cartesian_2d((x0 - xpad)..(x1 + xpad), (y0 - ypad)..(y1 + ypad))?;
+        // Axis titles: the parameter below, the outcome's unit at the side.
+        let unit = if outcome.binary {
+            "share of replicates"
+        } else if outcome.name.ends_with("_usd") {
+            "US$"
+        } else {
+            "value"
+        };
         chart
             .configure_mesh()
             .x_labels(4)
             .y_labels(4)
+            .x_desc(short)
+            .y_desc(unit)
+            .axis_desc_style(("sans-serif", 11))
             .x_label_formatter(&|v| fmt_index(*v))
             .y_label_formatter(&|v| {
                 if outcome.binary { format!("{:.0}%", v * 100.0) } else { fmt_outcome(&outcome.name, *v) }
@@ -594,14 +604,7 @@ fn html(ctx: &Context, figures: &[(String, String)]) -> String {
         h.push_str("</ul>\n");
     }
     h.push_str("<h2>Charts</h2>\n");
-    for (i, (title, svg)) in figures.iter().enumerate() {
-        let body = svg.split_once("?>").map(|x| x.1).unwrap_or(svg);
-        h.push_str(&format!(
-            "<figure id=\"chart-{i}\"><figcaption>{}</figcaption>\n{}\n</figure>\n",
-            html_escape(title),
-            body.trim()
-        ));
-    }
+    h.push_str(&super::report::figures_html(figures));
     h.push_str("</body></html>\n");
     h
 }

@@ -125,20 +125,6 @@ pub(crate) fn fmt_money(x: f64) -> String {
     if body == "0" { "$0".into() } else { format!("{sign}${body}") }
 }
 
-/// People for axes: `250M`, `1.2B`, `3.4k`.
-fn fmt_count(x: f64) -> String {
-    let a = x.abs();
-    if a >= 1e9 {
-        format!("{:.1}B", x / 1e9)
-    } else if a >= 1e6 {
-        format!("{:.0}M", x / 1e6)
-    } else if a >= 1e3 {
-        format!("{:.0}k", x / 1e3)
-    } else {
-        format!("{x:.0}")
-    }
-}
-
 /// The legend beside a chart (never over its data): one entry per series, a line (dashed like the series)
 /// or a swatch, and its label.
 pub(crate) fn legend_beside<DB: DrawingBackend>(
@@ -245,7 +231,7 @@ where
     chart
         .configure_mesh()
         .x_label_formatter(&|x| year_label(*x))
-        .y_label_formatter(&|v| if money { fmt_money(*v) } else { fmt_count(*v) })
+        .y_label_formatter(&|v| if money { fmt_money(*v) } else { crate::analysis::fmt_big(*v) })
         .x_desc("date")
         .y_desc(if money { format!("{label} (US$)") } else { format!("{label} (people)") })
         .draw()?;
@@ -417,6 +403,20 @@ macro_rules! chart_files {
         std::fs::write(&svg_path, &svg).with_context(|| format!("cannot write {}", svg_path.display()))?;
         (svg, vec![svg_path, png])
     }};
+}
+
+/// The charts of a report, inlined: one `<figure>` per (caption, SVG text), numbered `chart-<i>`.
+pub(crate) fn figures_html(figures: &[(String, String)]) -> String {
+    let mut html = String::new();
+    for (i, (title, svg)) in figures.iter().enumerate() {
+        let body = svg.split_once("?>").map(|x| x.1).unwrap_or(svg);
+        html.push_str(&format!(
+            "<figure id=\"chart-{i}\"><figcaption>{}</figcaption>\n{}\n</figure>\n",
+            html_escape(title),
+            body.trim()
+        ));
+    }
+    html
 }
 
 pub(crate) fn html_escape(s: &str) -> String {
@@ -604,14 +604,7 @@ pub fn write_comparison(
     if has_traces {
         html.push_str("<p id=\"decision-marks\">On the fan charts, the first replicate's decisions (its <code>decisions.csv</code>) are marked on the scenario's median line: &#9650; a model released, &#9679; a funding round, &#10005; a cost cut (or one undone), &#9670; a training run started or cancelled, &#9632; an exit.</p>\n");
     }
-    for (i, (title, svg)) in figures.iter().enumerate() {
-        let body = svg.split_once("?>").map(|x| x.1).unwrap_or(svg);
-        html.push_str(&format!(
-            "<figure id=\"chart-{i}\"><figcaption>{}</figcaption>\n{}\n</figure>\n",
-            html_escape(title),
-            body.trim()
-        ));
-    }
+    html.push_str(&figures_html(&figures));
     html.push_str("</body></html>\n");
     let rpath = out.join("report.html");
     crate::io::sweep_out::write_atomic(&rpath, &html)?;

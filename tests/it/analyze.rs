@@ -63,18 +63,24 @@ fn saltelli_sweep_then_analyze_writes_indices_charts_and_report() {
         assert!(header.split(',').any(|h| h == c), "runs.csv lacks {c}: {header}");
     }
     assert_eq!(runs.lines().count(), 1 + 8 * 5 * 2, "(p + 2)·N points × 2 replicates");
-    let o = llm(&[
-        "analyze",
-        out.to_str().unwrap(),
-        "--outcome",
-        "lab.end_cash_usd",
-        "--outcome",
-        "lab.revenue_2023_usd",
-        "--prim",
-        "lab.end_cash_usd < 0",
-        "--resamples",
-        "50",
-    ]);
+    // Two outcomes, every method the design allows, PRIM on a condition; extra flags appended.
+    let analyze = |extra: &[&str]| {
+        let mut args = vec![
+            "analyze",
+            out.to_str().unwrap(),
+            "--outcome",
+            "lab.end_cash_usd",
+            "--outcome",
+            "lab.revenue_2023_usd",
+            "--prim",
+            "lab.end_cash_usd < 0",
+            "--resamples",
+            "50",
+        ];
+        args.extend_from_slice(extra);
+        llm(&args)
+    };
+    let o = analyze(&[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("lab.end_cash_usd: parameters by ST"), "{text}");
@@ -120,22 +126,7 @@ fn saltelli_sweep_then_analyze_writes_indices_charts_and_report() {
     assert!(std::fs::read_dir(&a).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().starts_with("backup-")));
     // Same sweep, same options: the same bytes (bootstrap resamples are keyed, not drawn from the clock).
     let other = dir.path().join("again");
-    let o2 = llm(&[
-        "analyze",
-        out.to_str().unwrap(),
-        "--outcome",
-        "lab.end_cash_usd",
-        "--outcome",
-        "lab.revenue_2023_usd",
-        "--prim",
-        "lab.end_cash_usd < 0",
-        "--resamples",
-        "50",
-        "--out",
-        other.to_str().unwrap(),
-        "--dpi",
-        "300",
-    ]);
+    let o2 = analyze(&["--out", other.to_str().unwrap(), "--dpi", "300"]);
     assert!(o2.status.success(), "{}", stderr(&o2));
     // --dpi 300: the PNGs have 300/96 times the pixels (900 → 2813 wide) and say so in their pHYs chunk.
     let png = std::fs::read(other.join("charts/sobol_lab_end_cash_usd.png")).unwrap();
