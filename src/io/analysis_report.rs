@@ -547,21 +547,60 @@ fn html(ctx: &Context, figures: &[(String, String)]) -> String {
             format!("{:?}", pf.scale).to_lowercase()
         ));
     }
-    h.push_str("</table>\n<h2>Indices</h2>\n<table id=\"indices\"><tr><th>outcome</th><th>method</th><th>parameter</th><th>index</th><th>value</th><th>interval</th><th>runs</th></tr>\n");
-    for r in ctx.rows.iter().filter(|r| r.method != "noise" && r.method != "fit") {
+    // One table per outcome: a row per parameter (the most influential first), a column per index.
+    h.push_str(
+        "</table>\n<h2>Indices</h2>\n<p>Each cell: the estimate and its 95% interval; every row of \
+                <code>sensitivity.csv</code> (with second-order indices) is in the file.</p>\n",
+    );
+    let order = ["S1", "ST", "mu", "mu_star", "sigma", "prcc", "src"];
+    let mut wrote_indices = false;
+    for o in ctx.outcomes {
+        let of = |p: &str, i: &str| {
+            ctx.rows.iter().find(|r| r.outcome == o.name && r.parameter == p && r.index == i && r.method != "noise")
+        };
+        let indices: Vec<&str> =
+            order.iter().copied().filter(|i| ctx.rows.iter().any(|r| r.outcome == o.name && r.index == *i)).collect();
+        if indices.is_empty() {
+            continue;
+        }
+        let key = *indices.iter().find(|i| ["ST", "mu_star"].contains(*i)).unwrap_or(&indices[0]);
+        let mut params: Vec<&String> = names_of(d).iter().collect();
+        params.sort_by(|a, b| {
+            let v = |p: &str| of(p, key).map_or(0.0, |r| r.value.abs());
+            v(b).total_cmp(&v(a))
+        });
+        let n_runs = ctx.rows.iter().find(|r| r.outcome == o.name).map_or(0, |r| r.n_runs);
         h.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>[{}, {}]</td><td>{}</td></tr>\n",
-            html_escape(&r.outcome),
-            r.method,
-            html_escape(&r.parameter),
-            r.index,
-            fmt_index(r.value),
-            fmt_index(r.ci_lo),
-            fmt_index(r.ci_hi),
-            r.n_runs
+            "<h3>{} ({n_runs} runs)</h3>\n<table{}><tr><th>parameter</th>",
+            html_escape(&o.name),
+            if wrote_indices { "" } else { " id=\"indices\"" }
         ));
+        wrote_indices = true;
+        for i in &indices {
+            h.push_str(&format!("<th>{}</th>", i.replace("mu_star", "μ*").replace("mu", "μ").replace("sigma", "σ")));
+        }
+        h.push_str("</tr>\n");
+        for p in params {
+            h.push_str(&format!("<tr><td>{}</td>", html_escape(p)));
+            for i in &indices {
+                let cell = of(p, i).map_or("-".into(), |r| {
+                    let f = |x: f64| if r.method == "morris" { fmt_outcome(&o.name, x) } else { fmt_index(x) };
+                    if r.ci_lo.is_finite() {
+                        format!("{} [{}, {}]", f(r.value), f(r.ci_lo), f(r.ci_hi))
+                    } else {
+                        f(r.value)
+                    }
+                });
+                h.push_str(&format!("<td>{cell}</td>"));
+            }
+            h.push_str("</tr>\n");
+        }
+        h.push_str("</table>\n");
     }
-    h.push_str("</table>\n<h2>Fit and noise</h2>\n<table id=\"noise\"><tr><th>outcome</th><th>linear R²</th><th>rank R²</th><th>sd of the runs</th><th>seeds' share of the variance</th><th>of it shared by all points</th><th>replicates per point for a 95% interval of ±</th></tr>\n");
+    if !wrote_indices {
+        h.push_str("<table id=\"indices\"><tr><td>no index was computed: see the notes</td></tr></table>\n");
+    }
+    h.push_str("<h2>Fit and noise</h2>\n<table id=\"noise\"><tr><th>outcome</th><th>linear R²</th><th>rank R²</th><th>sd of the runs</th><th>seeds' share of the variance</th><th>of it shared by all points</th><th>replicates per point for a 95% interval of ±</th></tr>\n");
     for o in ctx.outcomes {
         let v = |i: &str| ctx.rows.iter().find(|r| r.outcome == o.name && r.index == i).map_or(f64::NAN, |r| r.value);
         h.push_str(&format!(
