@@ -125,9 +125,13 @@ def test_morris_measures_equal_salib(tmp_path):
 def test_analyze_returns_tables_and_refuses_the_wrong_design(tmp_path):
     out = tmp_path / "sweep"
     lm.sweep(sweep_file(tmp_path, 'kind = "lhs"\nsamples = 24'), out, jobs=2, threads=1)
-    a = lm.analyze(out, outcome=["lab.end_cash_usd"], prim=["lab.end_cash_usd > 0"], out=tmp_path / "analysis")
+    a = lm.analyze(
+        out, outcome=["lab.end_cash_usd"], method="prcc,prim", prim=["lab.end_cash_usd < 49300000"],
+        out=tmp_path / "analysis",
+    )
     assert set(a.sensitivity.columns) == {"outcome", "method", "parameter", "index", "value", "ci_lo", "ci_hi", "n_runs"}
     assert set(a.sensitivity.method) == {"prcc", "src", "fit", "noise"}
+    assert (a.prim.row == "trajectory").sum() >= 2, a.notes
     assert os.path.isfile(a.report)
     assert list(a.prim.columns)[:4] == ["condition", "row", "step", "chosen"]
     with pytest.raises(ValueError, match="Sobol indices need a Saltelli design"):

@@ -335,7 +335,8 @@ def analyze(
 ) -> Analysis:
     """Analyses a finished sweep folder as ``llm-market analyze`` does: Sobol indices (Saltelli design),
     Morris measures (Morris design), PRCC/SRC and the variance split (any design), PRIM on each ``prim``
-    condition (e.g. ``"openai.bankrupt_by_2024 == 1"``). Writes into ``out`` (default ``SWEEP/analysis``)
+    condition (e.g. ``"openai.bankrupt_by_2024 == 1"``). ``method`` is one name, a list, or comma-separated
+    names, as on the command line (default: every method the design allows). Writes into ``out`` (default ``SWEEP/analysis``)
     and returns the tables as DataFrames."""
 
     def listed(x: Union[str, Iterable[str], None]) -> List[str]:
@@ -343,8 +344,9 @@ def analyze(
             return []
         return [x] if isinstance(x, str) else list(x)
 
+    methods = [m.strip() for item in listed(method) for m in item.split(",") if m.strip()]
     folder, notes = _native.analyze(
-        os.fspath(sweep), listed(outcome), listed(method), listed(prim),
+        os.fspath(sweep), listed(outcome), methods, listed(prim),
         None if out is None else os.fspath(out), resamples, bootstrap_seed, force, dpi,
     )
     return Analysis(folder, notes)
