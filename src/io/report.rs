@@ -445,31 +445,25 @@ pub fn write_comparison(
     let mut figures: Vec<(String, String)> = Vec::new();
     let has_traces = scenarios.iter().any(|s| s.replicates.iter().any(|r| r.trace.is_some()));
     if has_traces {
+        type Value = fn(&crate::analysis::compare::TracePoint) -> f64;
+        let series: [(&str, &str, bool, Value); 2] =
+            [("cash", "Cash", true, |p| p.cash), ("users", "Users", false, |p| p.users)];
         for firm in &cmp.firms {
-            // A panel with nothing to show (a firm without cash of its own: a big tech's chatbot) is dropped.
-            if has_signal(scenarios, firm, |p| p.cash) {
+            for (what, title, money, value) in series {
+                // A panel with nothing to show (a firm without cash of its own: a big tech's chatbot) is dropped.
+                if !has_signal(scenarios, firm, value) {
+                    continue;
+                }
                 let (svg, f) =
-                    chart_files!(charts, format!("fan_cash_{firm}"), dpi, |root: &DrawingArea<_, Shift>| fan(
+                    chart_files!(charts, format!("fan_{what}_{firm}"), dpi, |root: &DrawingArea<_, Shift>| fan(
                         root,
                         scenarios,
                         firm,
-                        ("cash", true),
-                        |p| p.cash
+                        (what, money),
+                        value
                     ));
                 files.extend(f);
-                figures.push((format!("Cash of {firm}"), svg));
-            }
-            if has_signal(scenarios, firm, |p| p.users) {
-                let (svg, f) =
-                    chart_files!(charts, format!("fan_users_{firm}"), dpi, |root: &DrawingArea<_, Shift>| fan(
-                        root,
-                        scenarios,
-                        firm,
-                        ("users", false),
-                        |p| p.users
-                    ));
-                files.extend(f);
-                figures.push((format!("Users of {firm}"), svg));
+                figures.push((format!("{title} of {firm}"), svg));
             }
         }
         for s in scenarios {
