@@ -10,6 +10,7 @@ pub mod analysis;
 pub mod api;
 pub mod config;
 pub mod experiment;
+pub mod inference;
 pub mod io;
 pub mod memcheck;
 pub mod model;

@@ -6,7 +6,6 @@ use crate::api::{self, RunOptions};
 use crate::config::Scenario;
 use crate::config::file::EventKind;
 use crate::experiment::runner::Stoppable;
-use crate::model::econ;
 use crate::sim::SimError;
 use crate::sim::rows::TraceRow;
 use chrono::{Datelike, NaiveDate};
@@ -15,7 +14,7 @@ use std::sync::atomic::AtomicUsize;
 
 /// The public figures up to 2023-08-31, with sources: the design notes' table plus two rows (ChatGPT "at
 /// capacity" in January–February 2023, GPT-4's message cap).
-pub const DATA: &str = include_str!("../../data/calibration_2023.csv");
+pub use crate::inference::targets::DATA;
 
 /// The firm the calibration is about.
 pub const FOCUS_FIRM: &str = "openai";
@@ -28,6 +27,10 @@ pub struct Line {
     pub model: String,
     pub data: String,
     pub ratio: Option<f64>,
+    /// The model's and the data's values as numbers, where they are numbers (calibration.csv writes these;
+    /// `model` and `data` are the text for people: `1.29B`, dates, criteria).
+    pub model_value: Option<f64>,
+    pub data_value: Option<f64>,
     /// `Some(true)` when the criterion is met, `None` when there is no criterion.
     pub ok: Option<bool>,
     pub source: String,
@@ -92,6 +95,8 @@ pub fn calibrate(scenario: Arc<Scenario>, options: &RunOptions, stop: &AtomicUsi
             model: fmt_big(model),
             data: fmt_big(x.value),
             ratio: Some(ratio),
+            model_value: Some(model),
+            data_value: Some(x.value),
             ok: None,
             source: x.source.clone(),
         });
@@ -104,6 +109,8 @@ pub fn calibrate(scenario: Arc<Scenario>, options: &RunOptions, stop: &AtomicUsi
             model: format!("{}-{:02}", peak.0.0, peak.0.1),
             data: "2023-05".into(),
             ratio: None,
+            model_value: None,
+            data_value: None,
             ok: Some((4..=6).contains(&peak.0.1)),
             source: "Similarweb; criterion: peak in April–June".into(),
         });
@@ -120,6 +127,8 @@ pub fn calibrate(scenario: Arc<Scenario>, options: &RunOptions, stop: &AtomicUsi
                 model: format!("{:+.1}%", 100.0 * model),
                 data: format!("{:+.1}%", 100.0 * data),
                 ratio: None,
+                model_value: Some(model),
+                data_value: Some(data),
                 ok: Some(model < 0.0),
                 source: "Similarweb; criterion: visits fall".into(),
             });
@@ -134,6 +143,8 @@ pub fn calibrate(scenario: Arc<Scenario>, options: &RunOptions, stop: &AtomicUsi
             model: fmt_big(model),
             data: fmt_big(x.value),
             ratio: Some(model / x.value),
+            model_value: Some(model),
+            data_value: Some(x.value),
             ok: None,
             source: x.source.clone(),
         });
@@ -157,6 +168,8 @@ pub fn calibrate(scenario: Arc<Scenario>, options: &RunOptions, stop: &AtomicUsi
                 model: fmt_big(per_day),
                 data: fmt_big(x.value),
                 ratio: Some(ratio),
+                model_value: Some(per_day),
+                data_value: Some(x.value),
                 ok: Some((0.75..=1.25).contains(&ratio)),
                 source: format!("{}; criterion: within ±25%", x.source),
             });
@@ -178,6 +191,8 @@ pub fn calibrate(scenario: Arc<Scenario>, options: &RunOptions, stop: &AtomicUsi
             model: if text.is_empty() { "-".into() } else { text },
             data: "at capacity".into(),
             ratio: None,
+            model_value: None,
+            data_value: None,
             ok: Some(rationed.iter().any(|(_, w, r)| *w > 0 || *r > 0)),
             source: format!("{}; criterion: waitlist or rationing in January or February", x.source),
         });
@@ -189,6 +204,8 @@ pub fn calibrate(scenario: Arc<Scenario>, options: &RunOptions, stop: &AtomicUsi
         model: model.map(|d| d.to_string()).unwrap_or_else(|| "-".into()),
         data: data.into(),
         ratio: None,
+        model_value: None,
+        data_value: None,
         ok: Some(model.map(|d| d.to_string()) == Some(data.to_string())),
         source: source.into(),
     };
@@ -243,6 +260,8 @@ pub fn calibrate(scenario: Arc<Scenario>, options: &RunOptions, stop: &AtomicUsi
         model: fmt_big(msft),
         data: "10.00B from 2023-01-23".into(),
         ratio: Some(msft / 1e10),
+        model_value: Some(msft),
+        data_value: None,
         ok: Some((msft - 1e10).abs() < 1.0 && first_msft.map(|d| d.to_string()).as_deref() == Some("2023-01-23")),
         source: "Bloomberg / Semafor".into(),
     });
@@ -253,6 +272,8 @@ pub fn calibrate(scenario: Arc<Scenario>, options: &RunOptions, stop: &AtomicUsi
         model: format!("{api:.2}"),
         data: "2.00".into(),
         ratio: Some(api / 2.0),
+        model_value: Some(api),
+        data_value: Some(2.0),
         ok: Some((api - 2.0).abs() < 1e-9),
         source: "OpenAI price list".into(),
     });
@@ -307,6 +328,12 @@ pub fn calibrate(scenario: Arc<Scenario>, options: &RunOptions, stop: &AtomicUsi
                 2024 => Some(r.revenue_usd.usd() / 1e9),
                 _ => None,
             },
+            model_value: Some(r.revenue_usd.usd()),
+            data_value: match r.year {
+                2023 => Some(2e8),
+                2024 => Some(1e9),
+                _ => None,
+            },
             ok: None,
             source: "Reuters (Dec 2022) forecast; IPO threshold 100M (Investopedia)".into(),
         });
@@ -316,6 +343,8 @@ pub fn calibrate(scenario: Arc<Scenario>, options: &RunOptions, stop: &AtomicUsi
             model: fmt_big(r.profit_usd.usd()),
             data: if r.year == 2022 { "-540M (2022)".into() } else { "-".into() },
             ratio: None,
+            model_value: Some(r.profit_usd.usd()),
+            data_value: if r.year == 2022 { Some(-5.4e8) } else { None },
             ok: None,
             source: "The Information: 2022 loss ≈ 540M".into(),
         });
@@ -323,29 +352,19 @@ pub fn calibrate(scenario: Arc<Scenario>, options: &RunOptions, stop: &AtomicUsi
     // OpenAI's 2022 result: the run's 2022 (from launch) plus the costs of 2022 before it, from the same
     // parameters (fixed cost on its growth trend, training programmes); revenue before the run (the GPT-3
     // API, about 28M in 2022) is not modelled and counts as zero.
-    if let (Some(f), Some(x)) = (
-        scenario.firms().iter().find(|f| f.id == FOCUS_FIRM),
-        d.iter().find(|x| x.metric == "net_loss" && x.entity == "OpenAI" && x.date == "2022"),
-    ) && p.start.0.year() == 2022
-    {
-        let jan1 = NaiveDate::from_ymd_opt(2022, 1, 1).expect("a date");
-        let before_days = (p.start.0 - jan1).num_days();
-        let fixed: f64 = (0..before_days)
-            .map(|k| {
-                let years = (k - before_days) as f64 / 365.2425;
-                f.fixed_cost_usd_per_year * econ::trend(1.0, f.fixed_cost_growth_per_year, years) / 365.2425
-            })
-            .sum();
-        let training = crate::sim::firms::training_cost(f, None, p.decisions.start.0, jan1, p.start.0);
-        let run_2022 = annual.iter().find(|r| r.year == 2022).map(|r| r.profit_usd.usd()).unwrap_or(0.0);
-        let model = run_2022 - fixed - training;
-        let ratio = -model / x.value;
+    if let (Some(model), Some(x)) = (
+        crate::inference::targets::result_of_year(&scenario, &run, FOCUS_FIRM, 2022),
+        d.iter().find(|x| x.metric == "net_result" && x.entity == "OpenAI" && x.date == "2022"),
+    ) {
+        let ratio = model / x.value;
         lines.push(Line {
             metric: "OpenAI 2022 result (run from launch + earlier 2022 costs)".into(),
             period: "2022".into(),
             model: fmt_big(model),
-            data: fmt_big(-x.value),
+            data: fmt_big(x.value),
             ratio: Some(ratio),
+            model_value: Some(model),
+            data_value: Some(x.value),
             ok: Some((0.7..=1.3).contains(&ratio)),
             source: format!("{}; criterion: within ±30%", x.source),
         });
@@ -371,6 +390,8 @@ pub fn calibrate(scenario: Arc<Scenario>, options: &RunOptions, stop: &AtomicUsi
             model: (revenue_in(year) >= threshold).to_string(),
             data: "forecast".into(),
             ratio: None,
+            model_value: None,
+            data_value: None,
             ok: None,
             source: source.into(),
         });
@@ -386,6 +407,8 @@ pub fn calibrate(scenario: Arc<Scenario>, options: &RunOptions, stop: &AtomicUsi
         model: ipo_year,
         data: "-".into(),
         ratio: None,
+        model_value: None,
+        data_value: None,
         ok: None,
         source: "Investopedia via the source article".into(),
     });
@@ -396,6 +419,8 @@ pub fn calibrate(scenario: Arc<Scenario>, options: &RunOptions, stop: &AtomicUsi
             model: (s.exit_date.is_some_and(|d| d.year() <= 2024) && s.bankrupt).to_string(),
             data: "predicted by some media (F2)".into(),
             ratio: None,
+            model_value: None,
+            data_value: None,
             ok: None,
             source: "the source article".into(),
         });
@@ -405,6 +430,8 @@ pub fn calibrate(scenario: Arc<Scenario>, options: &RunOptions, stop: &AtomicUsi
             model: s.break_even_date.map(|d| d.to_string()).unwrap_or_else(|| "never".into()),
             data: "-".into(),
             ratio: None,
+            model_value: None,
+            data_value: None,
             ok: None,
             source: "F17".into(),
         });
@@ -439,8 +466,8 @@ impl Report {
             let _ = w.write_record([
                 l.metric.clone(),
                 l.period.clone(),
-                l.model.clone(),
-                l.data.clone(),
+                l.model_value.map(|v| format!("{v}")).unwrap_or_else(|| l.model.clone()),
+                l.data_value.map(|v| format!("{v}")).unwrap_or_else(|| l.data.clone()),
                 l.ratio.map(|r| format!("{r:.4}")).unwrap_or_default(),
                 l.ok.map(|b| b.to_string()).unwrap_or_default(),
                 l.source.clone(),
