@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Writes a sweep file that varies every [A]-graded (assumption) number of configs/baseline.toml.
+"""Writes a sweep file that varies every [A]-graded (assumption) number of configs/baseline.toml, or the
+priors file of every [A]- and [D]-graded number (`--kind priors`, configs/priors.toml).
 
     scripts/assumption-sweep.py --kind morris --trajectories 10 > configs/sweeps/screening_assumptions.toml
+    scripts/assumption-sweep.py --kind priors > configs/priors.toml
 
 A parameter is a plain `key = number  # [A] …` line (inline tables and lists, whose comments cover several
 numbers, are left out, and so are the segments' and verticals' `share`s, which must sum to 1, and numbers
@@ -19,13 +21,14 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*=\s*([-+0-9_.eE]+)\s*#\s*\[A\]")
+LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*=\s*([-+0-9_.eE]+)\s*#\s*\[([AD])\]\s*(.*)$")
 HEADER = re.compile(r"^\[(\[?)([A-Za-z0-9_.]+)\]?\]")
 BOUNDED = ("share", "probability", "_p_", "take_up", "loyalty", "activity", "employed", "dilution", "recover")
 
 
-def assumptions(path: Path) -> list[tuple[str, float, bool]]:
-    """(key path, value, is integer) of every [A]-graded number on a line of its own."""
+def assumptions(path: Path, grades: str = "A") -> list[tuple[str, float, bool, str, str]]:
+    """(key path, value, is integer, grade, comment) of every number on a line of its own graded one of
+    `grades`."""
     table, out = "", []
     array_ids: dict[str, str] = {}
     lines = path.read_text().splitlines()
@@ -44,18 +47,20 @@ def assumptions(path: Path) -> list[tuple[str, float, bool]]:
         m = LINE.match(line)
         if not m:
             continue
+        if m.group(3) not in grades:
+            continue
         key, text = m.group(1), m.group(2).replace("_", "")
         value = float(text)
         if value == 0 or (key == "share" and table.startswith(("segments", "orgs.verticals"))):
             continue
         integer = re.fullmatch(r"[-+]?[0-9]+", text) is not None
-        out.append((f"{table}.{key}" if table else key, value, integer))
+        out.append((f"{table}.{key}" if table else key, value, integer, m.group(3), m.group(4).strip()))
     return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--kind", choices=["morris", "saltelli", "lhs"], default="morris")
+    ap.add_argument("--kind", choices=["morris", "saltelli", "lhs", "priors"], default="morris")
     ap.add_argument("--trajectories", type=int, default=10)
     ap.add_argument("--samples", type=int, default=64)
     ap.add_argument("--replicates", type=int, default=2)
@@ -65,6 +70,8 @@ def main() -> None:
     args = ap.parse_args()
     baseline = ROOT / "configs" / "baseline.toml"
     tomllib.loads(baseline.read_text())  # the file parses
+    if args.kind == "priors":
+        return priors(assumptions(baseline, "AD"))
     params = assumptions(baseline)
     if args.only:
         keep = args.only.split(",")
@@ -85,21 +92,56 @@ def main() -> None:
         print(f"trajectories = {args.trajectories}\nlevels = 4")
     else:
         print(f"samples = {args.samples}")
-    for path, value, integer in params:
-        lo, hi = sorted((value / 2, value * 2))
-        scale = "log" if value > 0 else "linear"
-        if path.endswith("_elo") and abs(value) > 200:
-            # An Elo rating is on a difference scale: ±100 Elo, not a factor.
-            lo, hi, scale = value - 100, value + 100, "linear"
-        if path.endswith("cut_recover"):
-            # A factor that must stay above 1: its excess over 1 is halved or doubled.
-            lo, hi = 1 + (value - 1) / 2, 1 + (value - 1) * 2
-        if 0 < value <= 1 and any(b in path.rsplit(".", 1)[-1] for b in BOUNDED):
-            hi = min(hi, 1.0)
+    for path, value, integer, _, _ in params:
+        lo, hi, scale = range_of(path, value, 2.0)
         print(f'\n[[parameters]]\npath = "{path}"   # baseline {value:g}')
         print(f"min = {lo:g}\nmax = {hi:g}\nscale = \"{scale}\"")
         if integer:
             print("integer = true")
+
+
+def range_of(path: str, value: float, factor: float) -> tuple[float, float, str]:
+    """From value/factor to value·factor on a log scale, with the exceptions the module docstring names."""
+    lo, hi = sorted((value / factor, value * factor))
+    scale = "log" if value > 0 else "linear"
+    if path.endswith("_elo") and abs(value) > 200:
+        # An Elo rating is on a difference scale: ±100 Elo (±50 for a derived one), not a factor.
+        d = 100 if factor >= 2 else 50
+        lo, hi, scale = value - d, value + d, "linear"
+    if path.endswith("cut_recover"):
+        # A factor that must stay above 1: its excess over 1 is divided or multiplied.
+        lo, hi = 1 + (value - 1) / factor, 1 + (value - 1) * factor
+    if 0 < value <= 1 and any(b in path.rsplit(".", 1)[-1] for b in BOUNDED):
+        hi = min(hi, 1.0)
+    return lo, hi, scale
+
+
+def priors(params: list[tuple[str, float, bool, str, str]]) -> None:
+    """configs/priors.toml: an assumption [A] from ½× to 2× its value, a derived number [D] from ¾× to 4/3×
+    (log-uniform; Elo ratings uniform ±100 or ±50)."""
+    print(f"# Generated by scripts/assumption-sweep.py {' '.join(sys.argv[1:])}")
+    print("# A prior for every [A]- (assumption) and [D]-graded (derived) number on a line of its own in")
+    print("# configs/baseline.toml: [A] from ½× to 2× the baseline value, [D] from ¾× to 4/3× (log-uniform; an Elo")
+    print("# rating uniform ±100 or ±50; shares and probabilities stop at 1; counts stay whole numbers).")
+    print('description = "Priors of the baseline\'s assumed and derived numbers (calibration to the 2023 record)"')
+    print('scenario = "baseline.toml"')
+    for path, value, integer, grade, comment in params:
+        factor = 2.0 if grade == "A" else 4 / 3
+        lo, hi, scale = range_of(path, value, factor)
+        dist = "log_uniform" if scale == "log" else "uniform"
+        why = (
+            "an assumption: no figure pins it, so a factor of two either way"
+            if grade == "A"
+            else "derived from sourced figures: a third either way for the derivation's approximations"
+        )
+        if dist == "uniform" and path.endswith("_elo"):
+            why += " (an Elo rating: a difference, so ± Elo points)"
+        src = f"[{grade}] {comment}".replace('"', "'").strip()
+        print(f'\n[[prior]]\npath = "{path}"   # baseline {value:g}')
+        print(f'dist = "{dist}"\nmin = {lo:g}\nmax = {hi:g}')
+        if integer:
+            print("integer = true")
+        print(f'why = "{why}"\nsource = "{src}"')
 
 
 if __name__ == "__main__":

@@ -161,6 +161,83 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Slurm { sweep, shards, out, submit, partition, time, cpus_per_task, scenario_args } => {
             cmd_slurm(&sweep, shards, &out, submit, partition, time, cpus_per_task, &scenario_args)
         }
+        Command::Calibrate {
+            priors,
+            targets,
+            particles,
+            sampler,
+            generations,
+            min_acceptance,
+            seeds_per_particle,
+            end,
+            fit_until,
+            seed,
+            jobs,
+            out,
+            resume,
+            force,
+            dpi,
+            scenario_args,
+        } => {
+            use llm_market::io::calibrate::{CalibrateOptions, CalibrateOutcome};
+            let out = out.unwrap_or_else(|| PathBuf::from("outputs/calibrate"));
+            let mut opts = CalibrateOptions::new(priors, out.clone());
+            opts.targets = targets;
+            opts.particles = particles;
+            opts.sampler = sampler;
+            opts.generations = generations as usize;
+            if !(0.0..1.0).contains(&min_acceptance) {
+                anyhow::bail!("--min-acceptance {min_acceptance}: must be in [0, 1)");
+            }
+            opts.min_acceptance = min_acceptance;
+            opts.seeds_per_particle = seeds_per_particle;
+            opts.end = end;
+            opts.fit_until = match fit_until {
+                None => None,
+                Some(t) => Some(parse_month(&t).ok_or_else(|| anyhow::anyhow!("--fit-until {t:?}: expected YYYY-MM"))?),
+            };
+            opts.seed = seed;
+            opts.jobs = jobs.unwrap_or_else(default_threads).max(1);
+            opts.run = run_options(1)?;
+            opts.resume = resume;
+            opts.force = force;
+            opts.dpi = dpi;
+            opts.sets = scenario_args.sets.clone();
+            opts.agents = scenario_args.agents;
+            opts.command_line = std::env::args().collect();
+            opts.stop = stop_on_signals()?;
+            let pb = progress_bar(1);
+            pb.set_style(
+                ProgressStyle::with_template("generation {msg} [{bar:40}] {pos}/{len} runs")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            let outcome = llm_market::io::calibrate::calibrate(&opts, &|g, done, total| {
+                pb.set_message(g.to_string());
+                pb.set_length(total);
+                pb.set_position(done);
+            });
+            pb.finish_and_clear();
+            match outcome? {
+                CalibrateOutcome::Interrupted { signal } => {
+                    eprintln!(
+                        "interrupted by {}: the finished runs are in {}; continue with --resume",
+                        signal_name(signal),
+                        out.join("simulations.csv").display()
+                    );
+                    Ok(ExitCode::from(128 + signal as u8))
+                }
+                CalibrateOutcome::Done { summary, files, .. } => {
+                    println!("{summary}");
+                    println!(
+                        "wrote {} files to {} (posterior.csv, generations.csv, predictive.csv, identification.csv, report.html)",
+                        files.len(),
+                        out.display()
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+            }
+        }
         Command::Calibration { scenario, scenario_args, threads, format } => {
             let s = load_scenario(scenario.as_deref(), &scenario_args, Some(Period::Month))?;
             memcheck::ensure(&memcheck::scenario_demand(
@@ -181,6 +258,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `YYYY-MM` as (year, month).
+fn parse_month(s: &str) -> Option<(i32, u32)> {
+    let (y, m) = s.split_once('-')?;
+    let (y, m): (i32, u32) = (y.parse().ok()?, m.parse().ok()?);
+    (y.to_string().len() == 4 && (1..=12).contains(&m) && s.len() == 7).then_some((y, m))
 }
 
 /// How a run uses the machine: `threads` worker threads; the environment is read here, never in the

@@ -261,6 +261,59 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         outputs: Option<PathBuf>,
     },
+    /// Fit the uncertain parameters to the 2023 targets by ABC-SMC: posterior.csv, generations.csv,
+    /// predictive.csv, identification.csv, charts and a report (docs/OUTPUTS.md); resumable.
+    Calibrate {
+        /// Priors file (TOML with `[[prior]]` entries), e.g. configs/priors.toml.
+        priors: PathBuf,
+        /// Targets CSV (columns date, value, unit, source, uncertainty, model; default: the built-in
+        /// data/calibration_2023.csv).
+        #[arg(long)]
+        targets: Option<PathBuf>,
+        /// Accepted particles per generation (at least 2).
+        #[arg(long, default_value_t = 100)]
+        particles: usize,
+        /// How generations after the prior are made: pmc (importance weights, Beaumont et al. 2009) or mcmc
+        /// (Metropolis–Hastings moves, equal weights; for many parameters). Default: pmc when particles are
+        /// at least 5 × parameters, else mcmc.
+        #[arg(long, value_name = "pmc|mcmc")]
+        sampler: Option<llm_market::inference::abc::Sampler>,
+        /// The most generations, counting generation 0 (the prior).
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=100))]
+        generations: u64,
+        /// Stop after a generation whose acceptance rate is below R (e.g. 0.05).
+        #[arg(long, default_value_t = 0.0, value_name = "R")]
+        min_acceptance: f64,
+        /// Runs (seeds) per candidate; its summaries are their means.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1000))]
+        seeds_per_particle: u64,
+        /// Last simulated day (default: the end of the latest target's month).
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        end: Option<chrono::NaiveDate>,
+        /// Fit only the targets up to this month; later ones are predicted (the hold-out check).
+        #[arg(long, value_name = "YYYY-MM")]
+        fit_until: Option<String>,
+        /// Calibration seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Runs executed at once (default: all cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Output folder (default: outputs/calibrate/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Continue an interrupted calibration in the same folder (its finished runs are reused).
+        #[arg(long, conflicts_with = "force")]
+        resume: bool,
+        /// Write even if the output folder holds earlier outputs (moved into backup-<time>/ first).
+        #[arg(long)]
+        force: bool,
+        /// Draw the PNG charts at this resolution (default: 96).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(72..=1200))]
+        dpi: Option<u32>,
+        #[command(flatten)]
+        scenario_args: SweepArgs,
+    },
     /// Run the baseline and print the table "model vs 2023 data" (README "Calibration").
     Calibration {
         /// Scenario to check (default: the embedded baseline).

@@ -21,9 +21,35 @@
 use crate::model::rng::{CounterRng, mix64};
 use nalgebra::{DMatrix, DVector};
 
+/// How generations after the first are made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sampler {
+    /// Population Monte Carlo (Beaumont et al. 2009): proposals from a kernel around the previous
+    /// generation, importance weights prior / Σ W_j K. Its weights degenerate when parameters are many
+    /// against particles.
+    Pmc,
+    /// MCMC moves (Del Moral et al. 2012; the replenishment form of Drovandi & Pettitt 2011): the better
+    /// `alpha` share of the previous generation is kept, the rest resampled from it and moved by
+    /// Metropolis–Hastings steps that target the ABC posterior at the new tolerance; weights stay equal, so
+    /// it works with many parameters.
+    Mcmc,
+}
+
+impl std::str::FromStr for Sampler {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Sampler, String> {
+        match s {
+            "pmc" => Ok(Sampler::Pmc),
+            "mcmc" => Ok(Sampler::Mcmc),
+            _ => Err(format!("expected pmc or mcmc, got {s:?}")),
+        }
+    }
+}
+
 /// The settings of a calibration.
 #[derive(Clone, Debug)]
 pub struct AbcOptions {
+    pub sampler: Sampler,
     /// Accepted particles per generation.
     pub particles: usize,
     /// The most generations, counting generation 0 (the prior).
@@ -40,7 +66,15 @@ pub struct AbcOptions {
 
 impl Default for AbcOptions {
     fn default() -> AbcOptions {
-        AbcOptions { particles: 100, generations: 5, min_acceptance: 0.0, alpha: 0.5, seed: 1, max_candidates: 0 }
+        AbcOptions {
+            sampler: Sampler::Pmc,
+            particles: 100,
+            generations: 5,
+            min_acceptance: 0.0,
+            alpha: 0.5,
+            seed: 1,
+            max_candidates: 0,
+        }
     }
 }
 
@@ -61,7 +95,8 @@ pub struct Candidate {
 /// An accepted particle.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Particle {
-    /// The candidate index it was accepted as.
+    /// The generation and index of the candidate it is (an MCMC generation keeps particles of earlier ones).
+    pub born: u32,
     pub index: u64,
     pub z: Vec<f64>,
     /// Normalised importance weight.
@@ -88,8 +123,12 @@ pub struct Population {
     /// Candidates up to and including the last accepted one.
     pub proposed: u64,
     pub acceptance: f64,
-    /// Effective sample size 1/Σw².
+    /// Effective sample size 1/Σw² (PMC); the number of distinct particles (MCMC, whose weights are equal).
     pub ess: f64,
+    /// MCMC: Metropolis–Hastings steps per moved particle (0 for PMC).
+    pub mcmc_steps: u32,
+    /// MCMC: the Crank–Nicolson step size β of the steps after the trial (0 for PMC).
+    pub mcmc_beta: f64,
 }
 
 /// How a calibration ended.
@@ -173,6 +212,8 @@ pub fn weighted_quantile(values: &[f64], weights: &[f64], q: f64) -> f64 {
 
 /// The perturbation kernel fitted to a population.
 struct Kernel {
+    /// The population's weighted mean.
+    mean: DVector<f64>,
     /// Lower Cholesky factor of the kernel covariance.
     l: DMatrix<f64>,
     /// The population's particles whitened by `l` (rows).
@@ -181,7 +222,8 @@ struct Kernel {
 }
 
 impl Kernel {
-    fn fit(pop: &Population) -> Kernel {
+    /// `factor` × the population's weighted covariance, shrunk towards its diagonal.
+    fn fit(pop: &Population, factor: f64) -> Kernel {
         let p = pop.particles.first().map_or(0, |x| x.z.len());
         let n = pop.particles.len();
         let mut mean = DVector::zeros(p);
@@ -200,7 +242,7 @@ impl Kernel {
             // A parameter every particle agrees on keeps a small spread (a tenth of the prior's).
             k[(i, i)] = k[(i, i)].max(1e-2);
         }
-        k *= 2.0;
+        k *= factor;
         let l = nalgebra::Cholesky::new(k.clone())
             .or_else(|| {
                 let mut j = k.clone();
@@ -216,7 +258,7 @@ impl Kernel {
             .iter()
             .map(|x| l.solve_lower_triangular(&DVector::from_column_slice(&x.z)).unwrap_or_else(|| DVector::zeros(p)))
             .collect();
-        Kernel { l, whitened, weights: pop.particles.iter().map(|x| x.weight).collect() }
+        Kernel { mean, l, whitened, weights: pop.particles.iter().map(|x| x.weight).collect() }
     }
 
     /// ln Σ_j W_j K(z | z_j), up to a constant shared by every z.
@@ -279,9 +321,20 @@ pub fn run<E>(
     let n = opts.particles.max(1);
     let cap = opts.candidate_cap();
     let mut pops: Vec<Population> = Vec::new();
+    let mut beta = 0.5;
     for t in 0..opts.generations.max(1) as u32 {
         let prev = pops.last();
-        let kernel = prev.map(Kernel::fit);
+        if let (Sampler::Mcmc, Some(prev)) = (opts.sampler, prev) {
+            let pop = mcmc_generation(opts, t, prev, observed, evaluate, &mut beta)?;
+            on_generation(&pop)?;
+            let low = pop.acceptance < opts.min_acceptance;
+            pops.push(pop);
+            if low {
+                return Ok((pops, Ending::MinAcceptance));
+            }
+            continue;
+        }
+        let kernel = prev.map(|p| Kernel::fit(p, 2.0));
         // Scales and tolerance of this generation, from everything simulated in the previous one.
         let (scales, tolerance) = match prev {
             None => (None, f64::INFINITY),
@@ -346,6 +399,7 @@ pub fn run<E>(
             .into_iter()
             .zip(&w)
             .map(|((index, z, summary), w)| Particle {
+                born: t,
                 index,
                 weight: w / total,
                 distance: observed.distance(&summary, &scales),
@@ -364,6 +418,8 @@ pub fn run<E>(
             proposed,
             acceptance: n as f64 / proposed.max(1) as f64,
             ess,
+            mcmc_steps: 0,
+            mcmc_beta: 0.0,
         };
         on_generation(&pop)?;
         let low = t > 0 && pop.acceptance < opts.min_acceptance;
@@ -373,6 +429,121 @@ pub fn run<E>(
         }
     }
     Ok((pops, Ending::Generations))
+}
+
+/// One MCMC generation: keep the best `alpha` share of `prev` under the new scales (the tolerance is the
+/// largest kept distance), resample the rest from the kept particles and move each by Metropolis–Hastings
+/// steps that target the prior restricted to distances within the tolerance. The proposal is a
+/// preconditioned Crank–Nicolson step around g = N(μ, Σ), the kept particles' mean and (shrunk) covariance:
+/// z' = μ + √(1 − β²)(z − μ) + β·L·ξ, reversible with respect to g, so the acceptance ratio is
+/// [π(z')/g(z')] / [π(z)/g(z)] with π the N(0, I) prior; parameters the data do not inform keep g ≈ π and
+/// move freely however many they are. Step 0 is a trial: its acceptance rate p halves β for the later steps
+/// when below 15% (and raises it by half, at most 1, when above 50%), and sets their number
+/// R = ⌈ln 0.01 / ln(1 − p)⌉ (at most 30), so that a particle stays unmoved with probability about 1%.
+fn mcmc_generation<E>(
+    opts: &AbcOptions,
+    t: u32,
+    prev: &Population,
+    observed: &Observed,
+    evaluate: &mut dyn FnMut(&[Candidate]) -> Result<Vec<Option<Vec<f64>>>, E>,
+    beta: &mut f64,
+) -> Result<Population, E> {
+    let n = prev.particles.len();
+    let scales = prev.spread.clone();
+    let d: Vec<f64> = prev.particles.iter().map(|x| observed.distance(&x.summary, &scales)).collect();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|a, b| d[*a].total_cmp(&d[*b]).then(a.cmp(b)));
+    let n_keep = ((opts.alpha * n as f64).ceil() as usize).clamp(1, n);
+    let tolerance = d[order[n_keep - 1]];
+    let equal = 1.0 / n_keep as f64;
+    let kept: Vec<Particle> = order[..n_keep]
+        .iter()
+        .map(|i| Particle { weight: equal, distance: d[*i], ..prev.particles[*i].clone() })
+        .collect();
+    let g = Kernel::fit(&Population { particles: kept.clone(), ..prev.clone() }, 1.0);
+    // ln π(z) − ln g(z), up to a constant.
+    let ln_ratio = |z: &[f64]| {
+        let v = DVector::from_column_slice(z);
+        let w = g.l.solve_lower_triangular(&(&v - &g.mean)).unwrap_or_else(|| DVector::zeros(z.len()));
+        -0.5 * v.norm_squared() + 0.5 * w.norm_squared()
+    };
+    let mut slots = kept.clone();
+    let mut r = rng(opts.seed, t, u64::MAX);
+    for _ in n_keep..n {
+        slots.push(kept[(r.draw() % n_keep as u64) as usize].clone());
+    }
+    let moving: Vec<usize> = (n_keep..n).collect();
+    let mut sims: Vec<Vec<f64>> = Vec::new();
+    let (mut proposed, mut accepted) = (0u64, 0u64);
+    let mut steps = if moving.is_empty() { 0 } else { 1u32 };
+    let mut step = 0u32;
+    while step < steps {
+        let b = *beta;
+        let cands: Vec<(Candidate, f64)> = moving
+            .iter()
+            .map(|s| {
+                let index = step as u64 * n as u64 + *s as u64;
+                let mut r = rng(opts.seed, t, index);
+                let p = slots[*s].z.len();
+                let xi = DVector::from_iterator(p, (0..p).map(|_| r.normal()));
+                let z = &g.mean
+                    + (DVector::from_column_slice(&slots[*s].z) - &g.mean) * (1.0 - b * b).sqrt()
+                    + &g.l * xi * b;
+                (Candidate { generation: t, index, z: z.iter().copied().collect() }, r.uniform())
+            })
+            .collect();
+        let batch: Vec<Candidate> = cands.iter().map(|c| c.0.clone()).collect();
+        let results = evaluate(&batch)?;
+        let mut step_accepted = 0u64;
+        for ((s, (c, u)), res) in moving.iter().zip(cands).zip(results) {
+            proposed += 1;
+            let Some(summary) = res else { continue };
+            let dist = observed.distance(&summary, &scales);
+            sims.push(summary.clone());
+            if dist <= tolerance && u.ln() < ln_ratio(&c.z) - ln_ratio(&slots[*s].z) {
+                slots[*s] = Particle { born: t, index: c.index, z: c.z, weight: equal, distance: dist, summary };
+                step_accepted += 1;
+            }
+        }
+        accepted += step_accepted;
+        if step == 0 {
+            let p = step_accepted as f64 / moving.len() as f64;
+            steps = if p >= 1.0 {
+                1
+            } else if p <= 0.0 {
+                30
+            } else {
+                ((0.01f64).ln() / (1.0 - p).ln()).ceil().clamp(1.0, 30.0) as u32
+            };
+            if p < 0.15 {
+                *beta *= 0.5;
+            } else if p > 0.5 {
+                *beta = (*beta * 1.5).min(1.0);
+            }
+        }
+        step += 1;
+    }
+    sims.extend(slots.iter().map(|p| p.summary.clone()));
+    let spread = observed.scales(&sims.iter().map(Vec::as_slice).collect::<Vec<_>>());
+    let w = 1.0 / n as f64;
+    let particles: Vec<Particle> = slots
+        .into_iter()
+        .map(|p| Particle { weight: w, distance: observed.distance(&p.summary, &scales), ..p })
+        .collect();
+    let distinct: std::collections::BTreeSet<(u32, u64)> = particles.iter().map(|p| (p.born, p.index)).collect();
+    Ok(Population {
+        generation: t,
+        tolerance,
+        scales,
+        spread,
+        particles,
+        evaluated: proposed,
+        proposed,
+        acceptance: if proposed == 0 { 1.0 } else { accepted as f64 / proposed as f64 },
+        ess: distinct.len() as f64,
+        mcmc_steps: steps,
+        mcmc_beta: *beta,
+    })
 }
 
 /// `k` indices drawn with replacement from a population by weight (systematic resampling keyed by `seed`),
@@ -444,6 +615,44 @@ mod tests {
     }
 
     #[test]
+    fn the_mcmc_sampler_reaches_the_exact_posterior_too_and_keeps_weights_equal() {
+        let sigma = 0.5;
+        let observed = Observed { values: vec![1.0, -0.5], se: vec![0.0, 0.0], fit: vec![true, true] };
+        let opts = AbcOptions { sampler: Sampler::Mcmc, particles: 400, generations: 7, seed: 3, ..Default::default() };
+        let (pops, _) = run(&opts, 2, &observed, &mut toy(sigma, 9), &mut |_| Ok::<(), ()>(())).unwrap();
+        let last = pops.last().unwrap();
+        let (m0, s0) = weighted_mean_sd(last, 0);
+        let (m1, s1) = weighted_mean_sd(last, 1);
+        let post_sd = (sigma * sigma / (1.0 + sigma * sigma)).sqrt();
+        assert!((m0 - 0.8).abs() < 0.1 && (m1 + 0.4).abs() < 0.1, "{m0} {m1}");
+        assert!((s0 - post_sd).abs() < 0.1 && (s1 - post_sd).abs() < 0.1, "{s0} {s1} vs {post_sd}");
+        for w in pops.windows(2) {
+            assert!(w[1].tolerance <= w[0].tolerance);
+        }
+        assert!(last.particles.iter().all(|p| (p.weight - 1.0 / 400.0).abs() < 1e-15));
+        assert!(last.ess > 200.0, "distinct particles {}", last.ess);
+    }
+
+    #[test]
+    fn with_many_unidentified_parameters_mcmc_keeps_their_prior_and_pmc_weights_collapse() {
+        // 40 parameters, only the first is informed by the data: the others should keep N(0, 1).
+        let dims = 40;
+        let mut values = vec![0.0; dims];
+        values[0] = 1.0;
+        let observed = Observed { values, se: vec![0.0; dims], fit: (0..dims).map(|i| i == 0).collect() };
+        let mcmc = AbcOptions { sampler: Sampler::Mcmc, particles: 200, generations: 5, seed: 8, ..Default::default() };
+        let (pops, _) = run(&mcmc, dims, &observed, &mut toy(0.5, 2), &mut |_| Ok::<(), ()>(())).unwrap();
+        let last = pops.last().unwrap();
+        let sds: Vec<f64> = (1..dims).map(|k| weighted_mean_sd(last, k).1).collect();
+        let mean_sd = sds.iter().sum::<f64>() / sds.len() as f64;
+        assert!((mean_sd - 1.0).abs() < 0.15, "unidentified parameters' sd {mean_sd}");
+        assert!(weighted_mean_sd(last, 0).1 < 0.7);
+        let pmc = AbcOptions { sampler: Sampler::Pmc, ..mcmc };
+        let (pops, _) = run(&pmc, dims, &observed, &mut toy(0.5, 2), &mut |_| Ok::<(), ()>(())).unwrap();
+        assert!(pops.last().unwrap().ess < 20.0, "PMC's ESS {}", pops.last().unwrap().ess);
+    }
+
+    #[test]
     fn batching_does_not_change_the_result() {
         // The same calibration whether the evaluator sees whole batches or one candidate at a time.
         let observed = Observed { values: vec![0.3], se: vec![0.1], fit: vec![true] };
@@ -486,29 +695,33 @@ mod tests {
         // 40 data sets from true values drawn from the prior; the 90% credible interval of each posterior
         // should hold its true value in about 90% of them (ABC's tolerance makes it, if anything, wider).
         let sigma = 0.4;
-        let mut covered = 0;
         let reps = 40;
-        for rep in 0..reps {
-            let mut r = CounterRng::new(77, rep);
-            let truth = r.normal();
-            let obs = truth + sigma * r.normal();
-            let observed = Observed { values: vec![obs], se: vec![0.0], fit: vec![true] };
-            let opts = AbcOptions { particles: 200, generations: 5, seed: 100 + rep, ..Default::default() };
-            let (pops, _) = run(&opts, 1, &observed, &mut toy(sigma, rep), &mut |_| Ok::<(), ()>(())).unwrap();
-            let last = pops.last().unwrap();
-            let z: Vec<f64> = last.particles.iter().map(|p| p.z[0]).collect();
-            let w: Vec<f64> = last.particles.iter().map(|p| p.weight).collect();
-            let (lo, hi) = (weighted_quantile(&z, &w, 0.05), weighted_quantile(&z, &w, 0.95));
-            covered += usize::from(lo <= truth && truth <= hi);
+        for sampler in [Sampler::Pmc, Sampler::Mcmc] {
+            let mut covered = 0;
+            for rep in 0..reps {
+                let mut r = CounterRng::new(77, rep);
+                let truth = r.normal();
+                let obs = truth + sigma * r.normal();
+                let observed = Observed { values: vec![obs], se: vec![0.0], fit: vec![true] };
+                let opts =
+                    AbcOptions { sampler, particles: 200, generations: 5, seed: 100 + rep, ..Default::default() };
+                let (pops, _) = run(&opts, 1, &observed, &mut toy(sigma, rep), &mut |_| Ok::<(), ()>(())).unwrap();
+                let last = pops.last().unwrap();
+                let z: Vec<f64> = last.particles.iter().map(|p| p.z[0]).collect();
+                let w: Vec<f64> = last.particles.iter().map(|p| p.weight).collect();
+                let (lo, hi) = (weighted_quantile(&z, &w, 0.05), weighted_quantile(&z, &w, 0.95));
+                covered += usize::from(lo <= truth && truth <= hi);
+            }
+            let rate = covered as f64 / reps as f64;
+            assert!((0.75..=1.0).contains(&rate), "{sampler:?}: coverage {rate}");
         }
-        let rate = covered as f64 / reps as f64;
-        assert!((0.75..=1.0).contains(&rate), "coverage {rate}");
     }
 
     #[test]
     fn resampling_follows_the_weights() {
         let particles = (0..4)
             .map(|i| Particle {
+                born: 0,
                 index: i,
                 z: vec![i as f64],
                 weight: [0.1, 0.0, 0.6, 0.3][i as usize],
@@ -526,6 +739,8 @@ mod tests {
             proposed: 4,
             acceptance: 1.0,
             ess: 1.0,
+            mcmc_steps: 0,
+            mcmc_beta: 0.0,
         };
         let d = resample(&pop, 1000, 7);
         let count = |j: usize| d.iter().filter(|x| **x == j).count();

@@ -240,6 +240,27 @@ impl Priors {
     pub fn paths(&self) -> Vec<String> {
         self.priors.iter().map(|p| p.path.clone()).collect()
     }
+    /// Each parameter's value in the base scenario (NaN where it is not a number).
+    pub fn base_values(&self) -> Vec<f64> {
+        let full = toml::Value::try_from(&self.base).unwrap_or(toml::Value::Boolean(false));
+        self.priors
+            .iter()
+            .map(|p| {
+                let mut node = Some(&full);
+                for seg in source::parse_path(&p.path).unwrap_or_default() {
+                    node = match seg {
+                        source::Seg::Key(k) => node.and_then(|n| n.get(k.as_str())),
+                        source::Seg::Index(i) => node.and_then(|n| n.get(i)),
+                    };
+                }
+                match node {
+                    Some(toml::Value::Float(x)) => *x,
+                    Some(toml::Value::Integer(i)) => *i as f64,
+                    _ => f64::NAN,
+                }
+            })
+            .collect()
+    }
 }
 
 /// Loads and validates a priors file; `overrides` (`--set`, `--agents`) apply to the base scenario.

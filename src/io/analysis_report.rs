@@ -3,7 +3,7 @@
 //! peeling trade-off and chosen box.
 
 use super::analyze::{Outcome, SensitivityRow, SweepData, fmt_index};
-use super::report::{DrawResult, FONT, W, html_escape, palette};
+use super::report::{DrawResult, FONT, W, html_escape, palette, sized_chart};
 use crate::analysis::prim::PrimResult;
 use anyhow::{Context as _, Result};
 use plotters::coord::Shift;
@@ -21,23 +21,6 @@ pub struct Context<'a> {
     pub level: f64,
     /// PNG resolution (`--dpi`).
     pub dpi: Option<u32>,
-}
-
-/// Draws `f` at `size` to `name.svg` and `name.png` in `dir`; returns the SVG text and the paths.
-macro_rules! sized_chart {
-    ($dir:expr, $name:expr, $size:expr, $dpi:expr, $f:expr) => {{
-        let mut svg = String::new();
-        {
-            let root = SVGBackend::with_string(&mut svg, $size).into_drawing_area();
-            $f(&root).map_err(|e| anyhow::anyhow!("chart {}: {e}", $name))?;
-        }
-        let png = $dir.join(format!("{}.png", $name));
-        super::hidpi::draw_png(&png, $size, $dpi, |root| $f(root))
-            .map_err(|e| anyhow::anyhow!("chart {}: {e}", $name))?;
-        let svg_path = $dir.join(format!("{}.svg", $name));
-        std::fs::write(&svg_path, &svg).with_context(|| format!("cannot write {}", svg_path.display()))?;
-        (svg, vec![svg_path, png])
-    }};
 }
 
 /// An outcome's value (or an index in its units, as Morris's μ*) for axes: US dollars as `$1.2B`.

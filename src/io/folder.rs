@@ -28,6 +28,9 @@ pub enum Kind {
     Comparison,
     /// `llm-market analyze`: sensitivity.csv, prim_boxes.csv, charts and report.html.
     Analysis,
+    /// `llm-market calibrate`: posterior.csv, generations.csv, predictive.csv, identification.csv,
+    /// simulations.csv (the checkpoint while it runs), charts and report.html.
+    Calibration,
 }
 
 impl Kind {
@@ -39,10 +42,11 @@ impl Kind {
             Kind::Merge => "merge",
             Kind::Comparison => "comparison",
             Kind::Analysis => "analysis",
+            Kind::Calibration => "calibration",
         }
     }
     fn parse(s: &str) -> Option<Kind> {
-        [Kind::Run, Kind::Sweep, Kind::Shard, Kind::Merge, Kind::Comparison, Kind::Analysis]
+        [Kind::Run, Kind::Sweep, Kind::Shard, Kind::Merge, Kind::Comparison, Kind::Analysis, Kind::Calibration]
             .into_iter()
             .find(|k| k.as_str() == s)
     }
@@ -77,6 +81,11 @@ const OUTPUT_NAMES: &[&str] = &[
     "sensitivity.csv",
     "prim_boxes.csv",
     "analysis",
+    "posterior.csv",
+    "generations.csv",
+    "predictive.csv",
+    "identification.csv",
+    "simulations.csv",
 ];
 
 /// How a command means to use a folder that already holds outputs.
@@ -125,6 +134,12 @@ impl Contents {
                 s("scenario"),
                 m.map_or("?".into(), |m| m["seed"].to_string()),
                 s("end_time")
+            ),
+            Some(Kind::Calibration) => format!(
+                "a calibration ({}, priors {}, started {})",
+                if m.and_then(|m| m["complete"].as_bool()) == Some(true) { "finished" } else { "unfinished" },
+                s("priors"),
+                s("start_time")
             ),
             Some(k @ (Kind::Sweep | Kind::Shard | Kind::Merge)) => format!(
                 "a {} (sweep {}, status {}, {} of {} runs)",
@@ -236,7 +251,7 @@ pub fn claim(dir: &Path, kind: Kind, mode: Mode) -> Result<FolderLock> {
     if there.names.is_empty() {
         return Ok(lock);
     }
-    let resumable = matches!(kind, Kind::Sweep | Kind::Shard);
+    let resumable = matches!(kind, Kind::Sweep | Kind::Shard | Kind::Calibration);
     match mode {
         Mode::Resume if there.kind == Some(kind) => Ok(lock),
         Mode::Force => {

@@ -3,6 +3,8 @@
 
 pub mod analysis_report;
 pub mod analyze;
+pub mod calibrate;
+pub mod calibration_report;
 pub mod comparison;
 pub mod folder;
 pub mod hidpi;

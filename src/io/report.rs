@@ -31,6 +31,25 @@ pub(crate) fn palette(i: usize) -> RGBColor {
 
 pub(crate) type DrawResult<T> = Result<T, Box<dyn std::error::Error>>;
 
+/// Draws `f` at `size` to `name.svg` and `name.png` in `dir`; returns the SVG text and the paths.
+macro_rules! sized_chart {
+    ($dir:expr, $name:expr, $size:expr, $dpi:expr, $f:expr) => {{
+        let mut svg = String::new();
+        {
+            let root = SVGBackend::with_string(&mut svg, $size).into_drawing_area();
+            $f(&root).map_err(|e| anyhow::anyhow!("chart {}: {e}", $name))?;
+        }
+        let png = $dir.join(format!("{}.png", $name));
+        super::hidpi::draw_png(&png, $size, $dpi, |root| $f(root))
+            .map_err(|e| anyhow::anyhow!("chart {}: {e}", $name))?;
+        let svg_path = $dir.join(format!("{}.svg", $name));
+        std::fs::write(&svg_path, &svg).with_context(|| format!("cannot write {}", svg_path.display()))?;
+        (svg, vec![svg_path, png])
+    }};
+}
+
+pub(crate) use sized_chart;
+
 /// A date as a decimal year (2024-07-02 → 2024.5), the x coordinate of the time charts: plotters then puts
 /// its ticks on round numbers of years — whole years and half years — so they line up with the calendar.
 pub(crate) fn decimal_year(d: NaiveDate) -> f64 {
