@@ -81,6 +81,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             partial,
             force,
             dpi,
+            posterior,
+            draws,
             scenario_args,
         } => cmd_compare(
             &inputs,
@@ -89,6 +91,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             (replicates, seed, jobs),
             (focus, metrics),
             (partial, force, dpi),
+            (posterior, draws),
             &scenario_args,
         ),
         Command::Analyze {
@@ -623,6 +626,7 @@ fn cmd_compare(
     (replicates, seed, jobs): (u64, u64, Option<usize>),
     (focus, metrics): (Option<String>, Vec<String>),
     (partial, force, dpi): (bool, bool, Option<u32>),
+    (posterior, draws): (Option<PathBuf>, u64),
     args: &SweepArgs,
 ) -> Result<ExitCode> {
     let out = out.unwrap_or_else(|| PathBuf::from("outputs/compare"));
@@ -644,6 +648,8 @@ fn cmd_compare(
         command_line: std::env::args().collect(),
         panic_at: test_panic_ticks()?,
         stop: stop_on_signals()?,
+        posterior,
+        draws,
     };
     let check = |s: &config::Scenario, file: &Path, at_once: u64| {
         memcheck::ensure(&memcheck::scenario_demand(s, Some(file), args.agents, &args.sets, at_once))

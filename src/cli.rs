@@ -187,6 +187,14 @@ pub enum Command {
         /// Draw the PNG charts at this resolution, e.g. 300 for print (default: 96, the SVGs' pixel size).
         #[arg(long, value_parser = clap::value_parser!(u32).range(72..=1200))]
         dpi: Option<u32>,
+        /// A calibration's posterior.csv: every scenario file runs under the same `--draws` parameter draws
+        /// (resampled by weight from its last generation) × `--replicates` seeds, and the table adds the
+        /// posterior predictive interval and the variance split between parameters and seeds.
+        #[arg(long, value_name = "POSTERIOR.csv")]
+        posterior: Option<PathBuf>,
+        /// Parameter draws under --posterior.
+        #[arg(long, default_value_t = 16, requires = "posterior", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+        draws: u64,
         #[command(flatten)]
         scenario_args: SweepArgs,
     },

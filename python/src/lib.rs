@@ -285,7 +285,7 @@ fn sweep<'py>(
 /// Compares scenario files (run here as replicates with common random numbers) and finished folders into
 /// `out`, as `llm-market compare` does; returns the warnings (failed runs).
 #[pyfunction]
-#[pyo3(signature = (inputs, out, baseline=None, replicates=8, seed=1, jobs=None, threads=None, focus=None, partial=false, force=false, sets=vec![], agents=None, progress=None, dpi=None))]
+#[pyo3(signature = (inputs, out, baseline=None, replicates=8, seed=1, jobs=None, threads=None, focus=None, partial=false, force=false, sets=vec![], agents=None, progress=None, dpi=None, posterior=None, draws=16))]
 #[allow(clippy::too_many_arguments)]
 fn compare(
     py: Python<'_>,
@@ -303,6 +303,8 @@ fn compare(
     agents: Option<u64>,
     progress: Option<Py<PyAny>>,
     dpi: Option<u32>,
+    posterior: Option<PathBuf>,
+    draws: u64,
 ) -> PyResult<Vec<String>> {
     use llm_market::io::comparison::{CompareOptions, CompareOutcome};
     if replicates == 0 {
@@ -328,6 +330,8 @@ fn compare(
         command_line: vec!["python".into(), "llm_market.compare".into()],
         panic_at: vec![],
         stop: stop.clone(),
+        posterior,
+        draws,
     };
     let check = |s: &api::Scenario, file: &std::path::Path, at_once: u64| {
         llm_market::memcheck::ensure(&llm_market::memcheck::scenario_demand(s, Some(file), agents, &sets, at_once))

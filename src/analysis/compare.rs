@@ -57,6 +57,9 @@ pub struct ScenarioData {
     pub agents: Option<u64>,
     /// A sweep point's id and its parameter values (`path=value; …`); None for a single scenario.
     pub point: Option<(u64, String)>,
+    /// Under `--posterior`: each replicate's parameter draw (replicates are draw-major, the same seeds in
+    /// every draw); empty otherwise.
+    pub draws: Vec<u64>,
 }
 
 /// One row of comparison.csv.
@@ -81,6 +84,13 @@ pub struct Row {
     pub point_id: Option<u64>,
     /// A sweep point's parameter values, `path=value; …` (empty for a scenario).
     pub parameters: String,
+    /// Under `--posterior`: the posterior predictive interval (5% and 95% of the runs over parameter draws
+    /// and seeds), and the shares of the runs' variance from the parameter draws and from the seeds (a
+    /// two-way split, draws × seeds); empty otherwise.
+    pub predictive_lo: Option<f64>,
+    pub predictive_hi: Option<f64>,
+    pub share_parameters: Option<f64>,
+    pub share_seeds: Option<f64>,
 }
 
 /// The result of a comparison.
@@ -195,8 +205,13 @@ pub fn compare(scenarios: &[ScenarioData], baseline: Option<&str>, level: f64) -
             scenarios.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
         )
     })?;
-    let per_rep = |s: &ScenarioData| -> Vec<(u64, Metrics)> {
-        s.replicates.iter().map(|r| (r.seed, replicate_metrics(r))).collect()
+    // Runs pair on (parameter draw, seed): the seed alone outside `--posterior`.
+    let per_rep = |s: &ScenarioData| -> Vec<((u64, u64), Metrics)> {
+        s.replicates
+            .iter()
+            .enumerate()
+            .map(|(i, r)| ((s.draws.get(i).copied().unwrap_or(0), r.seed), replicate_metrics(r)))
+            .collect()
     };
     let base_reps = per_rep(base);
     let mut rows = Vec::new();
@@ -205,7 +220,7 @@ pub fn compare(scenarios: &[ScenarioData], baseline: Option<&str>, level: f64) -
         let keys: BTreeSet<(String, String, &'static str)> = reps.iter().flat_map(|(_, m)| m.keys().cloned()).collect();
         let is_base = s.name == base.name;
         // Pair replicate i with the baseline's replicate of the same seed.
-        let base_by_seed: BTreeMap<u64, &Metrics> = base_reps.iter().map(|(seed, m)| (*seed, m)).collect();
+        let base_by_seed: BTreeMap<(u64, u64), &Metrics> = base_reps.iter().map(|(seed, m)| (*seed, m)).collect();
         let paired = reps.iter().all(|(seed, _)| base_by_seed.contains_key(seed));
         for key in keys {
             let vals: Vec<f64> =
@@ -272,7 +287,31 @@ pub fn compare(scenarios: &[ScenarioData], baseline: Option<&str>, level: f64) -
                 },
                 point_id: s.point.as_ref().map(|p| p.0),
                 parameters: s.point.as_ref().map(|p| p.1.clone()).unwrap_or_default(),
+                predictive_lo: None,
+                predictive_hi: None,
+                share_parameters: None,
+                share_seeds: None,
             });
+            if !s.draws.is_empty() && s.draws.len() == reps.len() {
+                let row = rows.last_mut().expect("a row");
+                row.predictive_lo = Some(stats::quantile(&vals, 0.05));
+                row.predictive_hi = Some(stats::quantile(&vals, 0.95));
+                // Draw × seed table: replicates are draw-major with the same seeds in every draw.
+                let mut table: BTreeMap<u64, Vec<Option<f64>>> = BTreeMap::new();
+                for (d, (_, m)) in s.draws.iter().zip(&reps) {
+                    table.entry(*d).or_default().push(m.get(&key).copied().filter(|v| v.is_finite()));
+                }
+                let t: Vec<Vec<Option<f64>>> = table.into_values().collect();
+                let split = super::sensitivity::noise(&t, None, level);
+                let total = split.var_parameters + split.var_seeds;
+                if total > 0.0 {
+                    row.share_parameters = Some(split.var_parameters / total);
+                    row.share_seeds = Some(split.var_seeds / total);
+                } else {
+                    row.share_parameters = Some(0.0);
+                    row.share_seeds = Some(0.0);
+                }
+            }
         }
     }
     Ok(Comparison { baseline: base.name.clone(), level, rows, firms })
@@ -337,6 +376,7 @@ impl Comparison {
             self.rows.iter().filter(|r| metrics.contains(&r.metric) && (r.firm == focus || r.firm.is_empty())).collect()
         };
         rows.sort_by_key(|r| (metrics.iter().position(|m| *m == r.metric), r.metric.clone(), r.firm.clone()));
+        let predictive: Vec<&Row> = rows.iter().copied().filter(|r| r.predictive_lo.is_some()).collect();
         for r in rows {
             let m = &r.metric;
             let est = format!("{} [{}, {}]", fmt_value(m, r.mean), fmt_value(m, r.ci_lo), fmt_value(m, r.ci_hi));
@@ -352,6 +392,28 @@ impl Comparison {
                 )
             };
             s.push_str(&format!("{:<28} {:<24} {:>4} {:>28} {:>34}\n", m, r.scenario, r.n, est, diff));
+        }
+        if !predictive.is_empty() {
+            s.push_str(&format!(
+                "\nunder the posterior (runs over parameter draws × seeds): 90% predictive interval and variance split\n\n{:<28} {:<24} {:>28} {:>11} {:>7}\n",
+                "metric", "scenario", "predictive 90%", "parameters", "seeds"
+            ));
+            for r in predictive {
+                let m = &r.metric;
+                let pct = |x: Option<f64>| x.map_or("-".into(), |v| format!("{:.0}%", 100.0 * v));
+                s.push_str(&format!(
+                    "{:<28} {:<24} {:>28} {:>11} {:>7}\n",
+                    m,
+                    r.scenario,
+                    format!(
+                        "[{}, {}]",
+                        fmt_value(m, r.predictive_lo.unwrap_or(f64::NAN)),
+                        fmt_value(m, r.predictive_hi.unwrap_or(f64::NAN))
+                    ),
+                    pct(r.share_parameters),
+                    pct(r.share_seeds)
+                ));
+            }
         }
         // A sweep folder's points: what each `<sweep>#<point>` stands for.
         let mut points: Vec<(&str, &str)> = self

@@ -34,6 +34,19 @@ pub enum Seg {
     Index(usize),
 }
 
+/// The value at a `--set` key path of a scenario document (`firms.openai.brand`, `firms[2].brand`,
+/// `orgs.population`), if there is one.
+pub fn lookup<'a>(root: &'a toml::Value, path: &str) -> Option<&'a toml::Value> {
+    let mut node = root;
+    for seg in resolve_set_path(root, path)? {
+        node = match seg {
+            Seg::Key(k) => node.get(k.as_str())?,
+            Seg::Index(i) => node.get(i)?,
+        };
+    }
+    Some(node)
+}
+
 /// Parses `a.b[2].c` (also `a.b.2.c`) into segments.
 pub fn parse_path(path: &str) -> Option<Vec<Seg>> {
     let mut out = Vec::new();

@@ -546,9 +546,15 @@ fn mcmc_generation<E>(
     })
 }
 
-/// `k` indices drawn with replacement from a population by weight (systematic resampling keyed by `seed`),
-/// for posterior draws.
+/// `k` indices drawn with replacement from a population by weight, for posterior draws.
 pub fn resample(pop: &Population, k: usize, seed: u64) -> Vec<usize> {
+    resample_weights(&pop.particles.iter().map(|p| p.weight).collect::<Vec<_>>(), k, seed)
+}
+
+/// `k` indices drawn with replacement by `weights` (systematic resampling keyed by `seed`: each index appears
+/// ⌊k·w⌋ or ⌈k·w⌉ times).
+pub fn resample_weights(weights: &[f64], k: usize, seed: u64) -> Vec<usize> {
+    let total: f64 = weights.iter().sum();
     let mut r = CounterRng::new(mix64(seed ^ 0x5245_5341_4D50), k as u64);
     let u0 = r.uniform() / k as f64;
     let mut out = Vec::with_capacity(k);
@@ -556,8 +562,8 @@ pub fn resample(pop: &Population, k: usize, seed: u64) -> Vec<usize> {
     let mut j = 0;
     for i in 0..k {
         let u = u0 + i as f64 / k as f64;
-        while j + 1 < pop.particles.len() && acc + pop.particles[j].weight < u {
-            acc += pop.particles[j].weight;
+        while j + 1 < weights.len() && acc + weights[j] / total < u {
+            acc += weights[j] / total;
             j += 1;
         }
         out.push(j);

@@ -192,7 +192,7 @@ pub fn to_z(dist: &Dist, x: f64) -> f64 {
 /// One validated prior.
 #[derive(Clone, Debug)]
 pub struct Prior {
-    /// The canonical key path.
+    /// The key path as the priors file writes it.
     pub path: String,
     pub dist: Dist,
     pub integer: bool,
@@ -246,14 +246,7 @@ impl Priors {
         self.priors
             .iter()
             .map(|p| {
-                let mut node = Some(&full);
-                for seg in source::parse_path(&p.path).unwrap_or_default() {
-                    node = match seg {
-                        source::Seg::Key(k) => node.and_then(|n| n.get(k.as_str())),
-                        source::Seg::Index(i) => node.and_then(|n| n.get(i)),
-                    };
-                }
-                match node {
+                match source::lookup(&full, &p.path) {
                     Some(toml::Value::Float(x)) => *x,
                     Some(toml::Value::Integer(i)) => *i as f64,
                     _ => f64::NAN,
@@ -395,7 +388,8 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Priors, ConfigError> {
                 Dist::Beta { alpha: a, beta: b, min: lo, max: hi }
             }
         };
-        let prior = Prior { path: canonical, dist, integer: e.integer, why: e.why.clone(), source: e.source.clone() };
+        // The path as written (`firms.openai.brand` stays readable in posterior.csv); `--set` takes it as is.
+        let prior = Prior { path: e.path.trim().to_string(), dist, integer: e.integer, why: e.why.clone(), source: e.source.clone() };
         priors.push(prior);
     }
     if file.prior.is_empty() {

@@ -43,6 +43,10 @@ pub struct CompareOptions {
     pub command_line: Vec<String>,
     /// Fault injection for tests: (run_id, tick) pairs.
     pub panic_at: Vec<(u64, u32)>,
+    /// `--posterior`: a calibration's posterior.csv; each scenario file then runs under the same `draws`
+    /// parameter draws from its last generation (weighted resampling) × `replicates` seeds.
+    pub posterior: Option<PathBuf>,
+    pub draws: u64,
     /// Set (to a signal number) to stop: runs in progress stop at their next tick.
     pub stop: Arc<AtomicUsize>,
 }
@@ -72,12 +76,27 @@ pub fn compare(
 ) -> Result<CompareOutcome> {
     let started = SystemTime::now();
     let out = &opts.out;
+    let posterior = match &opts.posterior {
+        None => None,
+        Some(p) => {
+            if let Some(i) = opts.inputs.iter().find(|i| !i.is_file()) {
+                bail!("--posterior runs scenario files; {} is a folder of finished runs", i.display());
+            }
+            if opts.draws == 0 {
+                bail!("--draws must be at least 1");
+            }
+            Some(Draws::new(p, opts.draws, opts.seed)?)
+        }
+    };
     // Validate every scenario file before running anything, keeping each one's name.
     let mut names: BTreeMap<PathBuf, String> = BTreeMap::new();
     for i in opts.inputs.iter().filter(|p| p.is_file()) {
         let o = Overrides { sets: opts.sets.clone(), agents: opts.agents, ..Default::default() };
         let s = crate::config::load(Some(i), &o)?;
-        check(&s, i, (opts.jobs as u64).min(opts.replicates))?;
+        check(&s, i, (opts.jobs as u64).min(opts.replicates * posterior.as_ref().map_or(1, |d| d.rows.len() as u64)))?;
+        if let Some(d) = &posterior {
+            d.check(i, &o)?;
+        }
         let name = s.params().name.clone();
         if let Some((other, _)) = names.iter().find(|(_, n)| **n == name) {
             bail!(
@@ -111,10 +130,14 @@ pub fn compare(
     for input in &opts.inputs {
         if let Some(name) = names.get(input) {
             let dir = out.join("runs").join(name);
-            if let Some(signal) = run_replicates(opts, input, &dir, progress, &mut warnings)? {
+            if let Some(signal) = run_replicates(opts, input, &dir, posterior.as_ref(), progress, &mut warnings)? {
                 return Ok(CompareOutcome::Interrupted { signal, warnings });
             }
-            scenarios.extend(super::results::load_folder(&dir, false)?);
+            let points = super::results::load_folder(&dir, false)?;
+            match &posterior {
+                None => scenarios.extend(points),
+                Some(d) => scenarios.push(pool(points, name, d)),
+            }
         } else {
             scenarios.extend(loaded.remove(input).unwrap_or_default());
         }
@@ -142,6 +165,9 @@ pub fn compare(
         "inputs": opts.inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         "scenarios": scenarios.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
         "partial": opts.partial,
+        "posterior": opts.posterior.as_ref().map(|p| p.display().to_string()),
+        "draws": posterior.as_ref().map(|d| d.rows.len()),
+        "draw_rows": posterior.as_ref().map(|d| d.picked.clone()),
         "start_time": super::manifest::iso(started),
         "end_time": super::manifest::iso(SystemTime::now()),
     });
@@ -155,6 +181,7 @@ fn run_replicates(
     opts: &CompareOptions,
     path: &Path,
     dir: &Path,
+    posterior: Option<&Draws>,
     progress: &(dyn Fn(&str, Progress) + Sync),
     warnings: &mut Vec<String>,
 ) -> Result<Option<usize>> {
@@ -171,13 +198,17 @@ fn run_replicates(
         replicates: opts.replicates,
         set: sets,
         design: crate::experiment::spec::DesignFile {
-            kind: crate::experiment::design::DesignKind::Grid,
+            kind: if posterior.is_some() {
+                crate::experiment::design::DesignKind::Zip
+            } else {
+                crate::experiment::design::DesignKind::Grid
+            },
             samples: None,
             second_order: None,
             trajectories: None,
             levels: None,
         },
-        parameters: vec![],
+        parameters: posterior.map(|d| d.parameters(&p)).unwrap_or_default(),
     };
     let sweep = crate::experiment::spec::Sweep::new(file, path.display().to_string(), p);
     let sweep_opts = SweepOptions {
@@ -209,4 +240,94 @@ fn run_replicates(
         ));
     }
     Ok(None)
+}
+
+/// Parameter draws from a posterior: `draws` rows of its last generation, resampled by weight.
+struct Draws {
+    source: PathBuf,
+    paths: Vec<String>,
+    rows: Vec<Vec<f64>>,
+    /// The posterior rows (particles of the last generation) drawn, in draw order.
+    picked: Vec<usize>,
+}
+
+impl Draws {
+    fn new(path: &Path, draws: u64, seed: u64) -> Result<Draws> {
+        let (paths, x, w) = super::calibrate::read_posterior(path)?;
+        let picked = crate::inference::abc::resample_weights(&w, draws as usize, seed);
+        let rows = picked.iter().map(|i| x[*i].clone()).collect();
+        Ok(Draws { source: path.to_path_buf(), paths, rows, picked })
+    }
+
+    /// The sweep parameters of the draws over scenario `base` (integers where the scenario has integers).
+    fn parameters(&self, base: &crate::config::file::ScenarioFile) -> Vec<crate::experiment::spec::ParameterFile> {
+        let full = toml::Value::try_from(base).unwrap_or(toml::Value::Boolean(false));
+        self.paths
+            .iter()
+            .enumerate()
+            .map(|(k, path)| {
+                let integer = matches!(crate::config::source::lookup(&full, path), Some(toml::Value::Integer(_)));
+                let values = self
+                    .rows
+                    .iter()
+                    .map(|r| if integer { toml::Value::Integer(r[k].round() as i64) } else { toml::Value::Float(r[k]) })
+                    .collect();
+                crate::experiment::spec::ParameterFile {
+                    path: path.clone(),
+                    values: Some(values),
+                    min: None,
+                    max: None,
+                    scale: Default::default(),
+                    integer,
+                }
+            })
+            .collect()
+    }
+
+    /// Refuses a scenario file that the draws do not fit (a column that is not one of its keys, a value its
+    /// validator refuses), naming the posterior's column.
+    fn check(&self, scenario: &Path, o: &Overrides) -> Result<()> {
+        let base = crate::config::load(Some(scenario), o)?.params().clone();
+        for (k, p) in self.parameters(&base).iter().enumerate() {
+            for v in p.values.iter().flatten() {
+                let sets = vec![format!("{}={v}", p.path)];
+                let checked = crate::config::apply_overrides(base.clone(), &Overrides { sets, ..Default::default() })
+                    .and_then(|f| Scenario::from_file(f, &scenario.display().to_string()));
+                if let Err(e) = checked {
+                    bail!(
+                        "--posterior {}: column {} ({}) does not fit {}: {}",
+                        self.source.display(),
+                        k + 1,
+                        p.path,
+                        scenario.display(),
+                        e.problems.iter().map(|q| q.message.clone()).collect::<Vec<_>>().join("; ")
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One scenario's posterior runs, loaded as one sweep point per draw, pooled draw-major into one scenario.
+fn pool(points: Vec<ScenarioData>, name: &str, d: &Draws) -> ScenarioData {
+    let mut out = ScenarioData { name: name.to_string(), ..Default::default() };
+    for (k, p) in points.into_iter().enumerate() {
+        let draw = p.point.as_ref().map_or(k as u64, |x| x.0);
+        if out.source.is_empty() {
+            out.description = format!(
+                "{} draws of {} × seeds",
+                d.rows.len(),
+                d.source.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default()
+            );
+            out.source = p.source.clone();
+            out.version = p.version.clone();
+            out.spec = p.spec.clone();
+            out.agents = p.agents;
+        }
+        out.failed += p.failed;
+        out.draws.extend(std::iter::repeat_n(draw, p.replicates.len()));
+        out.replicates.extend(p.replicates);
+    }
+    out
 }

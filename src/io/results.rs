@@ -339,6 +339,7 @@ pub fn load_folder(dir: &Path, partial: bool) -> Result<Vec<ScenarioData>> {
                 point: (!params.is_empty()).then(|| {
                     (point, params.iter().map(|(i, p)| format!("{p}={}", &r[*i])).collect::<Vec<_>>().join("; "))
                 }),
+                draws: Vec::new(),
             });
             if &r[cst] != "ok" {
                 sc.failed += 1;
@@ -381,6 +382,7 @@ pub fn load_folder(dir: &Path, partial: bool) -> Result<Vec<ScenarioData>> {
             failed: 0,
             agents: manifest["agents"].as_u64(),
             point: None,
+            draws: Vec::new(),
         }])
     } else {
         bail!("{} holds a {kind}, not a run or a sweep: nothing to compare there", dir.display())
