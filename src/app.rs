@@ -41,6 +41,18 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 );
                 return Ok(ExitCode::SUCCESS);
             }
+            if llm_market::inference::prior::is_priors_file(&file) {
+                let o =
+                    Overrides { sets: scenario_args.sets.clone(), agents: scenario_args.agents, ..Default::default() };
+                let p = llm_market::inference::prior::load(&file, &o)?;
+                println!("{} priors over scenario {:?}:", p.priors.len(), p.file.scenario);
+                for x in &p.priors {
+                    let (a, b) = x.dist.interval(0.9);
+                    println!("  {:<52} {:?} 90% [{}, {}]", x.path, x.dist, fmt_num(a), fmt_num(b));
+                }
+                eprintln!("{}: ok (every prior's support is accepted by the scenario validator)", file.display());
+                return Ok(ExitCode::SUCCESS);
+            }
             let s = load_scenario(Some(&file), &scenario_args, None)?;
             print!("{}", s.to_toml());
             eprintln!("{}: ok", file.display());
@@ -261,6 +273,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// A number for people: `1.23B`, `0.05`.
+fn fmt_num(x: f64) -> String {
+    llm_market::analysis::fmt_big(x)
 }
 
 /// `YYYY-MM` as (year, month).

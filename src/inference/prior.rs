@@ -245,15 +245,21 @@ impl Priors {
         let full = toml::Value::try_from(&self.base).unwrap_or(toml::Value::Boolean(false));
         self.priors
             .iter()
-            .map(|p| {
-                match source::lookup(&full, &p.path) {
-                    Some(toml::Value::Float(x)) => *x,
-                    Some(toml::Value::Integer(i)) => *i as f64,
-                    _ => f64::NAN,
-                }
+            .map(|p| match source::lookup(&full, &p.path) {
+                Some(toml::Value::Float(x)) => *x,
+                Some(toml::Value::Integer(i)) => *i as f64,
+                _ => f64::NAN,
             })
             .collect()
     }
+}
+
+/// Whether a TOML file is a priors file (it has `[[prior]]` entries).
+pub fn is_priors_file(path: &Path) -> bool {
+    crate::config::source::read_input_file(path)
+        .ok()
+        .and_then(|t| toml::from_str::<toml::Table>(&t).ok())
+        .is_some_and(|t| t.contains_key("prior"))
 }
 
 /// Loads and validates a priors file; `overrides` (`--set`, `--agents`) apply to the base scenario.
@@ -389,7 +395,13 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Priors, ConfigError> {
             }
         };
         // The path as written (`firms.openai.brand` stays readable in posterior.csv); `--set` takes it as is.
-        let prior = Prior { path: e.path.trim().to_string(), dist, integer: e.integer, why: e.why.clone(), source: e.source.clone() };
+        let prior = Prior {
+            path: e.path.trim().to_string(),
+            dist,
+            integer: e.integer,
+            why: e.why.clone(),
+            source: e.source.clone(),
+        };
         priors.push(prior);
     }
     if file.prior.is_empty() {

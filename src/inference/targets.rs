@@ -1,11 +1,11 @@
 //! Calibration targets: the rows of `data/calibration_2023.csv` that name a model quantity (`model` column),
 //! each with its value, relative uncertainty and period, and how a run's outputs give that quantity.
 //!
-//! Quantities: `openai.visits` and `openai.users` (a month of the monthly trace), `openai.chat_serving_usd_per_day`
-//! (what ChatGPT's free and paid chat took of OpenAI's compute bill, per day of the month) and
-//! `openai.result_usd` (OpenAI's 2022 result: the run's 2022 from launch plus 2022's earlier fixed and
-//! training costs). The distance compares them on a log scale (`ln model − ln data`), except the result,
-//! which can change sign and is compared as `model / |data|`.
+//! Quantities are `FIRM.METRIC`: `visits` and `users` (a month of the monthly trace), `chat_serving_usd_per_day`
+//! (what the firm's free and paid chat took of its compute bill, per day of the month) and `result_usd` (the
+//! firm's result over a calendar year the run starts in: the run's part plus the year's earlier fixed and
+//! training costs, e.g. OpenAI's 2022). The distance compares them on a log scale (`ln model − ln data`),
+//! except the result, which can change sign and is compared as `model / |data|`.
 
 use crate::api::RunResult;
 use crate::config::Scenario;
@@ -15,19 +15,18 @@ use chrono::{Datelike, NaiveDate};
 /// The public figures up to 2023-08-31 (compiled into the binary).
 pub const DATA: &str = include_str!("../../data/calibration_2023.csv");
 
-/// The firm the targets are about.
-pub const FOCUS_FIRM: &str = "openai";
-
-/// The model quantities a target can name.
-pub const QUANTITIES: &[&str] =
-    &["openai.visits", "openai.users", "openai.chat_serving_usd_per_day", "openai.result_usd"];
+/// The metrics a target can name (as `FIRM.METRIC`).
+pub const METRICS: &[&str] = &["visits", "users", "chat_serving_usd_per_day", "result_usd"];
 
 /// One target.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Target {
     /// `quantity@period`, e.g. `openai.visits@2023-03`.
     pub id: String,
+    /// `FIRM.METRIC`.
     pub quantity: String,
+    pub firm: String,
+    pub metric: String,
     /// `YYYY-MM` or `YYYY`.
     pub period: String,
     /// Year and month of the period's end (a year ends in December).
@@ -44,7 +43,7 @@ pub struct Target {
 impl Target {
     /// Whether the target is compared on a log scale.
     pub fn log_scale(&self) -> bool {
-        self.quantity != "openai.result_usd"
+        self.metric != "result_usd"
     }
     /// The summary statistic of a model value (NaN when it has none).
     pub fn summary(&self, model: f64) -> f64 {
@@ -85,11 +84,12 @@ pub fn parse(text: &str, name: &str) -> Result<Vec<Target>, String> {
             continue;
         }
         let at = |what: String| format!("{name}: line {line}, column `{what}`");
-        if !QUANTITIES.contains(&quantity) {
+        let (firm, metric) = quantity.rsplit_once('.').unwrap_or(("", quantity));
+        if firm.is_empty() || !METRICS.contains(&metric) {
             return Err(format!(
-                "{}: unknown model quantity {quantity:?}; known: {}",
+                "{}: unknown model quantity {quantity:?}; expected FIRM.METRIC with METRIC one of {}",
                 at("model".into()),
-                QUANTITIES.join(", ")
+                METRICS.join(", ")
             ));
         }
         let period = rec.get(cd).unwrap_or("").trim().to_string();
@@ -110,6 +110,8 @@ pub fn parse(text: &str, name: &str) -> Result<Vec<Target>, String> {
         let t = Target {
             id: format!("{quantity}@{period}"),
             quantity: quantity.to_string(),
+            firm: firm.to_string(),
+            metric: metric.to_string(),
             period,
             month,
             value,
@@ -124,8 +126,8 @@ pub fn parse(text: &str, name: &str) -> Result<Vec<Target>, String> {
                 at("value".into())
             ));
         }
-        if t.quantity == "openai.result_usd" && month.1 != 12 {
-            return Err(format!("{}: openai.result_usd is a whole year (YYYY)", at("date".into())));
+        if t.metric == "result_usd" && t.period.len() != 4 {
+            return Err(format!("{}: {quantity} is a whole year (YYYY)", at("date".into())));
         }
         if let Some(other) = out.iter().find(|o| o.id == t.id) {
             return Err(format!("{name}: line {line}: {} is also the target of line {}", t.id, other.line));
@@ -185,23 +187,36 @@ pub fn result_of_year(scenario: &Scenario, run: &RunResult, firm: &str, year: i3
 
 /// Each target's model value in a run (recorded monthly); NaN where the run has none.
 pub fn model_values(targets: &[Target], scenario: &Scenario, run: &RunResult) -> Vec<f64> {
-    let month = |y: i32, m: u32| {
-        run.trace.iter().find(|r| r.firm == FOCUS_FIRM && r.tick > 0 && r.date.year() == y && r.date.month() == m)
+    let month = |firm: &str, y: i32, m: u32| {
+        run.trace.iter().find(|r| r.firm == firm && r.tick > 0 && r.date.year() == y && r.date.month() == m)
     };
     targets
         .iter()
         .map(|t| {
             let (y, m) = t.month;
-            match t.quantity.as_str() {
-                "openai.visits" => month(y, m).map_or(f64::NAN, |r| r.visits as f64),
-                "openai.users" => month(y, m).map_or(f64::NAN, |r| r.users as f64),
-                "openai.chat_serving_usd_per_day" => month(y, m)
+            match t.metric.as_str() {
+                "visits" => month(&t.firm, y, m).map_or(f64::NAN, |r| r.visits as f64),
+                "users" => month(&t.firm, y, m).map_or(f64::NAN, |r| r.users as f64),
+                "chat_serving_usd_per_day" => month(&t.firm, y, m)
                     .map_or(f64::NAN, |r| (r.cost_free_chat_usd + r.cost_paid_chat_usd).usd() / r.date.day() as f64),
-                "openai.result_usd" => result_of_year(scenario, run, FOCUS_FIRM, y).unwrap_or(f64::NAN),
+                "result_usd" => result_of_year(scenario, run, &t.firm, y).unwrap_or(f64::NAN),
                 _ => f64::NAN,
             }
         })
         .collect()
+}
+
+/// Writes a targets CSV (the columns `parse` reads) of `values` for `targets`' quantities and periods: a
+/// synthetic data set, e.g. a run at known parameter values for simulation-based calibration.
+pub fn to_csv(targets: &[Target], values: &[f64]) -> String {
+    let mut s = String::from("date,metric,entity,value,unit,source,reliability,uncertainty,model\n");
+    for (t, v) in targets.iter().zip(values) {
+        s.push_str(&format!(
+            "{},{},{},{v},{},synthetic,synthetic,{},{}\n",
+            t.period, t.metric, t.firm, t.unit, t.uncertainty, t.quantity
+        ));
+    }
+    s
 }
 
 #[cfg(test)]
@@ -229,6 +244,8 @@ mod tests {
         assert!(e.contains("column `date`"), "{e}");
         let e = parse(&format!("{head}2023-01,x,y,12,u,s,r,0.1,openai.nothing\n"), "t.csv").unwrap_err();
         assert!(e.contains("unknown model quantity"), "{e}");
+        let e = parse(&format!("{head}2023-01,x,y,12,u,s,r,0.1,visits\n"), "t.csv").unwrap_err();
+        assert!(e.contains("FIRM.METRIC"), "{e}");
         let e = parse(&format!("{head}2023-01,x,y,-3,u,s,r,0.1,openai.visits\n"), "t.csv").unwrap_err();
         assert!(e.contains("log scale"), "{e}");
         let e = parse("date,value\n", "t.csv").unwrap_err();

@@ -118,6 +118,15 @@ pub fn setup(opts: &CalibrateOptions) -> Result<Setup> {
     let mut sets = vec!["record_every=month".to_string(), format!("end={end}")];
     sets.extend(opts.sets.iter().cloned());
     let priors = prior::load(&opts.priors, &Overrides { sets, agents: opts.agents, ..Default::default() })?;
+    if let Some(t) = targets.iter().find(|t| !priors.base.firms.iter().any(|f| f.id == t.firm)) {
+        bail!(
+            "target {} (line {}) is about firm {:?}, which the scenario of {} does not have",
+            t.id,
+            t.line,
+            t.firm,
+            opts.priors.display()
+        );
+    }
     let start = priors.base.start.0;
     if let Some(t) = targets.iter().find(|t| targets_day(t) > end || targets_day(t) < start) {
         bail!(

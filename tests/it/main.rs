@@ -1,6 +1,7 @@
 //! The one integration-test binary (matklad, "Delete Cargo Integration Tests"). Modules:
 mod analyze; // sensitivity analysis of real sweeps: Saltelli and Morris designs, indices, charts, refusals
 mod bounds; // memory and size bounds checked before work starts: 10^8-point dry runs, memory refusals
+mod calibrate; // ABC-SMC on the tiny scenario: same bytes for any job count and after SIGKILL, refusals, compare --posterior, simulation-based calibration
 mod calibration; // the baseline reproduces the 2023 record (docs/ODD.md §1): visits, serving spend, capacity, 2022 loss, dated inputs
 mod cli; // command-line behaviour: bad input gives exit 2 and nothing written; outputs are atomic
 mod compare; // scenario comparison: statistics, charts, report, refusals

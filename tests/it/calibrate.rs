@@ -1,0 +1,283 @@
+//! `llm-market calibrate` (ABC-SMC) on the tiny scenario: normalised posteriors, the same bytes for any job
+//! count and after SIGKILL and `--resume`, refusals of bad priors and targets, `compare --posterior` with its
+//! variance split, and simulation-based calibration (known parameters recovered; 20 data sets with
+//! `LLM_MARKET_SLOW_TESTS=1`, 4 otherwise).
+
+use super::support::{llm, read, root, stderr};
+use llm_market::api::{self, RunOptions};
+use llm_market::inference::abc::weighted_quantile;
+use llm_market::inference::targets;
+use llm_market::io::calibrate::{self, CalibrateOptions, CalibrateOutcome};
+use llm_market::model::rng::CounterRng;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+const PRIORS: &str = "tests/data/priors_tiny.toml";
+const TARGETS: &str = "tests/data/targets_tiny.csv";
+const FILES: [&str; 5] =
+    ["posterior.csv", "generations.csv", "predictive.csv", "identification.csv", "simulations.csv"];
+
+fn calibrate_args<'a>(out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut a = vec!["calibrate", PRIORS, "--targets", TARGETS, "--particles", "16", "--out", out];
+    if !extra.contains(&"--generations") {
+        a.extend(["--generations", "3"]);
+    }
+    a.extend_from_slice(extra);
+    a
+}
+
+fn weights_by_generation(dir: &Path) -> Vec<(u32, f64)> {
+    let mut r = csv::Reader::from_path(dir.join("posterior.csv")).unwrap();
+    let mut sums = std::collections::BTreeMap::new();
+    for rec in r.deserialize::<std::collections::HashMap<String, String>>() {
+        let rec = rec.unwrap();
+        *sums.entry(rec["generation"].parse::<u32>().unwrap()).or_insert(0.0) += rec["weight"].parse::<f64>().unwrap();
+    }
+    sums.into_iter().collect()
+}
+
+#[test]
+fn calibrate_writes_a_normalised_posterior_and_the_same_bytes_for_any_job_count() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let oa = llm(&calibrate_args(a.path().to_str().unwrap(), &["--jobs", "1"]));
+    assert!(oa.status.success(), "{}", stderr(&oa));
+    let ob = llm(&calibrate_args(b.path().to_str().unwrap(), &["--jobs", "2"]));
+    assert!(ob.status.success(), "{}", stderr(&ob));
+    for f in FILES {
+        assert!(read(a.path(), f) == read(b.path(), f), "{f} differs between --jobs 1 and --jobs 2");
+    }
+    let sums = weights_by_generation(a.path());
+    assert_eq!(sums.iter().map(|s| s.0).collect::<Vec<_>>(), vec![0, 1, 2]);
+    for (g, s) in sums {
+        assert!((s - 1.0).abs() < 1e-9, "generation {g}: weights sum to {s}");
+    }
+    let gens = String::from_utf8(read(a.path(), "generations.csv")).unwrap();
+    let tol: Vec<f64> = gens.lines().skip(1).map(|l| l.split(',').nth(2).unwrap().parse().unwrap()).collect();
+    assert!(tol[0].is_infinite() && tol[2] < tol[1], "tolerances {tol:?}");
+    // Every target has its predictive band; the report and the charts are there.
+    let pred = String::from_utf8(read(a.path(), "predictive.csv")).unwrap();
+    assert_eq!(pred.lines().count(), 1 + 7);
+    let html = String::from_utf8(read(a.path(), "report.html")).unwrap();
+    for id in ["predictive", "identification", "provenance"] {
+        assert!(html.contains(&format!("id=\"{id}\"")), "report lacks {id}");
+    }
+    assert!(a.path().join("charts/posterior_vs_prior.svg").is_file());
+    let m: serde_json::Value = serde_json::from_slice(&read(a.path(), "manifest.json")).unwrap();
+    assert_eq!(m["kind"], "calibration");
+    assert_eq!(m["complete"], true);
+    // A second calibration into the same folder is refused; nothing changes.
+    let before = read(a.path(), "posterior.csv");
+    let again = llm(&calibrate_args(a.path().to_str().unwrap(), &[]));
+    assert_eq!(again.status.code(), Some(2));
+    assert!(stderr(&again).contains("already holds a calibration"), "{}", stderr(&again));
+    assert_eq!(read(a.path(), "posterior.csv"), before);
+}
+
+#[test]
+fn a_killed_calibration_resumes_to_the_same_bytes() {
+    let reference = tempfile::tempdir().unwrap();
+    let o = llm(&calibrate_args(reference.path().to_str().unwrap(), &["--jobs", "2", "--generations", "4"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    for delay_ms in [40u64, 150, 400] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().to_str().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_llm-market"))
+            .args(calibrate_args(out, &["--jobs", "2", "--generations", "4"]))
+            .current_dir(root())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let finished = child.try_wait().unwrap().is_some();
+        child.kill().ok(); // SIGKILL
+        child.wait().unwrap();
+        if !finished && dir.path().join("manifest.json").is_file() {
+            let m: serde_json::Value = serde_json::from_slice(&read(dir.path(), "manifest.json")).unwrap();
+            if m["complete"] != true {
+                let o = llm(&calibrate_args(out, &["--jobs", "2", "--generations", "4", "--resume"]));
+                assert!(o.status.success(), "resume after {delay_ms} ms: {}", stderr(&o));
+            }
+        } else if !dir.path().join("manifest.json").is_file() {
+            let o = llm(&calibrate_args(out, &["--jobs", "2", "--generations", "4", "--resume"]));
+            assert!(o.status.success(), "resume after {delay_ms} ms: {}", stderr(&o));
+        }
+        for f in FILES {
+            assert!(read(reference.path(), f) == read(dir.path(), f), "{f} differs after SIGKILL at {delay_ms} ms");
+        }
+    }
+    // Resuming with other settings is refused.
+    let o = llm(&calibrate_args(reference.path().to_str().unwrap(), &["--seed", "9", "--resume"]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("other settings"), "{}", stderr(&o));
+}
+
+#[test]
+fn bad_priors_and_targets_are_refused_naming_file_key_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let priors = dir.path().join("priors.toml");
+    std::fs::write(
+        &priors,
+        format!(
+            "scenario = {:?}\n\n[[prior]]\npath = \"awareness.trial_utility\"\ndist = \"uniform\"\nmin = 2.0\nmax = 1.0\nwhy = \"x\"\nsource = \"y\"\n\n[[prior]]\npath = \"awareness.no_such_key\"\ndist = \"normal\"\nmean = 1.0\nsd = 0.1\nwhy = \"x\"\nsource = \"y\"\n",
+            root().join("tests/data/tiny.toml").display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let o = llm(&["calibrate", priors.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.contains("priors.toml") && e.contains("priors.toml:7: prior[0].max"), "{e}");
+    assert!(e.contains("prior[1].path") && e.contains("no such key"), "{e}");
+    assert!(!out.exists(), "nothing is written");
+    // A prior whose range the scenario validator refuses names its bound.
+    std::fs::write(
+        &priors,
+        format!(
+            "scenario = {:?}\n[[prior]]\npath = \"awareness.word_of_mouth_per_month\"\ndist = \"uniform\"\nmin = -5.0\nmax = 1.0\nwhy = \"x\"\nsource = \"y\"\n",
+            root().join("tests/data/tiny.toml").display().to_string()
+        ),
+    )
+    .unwrap();
+    let o = llm(&["calibrate", priors.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("prior[0].min") && stderr(&o).contains("refused by the scenario validator"),
+        "{}",
+        stderr(&o)
+    );
+    // Targets: a missing uncertainty names the line and column; a firm the scenario lacks is refused.
+    let t = dir.path().join("targets.csv");
+    std::fs::write(
+        &t,
+        "date,metric,entity,value,unit,source,reliability,uncertainty,model\n2023-01,v,lab,5,u,s,r,,lab.visits\n",
+    )
+    .unwrap();
+    let o = llm(&["calibrate", PRIORS, "--targets", t.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("line 2, column `uncertainty`"), "{}", stderr(&o));
+    std::fs::write(
+        &t,
+        "date,metric,entity,value,unit,source,reliability,uncertainty,model\n2023-01,v,x,5,u,s,r,0.1,openai.visits\n",
+    )
+    .unwrap();
+    let o = llm(&["calibrate", PRIORS, "--targets", t.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("firm \"openai\""), "{}", stderr(&o));
+    assert!(!out.exists(), "nothing is written");
+    // The committed priors of the baseline validate.
+    let o = llm(&["validate", "configs/priors.toml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("priors"), "{}", String::from_utf8_lossy(&o.stdout));
+}
+
+#[test]
+fn compare_under_a_posterior_pairs_draws_and_seeds_and_splits_the_variance() {
+    let cal = tempfile::tempdir().unwrap();
+    let o = llm(&calibrate_args(cal.path().to_str().unwrap(), &[]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let post = cal.path().join("posterior.csv");
+    let out = tempfile::tempdir().unwrap();
+    let o = llm(&[
+        "compare",
+        "tests/data/tiny.toml",
+        "tests/data/tiny_copy.toml",
+        "--posterior",
+        post.to_str().unwrap(),
+        "--draws",
+        "3",
+        "--replicates",
+        "2",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(table.contains("variance split"), "{table}");
+    let mut r = csv::Reader::from_path(out.path().join("comparison.csv")).unwrap();
+    let mut checked = 0;
+    let mut parameters_matter = false;
+    for rec in r.deserialize::<std::collections::HashMap<String, String>>() {
+        let rec = rec.unwrap();
+        assert_eq!(rec["n"], "6", "3 draws × 2 seeds");
+        let (sp, ss) = (rec["share_parameters"].parse::<f64>().unwrap(), rec["share_seeds"].parse::<f64>().unwrap());
+        assert!(sp + ss == 0.0 || (sp + ss - 1.0).abs() < 1e-9, "{rec:?}");
+        if rec["scenario"] == "tiny_copy" {
+            // The same scenario under the same draws and seeds: paired, and exactly no difference.
+            assert_eq!(rec["pairing"], "paired");
+            assert_eq!(rec["diff_vs_baseline"].parse::<f64>().unwrap(), 0.0, "{rec:?}");
+        }
+        if rec["metric"] == "profit_2023_usd" && rec["firm"] == "lab" {
+            // The lab's fixed cost is one of the parameters: its draws move the lab's 2023 result most.
+            parameters_matter = sp > 0.5;
+            let (lo, hi) = (rec["predictive_lo"].parse::<f64>().unwrap(), rec["predictive_hi"].parse::<f64>().unwrap());
+            assert!(lo < hi, "{rec:?}");
+        }
+        checked += 1;
+    }
+    assert!(checked > 20 && parameters_matter, "{checked} rows; parameters matter: {parameters_matter}");
+    let m: serde_json::Value = serde_json::from_slice(&read(out.path(), "manifest.json")).unwrap();
+    assert_eq!(m["draws"], 3);
+    // --posterior applies to scenario files only.
+    let o = llm(&["compare", cal.path().to_str().unwrap(), "--posterior", post.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+/// One simulation-based calibration: true values drawn from the prior, data from a run at them, a calibration
+/// of those data; returns (truth, posterior 5% and 95%, prior 5% and 95%) per parameter for the last and
+/// for the first generation after the prior.
+fn sbc_once(rep: u64, particles: usize, generations: usize) -> Vec<[f64; 7]> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = CalibrateOptions::new(root().join(PRIORS), dir.path().join("cal"));
+    opts.targets = Some(root().join(TARGETS));
+    let su = calibrate::setup(&opts).unwrap();
+    let mut r = CounterRng::new(0x5BC, rep);
+    let truth: Vec<f64> = su.priors.priors.iter().map(|p| p.value(r.normal())).collect();
+    let scenario = Arc::new(su.priors.scenario(&truth, 1000 + rep).unwrap());
+    let run = api::run(&scenario, &RunOptions::default()).unwrap();
+    let values = targets::model_values(&su.targets, &scenario, &run);
+    let data = dir.path().join("targets.csv");
+    std::fs::write(&data, targets::to_csv(&su.targets, &values)).unwrap();
+    opts.targets = Some(data);
+    opts.particles = particles;
+    opts.generations = generations;
+    opts.seed = 77 + rep;
+    opts.jobs = 2;
+    let CalibrateOutcome::Done { populations, .. } = calibrate::calibrate(&opts, &|_, _, _| {}).unwrap() else {
+        panic!("interrupted")
+    };
+    let interval = |pop: &llm_market::inference::abc::Population, k: usize| {
+        let x: Vec<f64> = pop.particles.iter().map(|p| su.priors.priors[k].value(p.z[k])).collect();
+        let w: Vec<f64> = pop.particles.iter().map(|p| p.weight).collect();
+        (weighted_quantile(&x, &w, 0.05), weighted_quantile(&x, &w, 0.95))
+    };
+    (0..truth.len())
+        .map(|k| {
+            let (lo, hi) = interval(populations.last().unwrap(), k);
+            let (lo1, hi1) = interval(&populations[1], k);
+            let (a, b) = su.priors.priors[k].dist.interval(0.9);
+            [truth[k], lo, hi, a, b, lo1, hi1]
+        })
+        .collect()
+}
+
+#[test]
+fn simulation_based_calibration_covers_known_parameters_and_narrows_them() {
+    let slow = std::env::var("LLM_MARKET_SLOW_TESTS").is_ok_and(|v| v == "1");
+    let reps = if slow { 20 } else { 4 };
+    eprintln!("{reps} simulation-based calibrations (20 with LLM_MARKET_SLOW_TESTS=1)");
+    let rows: Vec<[f64; 7]> = (0..reps).flat_map(|rep| sbc_once(rep, 60, 5)).collect();
+    let covered = rows.iter().filter(|r| r[1] <= r[0] && r[0] <= r[2]).count();
+    let rate = covered as f64 / rows.len() as f64;
+    eprintln!("90% credible intervals cover the true value in {covered} of {} cases", rows.len());
+    assert!((0.75..=1.0).contains(&rate), "coverage {rate}");
+    // The posterior is narrower than the prior, and narrower after five generations than after two.
+    let ratio =
+        |lo: usize, hi: usize| rows.iter().map(|r| (r[hi] - r[lo]) / (r[4] - r[3])).sum::<f64>() / rows.len() as f64;
+    let (last, first) = (ratio(1, 2), ratio(5, 6));
+    eprintln!("mean posterior/prior width: {first:.2} after generation 1, {last:.2} after generation 4");
+    assert!(last < 0.9 && last < first, "{first} → {last}");
+}
