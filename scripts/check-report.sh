@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Checks that a comparison or analysis report renders in a real browser: headless Chromium loads report.html
+# Checks that a comparison, analysis or calibration report renders in a real browser: headless Chromium loads report.html
 # with the network off, the rendered DOM must contain every chart and both tables, and a screenshot is taken.
 #
 #   scripts/check-report.sh REPORT.html [SCREENSHOT.png]
@@ -26,8 +26,10 @@ fail=0
 [ "$figures" -eq "$expected" ] || { echo "check-report: $figures figures rendered, $expected charts on disk" >&2; fail=1; }
 [ "$svgs" -eq "$expected" ] || { echo "check-report: $svgs SVG elements rendered, $expected expected" >&2; fail=1; }
 # A comparison report has the scenario and headline tables; an analysis report (llm-market analyze) the
-# design and indices tables.
-if grep -q 'id="design"' <<<"$dom"; then tables=(design indices); else tables=(scenarios headline); fi
+# design and indices tables; a calibration report (llm-market calibrate) the predictive and identification ones.
+if grep -q 'id="design"' <<<"$dom"; then tables=(design indices)
+elif grep -q 'id="identification"' <<<"$dom"; then tables=(predictive identification)
+else tables=(scenarios headline); fi
 for t in "${tables[@]}"; do
   grep -q "id=\"$t\"" <<<"$dom" || { echo "check-report: the $t table is missing" >&2; fail=1; }
 done

@@ -209,7 +209,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             opts.end = end;
             opts.fit_until = match fit_until {
                 None => None,
-                Some(t) => Some(parse_month(&t).ok_or_else(|| anyhow::anyhow!("--fit-until {t:?}: expected YYYY-MM"))?),
+                Some(t) => Some(
+                    llm_market::inference::targets::parse_month(&t)
+                        .ok_or_else(|| anyhow::anyhow!("--fit-until {t:?}: expected YYYY-MM"))?,
+                ),
             };
             opts.seed = seed;
             opts.jobs = jobs.unwrap_or_else(default_threads).max(1);
@@ -278,13 +281,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 /// A number for people: `1.23B`, `0.05`.
 fn fmt_num(x: f64) -> String {
     llm_market::analysis::fmt_big(x)
-}
-
-/// `YYYY-MM` as (year, month).
-fn parse_month(s: &str) -> Option<(i32, u32)> {
-    let (y, m) = s.split_once('-')?;
-    let (y, m): (i32, u32) = (y.parse().ok()?, m.parse().ok()?);
-    (y.to_string().len() == 4 && (1..=12).contains(&m) && s.len() == 7).then_some((y, m))
 }
 
 /// How a run uses the machine: `threads` worker threads; the environment is read here, never in the

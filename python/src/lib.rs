@@ -437,6 +437,85 @@ fn analyze(
     Ok((r.out.display().to_string(), r.notes))
 }
 
+/// Calibrates a priors file as `llm-market calibrate` does; returns (output folder, summary).
+#[pyfunction]
+#[pyo3(signature = (priors, out, targets=None, particles=100, generations=5, sampler=None, min_acceptance=0.0, seeds_per_particle=1, agents=None, end=None, fit_until=None, seed=1, jobs=None, sets=vec![], resume=false, force=false, progress=None, dpi=None))]
+#[allow(clippy::too_many_arguments)]
+fn calibrate(
+    py: Python<'_>,
+    priors: PathBuf,
+    out: PathBuf,
+    targets: Option<PathBuf>,
+    particles: usize,
+    generations: usize,
+    sampler: Option<String>,
+    min_acceptance: f64,
+    seeds_per_particle: u64,
+    agents: Option<u64>,
+    end: Option<String>,
+    fit_until: Option<String>,
+    seed: u64,
+    jobs: Option<usize>,
+    sets: Vec<String>,
+    resume: bool,
+    force: bool,
+    progress: Option<Py<PyAny>>,
+    dpi: Option<u32>,
+) -> PyResult<(String, String)> {
+    use llm_market::io::calibrate::{CalibrateOptions, CalibrateOutcome};
+    let bad = |m: String| PyValueError::new_err(m);
+    if !(0.0..1.0).contains(&min_acceptance) {
+        return Err(bad(format!("min_acceptance must be in [0, 1), got {min_acceptance}")));
+    }
+    if generations == 0 || seeds_per_particle == 0 {
+        return Err(bad("generations and seeds_per_particle must be at least 1".into()));
+    }
+    let mut opts = CalibrateOptions::new(priors, out.clone());
+    opts.targets = targets;
+    opts.particles = particles;
+    opts.generations = generations;
+    opts.sampler = sampler.map(|s| s.parse()).transpose().map_err(|e: String| bad(format!("sampler: {e}")))?;
+    opts.min_acceptance = min_acceptance;
+    opts.seeds_per_particle = seeds_per_particle;
+    opts.agents = agents;
+    opts.end = end
+        .map(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d"))
+        .transpose()
+        .map_err(|e| bad(format!("end: {e}")))?;
+    opts.fit_until = fit_until
+        .map(|m| {
+            llm_market::inference::targets::parse_month(&m)
+                .ok_or_else(|| bad(format!("fit_until {m:?}: expected YYYY-MM")))
+        })
+        .transpose()?;
+    opts.seed = seed;
+    opts.jobs = jobs.unwrap_or_else(all_cores).max(1);
+    opts.sets = sets;
+    opts.resume = resume;
+    opts.force = force;
+    opts.dpi = check_dpi(dpi)?;
+    opts.command_line = vec!["python".into(), "llm_market.calibrate".into()];
+    let stop = Arc::new(AtomicUsize::new(0));
+    opts.stop = stop.clone();
+    let counts = (AtomicU64::new(0), AtomicU64::new(0));
+    let outcome = supervised(py, &stop, &counts, progress.as_ref(), || {
+        llm_market::io::calibrate::calibrate(&opts, &|_, done, total| {
+            counts.0.store(done, Ordering::Relaxed);
+            counts.1.store(total, Ordering::Relaxed);
+        })
+    })?;
+    match outcome {
+        Ok(CalibrateOutcome::Done { summary, .. }) => Ok((out.display().to_string(), summary)),
+        Ok(CalibrateOutcome::Interrupted { .. }) => {
+            Err(PyKeyboardInterrupt::new_err("the calibration was interrupted; resume it with resume=True"))
+        }
+        Err(e) => match e.downcast::<ConfigError>() {
+            Ok(ce) => Err(scenario_error(ce)),
+            Err(e) => Err(bad(format!("{e:#}"))),
+        },
+    }
+}
+
 /// The version of the simulator this module was built from.
 #[pyfunction]
 fn version() -> String {
@@ -457,6 +536,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(compare, m)?)?;
     m.add_function(wrap_pyfunction!(calibration, m)?)?;
     m.add_function(wrap_pyfunction!(analyze, m)?)?;
+    m.add_function(wrap_pyfunction!(calibrate, m)?)?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
     Ok(())
 }

@@ -228,3 +228,35 @@ def test_calibration_gives_the_table_of_model_against_2023_data():
     table = lm.calibration(agents=5000, threads=2)
     assert len(table) >= 10
     assert "model" in " ".join(table.columns).lower()
+
+
+def test_calibrate_returns_the_posterior_and_runs_and_compares_under_it(tmp_path):
+    import tomllib
+
+    priors, targets = ROOT / "tests" / "data" / "priors_tiny.toml", ROOT / "tests" / "data" / "targets_tiny.csv"
+    cal = lm.calibrate(priors, tmp_path / "cal", targets=targets, particles=12, generations=2, jobs=2)
+    sums = cal.posterior.groupby("generation")["weight"].sum()
+    assert list(sums.index) == [0, 1] and all(abs(s - 1) < 1e-9 for s in sums)
+    assert list(cal.generations["generation"]) == [0, 1]
+    assert {"parameter", "prior_q05", "posterior_q95", "width_ratio"} <= set(cal.identification.columns)
+    assert len(cal.predictive) == 7 and os.path.isfile(cal.report)
+    # One posterior draw: its values reach the run's resolved scenario.
+    post = tmp_path / "cal" / "posterior.csv"
+    draw = lm.posterior_draw(post, 3)
+    r = lm.run(TINY, posterior=post, draw=3, set={"end": "2023-02-28"}, threads=1)
+    resolved = tomllib.loads(r.manifest["resolved_scenario"])
+    lab = next(f for f in resolved["firms"] if f["id"] == "lab")
+    assert lab["fixed_cost_usd_per_year"] == pytest.approx(float(draw["firms.lab.fixed_cost_usd_per_year"]))
+    with pytest.raises(ValueError, match="draw must be in"):
+        lm.posterior_draw(post, 12)
+    # compare under the posterior: predictive intervals and the variance split.
+    c = lm.compare([TINY, ROOT / "tests" / "data" / "tiny_copy.toml"], tmp_path / "cmp", replicates=2, jobs=2,
+                   posterior=post, draws=2)
+    shares = c.table["share_parameters"] + c.table["share_seeds"]
+    assert ((shares - 1).abs() < 1e-9).any() and c.table["predictive_lo"].notna().all()
+    # Bad priors raise ScenarioError with the key path.
+    bad = tmp_path / "bad.toml"
+    bad.write_text(f'scenario = "{TINY}"\n[[prior]]\npath = "nope.nope"\ndist = "uniform"\nmin = 0\nmax = 1\n'
+                   'why = "x"\nsource = "y"\n')
+    with pytest.raises(lm.ScenarioError, match="prior"):
+        lm.calibrate(bad, tmp_path / "cal2")

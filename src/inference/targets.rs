@@ -145,6 +145,11 @@ pub fn builtin() -> Vec<Target> {
     parse(DATA, "data/calibration_2023.csv").expect("the built-in targets parse")
 }
 
+/// `YYYY-MM` as (year, month) (`--fit-until`).
+pub fn parse_month(s: &str) -> Option<(i32, u32)> {
+    parse_period(s).filter(|_| s.len() == 7)
+}
+
 fn parse_period(p: &str) -> Option<(i32, u32)> {
     let y: i32 = p.get(..4)?.parse().ok()?;
     match p.len() {

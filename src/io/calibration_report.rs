@@ -252,8 +252,12 @@ fn charts_and_report(
     files.extend(f);
     figures.push((title.to_string(), svg));
     // Predictive bands against the data, one chart per quantity over time.
-    let mut quantities: Vec<&str> = pred.iter().map(|r| r.quantity.as_str()).collect();
-    quantities.dedup();
+    let mut quantities: Vec<&str> = Vec::new();
+    for r in pred {
+        if !quantities.contains(&r.quantity.as_str()) {
+            quantities.push(&r.quantity);
+        }
+    }
     for q in quantities {
         let rows: Vec<&PredictiveRow> = pred.iter().filter(|r| r.quantity == q).collect();
         let title = format!("{q}: data (±1 standard error) against the prior and posterior predictive 90% bands");

@@ -1,14 +1,15 @@
-//! The layering of ARCHITECTURE.md, checked on the source: model ← config ← sim ← api ← experiment ← analysis
-//! ← io ← memcheck ← cli ← app (the command line: `cli` defines the arguments, `app` runs the commands). A
-//! module imports only modules before it in that order; `model`, `sim`, `api`,
-//! `experiment` and `analysis` read no environment variable and touch no file (`config` reads scenario files,
+//! The layering of ARCHITECTURE.md, checked on the source: model ← config ← sim ← api ← experiment ← inference
+//! ← analysis ← io ← memcheck ← cli ← app (the command line: `cli` defines the arguments, `app` runs the
+//! commands). A module imports only modules before it in that order; `model`, `sim`, `api`, `experiment`,
+//! `inference` and `analysis` read no environment variable and touch no file (`config` reads scenario files,
 //! `io` writes outputs); `model`, `sim`, `api` and `experiment` format no CSV (`io` does). Unit tests (after a file's `#[cfg(test)]`) are left out.
 
 use super::support::root;
 use std::path::{Path, PathBuf};
 
-const ORDER: [&str; 10] = ["model", "config", "sim", "api", "experiment", "analysis", "io", "memcheck", "cli", "app"];
-const PURE: [&str; 5] = ["model", "sim", "api", "experiment", "analysis"];
+const ORDER: [&str; 11] =
+    ["model", "config", "sim", "api", "experiment", "inference", "analysis", "io", "memcheck", "cli", "app"];
+const PURE: [&str; 6] = ["model", "sim", "api", "experiment", "inference", "analysis"];
 const BANNED: [&str; 5] = ["std::env", "env::var", "std::fs", "File::create", "File::open"];
 /// Modules that format no CSV: `io` formats and writes the tables.
 const NO_CSV: [&str; 4] = ["model", "sim", "api", "experiment"];

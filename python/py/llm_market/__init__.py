@@ -24,13 +24,16 @@ from . import _native
 
 __all__ = [
     "Analysis",
+    "Calibration",
     "Comparison",
     "Result",
     "ScenarioError",
     "analyze",
+    "calibrate",
     "calibration",
     "compare",
     "load",
+    "posterior_draw",
     "run",
     "sweep",
     "toml_value",
@@ -198,8 +201,13 @@ def run(
     threads: Optional[int] = None,
     record_every: Optional[str] = None,
     progress: Union[bool, Callable[[int, int], Any], None] = None,
+    posterior: Union[str, "os.PathLike[str]", None] = None,
+    draw: Optional[int] = None,
 ) -> Result:
     """Runs one scenario in memory and returns its tables.
+
+    ``posterior`` and ``draw``: run under particle ``draw`` of a calibration's posterior.csv (its last
+    generation; see ``posterior_draw``); ``set`` still applies on top.
 
     ``scenario``: a file path, TOML text, a dict (a diff over the embedded baseline unless it names
     ``extends``), or None for the embedded baseline. ``set``: overrides by key path, e.g.
@@ -208,10 +216,15 @@ def run(
     ``progress``: True for a tqdm bar, or a callable (tick, ticks). The GIL is released while the model
     runs; Ctrl-C stops the run and raises KeyboardInterrupt."""
     kind, text = _source(scenario)
+    sets = _sets(set)
+    if (posterior is None) != (draw is None):
+        raise ValueError("posterior and draw go together")
+    if posterior is not None:
+        sets = [f"{k}={v}" for k, v in posterior_draw(posterior, int(draw)).items()] + sets
     callback, close = _progress(progress, "tick")
     try:
         tables, manifest = _scenario_errors(
-            lambda: _native.run(kind, text, _sets(set), seed, agents, threads, record_every, callback)
+            lambda: _native.run(kind, text, sets, seed, agents, threads, record_every, callback)
         )
     finally:
         close()
@@ -287,16 +300,21 @@ def compare(
     agents: Optional[int] = None,
     progress: Union[bool, Callable[[int, int], Any], None] = None,
     dpi: Optional[int] = None,
+    posterior: Union[str, "os.PathLike[str]", None] = None,
+    draws: int = 16,
 ) -> Comparison:
     """Compares scenarios as ``llm-market compare`` does: scenario files are run ``replicates`` times with
     common random numbers (paired differences), finished run or sweep folders are read after verification;
-    writes comparison.csv, the charts and report.html into ``out`` and returns them."""
+    writes comparison.csv, the charts and report.html into ``out`` and returns them. With ``posterior`` (a
+    calibration's posterior.csv), every scenario file runs under the same ``draws`` parameter draws ×
+    ``replicates`` seeds, and the table adds predictive intervals and the parameters/seeds variance split."""
     callback, close = _progress(progress, "run")
     try:
         warnings = _scenario_errors(
             lambda: _native.compare(
                 [os.fspath(i) for i in inputs], os.fspath(out), baseline, replicates, seed, jobs, threads,
                 focus, partial, force, _sets(set), agents, callback, dpi,
+                None if posterior is None else os.fspath(posterior), draws,
             )
         )
     finally:
@@ -350,6 +368,84 @@ def analyze(
         None if out is None else os.fspath(out), resamples, bootstrap_seed, force, dpi,
     )
     return Analysis(folder, notes)
+
+
+class Calibration:
+    """A calibration folder (``llm-market calibrate``): ``posterior`` (every generation's particles: weight,
+    distance, one column per parameter), ``generations`` (tolerance, acceptance rate, effective sample size,
+    runs), ``predictive`` (each target's data against the prior and posterior predictive bands) and
+    ``identification`` (posterior against prior 90% interval per parameter) as DataFrames; ``report`` the
+    path of report.html; ``summary`` the command line's summary."""
+
+    def __init__(self, folder: Union[str, "os.PathLike[str]"], summary: str = ""):
+        import pandas as pd
+
+        self.folder = os.fspath(folder)
+        self.posterior = pd.read_csv(os.path.join(self.folder, "posterior.csv"))
+        self.generations = pd.read_csv(os.path.join(self.folder, "generations.csv"))
+        self.predictive = pd.read_csv(os.path.join(self.folder, "predictive.csv"))
+        self.identification = pd.read_csv(os.path.join(self.folder, "identification.csv"))
+        self.report = os.path.join(self.folder, "report.html")
+        self.summary = summary
+
+    def __repr__(self) -> str:
+        return (
+            f"<llm_market.Calibration {self.folder}: {len(self.generations)} generations, "
+            f"{int(self.posterior['particle'].max()) + 1} particles>"
+        )
+
+
+def calibrate(
+    priors: Union[str, "os.PathLike[str]"],
+    out: Union[str, "os.PathLike[str]"],
+    targets: Union[str, "os.PathLike[str]", None] = None,
+    particles: int = 100,
+    generations: int = 5,
+    sampler: Optional[str] = None,
+    min_acceptance: float = 0.0,
+    seeds_per_particle: int = 1,
+    agents: Optional[int] = None,
+    end: Optional[str] = None,
+    fit_until: Optional[str] = None,
+    seed: int = 1,
+    jobs: Optional[int] = None,
+    set: Sets = None,
+    resume: bool = False,
+    force: bool = False,
+    progress: Union[bool, Callable[[int, int], Any], None] = None,
+    dpi: Optional[int] = None,
+) -> Calibration:
+    """Fits the priors file's parameters to the targets (default: the built-in 2023 record) by ABC-SMC, as
+    ``llm-market calibrate`` does, into the folder ``out`` (resumable with ``resume=True``); returns the
+    posterior and the generations as DataFrames. ``sampler``: "pmc" or "mcmc" (default: by the number of
+    particles against parameters)."""
+    callback, close = _progress(progress, "run")
+    try:
+        folder, summary = _scenario_errors(
+            lambda: _native.calibrate(
+                os.fspath(priors), os.fspath(out), None if targets is None else os.fspath(targets), particles,
+                generations, sampler, min_acceptance, seeds_per_particle, agents, end, fit_until, seed, jobs,
+                _sets(set), resume, force, callback, dpi,
+            )
+        )
+    finally:
+        close()
+    return Calibration(folder, summary)
+
+
+def posterior_draw(posterior: Union[str, "os.PathLike[str]"], draw: int) -> Dict[str, str]:
+    """The parameter values of particle ``draw`` of a posterior.csv's last generation, as ``set`` overrides
+    (the file's own text, so integers stay integers)."""
+    import pandas as pd
+
+    table = pd.read_csv(posterior, dtype=str)
+    last = table[table["generation"].astype(int) == table["generation"].astype(int).max()]
+    if not 0 <= draw < len(last):
+        raise ValueError(f"draw must be in 0..{len(last) - 1} (the last generation's particles), got {draw}")
+    row = last.iloc[draw]
+    columns = list(table.columns)
+    params = columns[columns.index("distance") + 1 :]
+    return {p: row[p] for p in params}
 
 
 def calibration(
