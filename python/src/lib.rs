@@ -479,9 +479,10 @@ fn calibrate(
     opts.seeds_per_particle = seeds_per_particle;
     opts.agents = agents;
     opts.end = end
-        .map(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d"))
-        .transpose()
-        .map_err(|e| bad(format!("end: {e}")))?;
+        .map(|d| {
+            llm_market::inference::targets::parse_day(&d).ok_or_else(|| bad(format!("end {d:?}: expected YYYY-MM-DD")))
+        })
+        .transpose()?;
     opts.fit_until = fit_until
         .map(|m| {
             llm_market::inference::targets::parse_month(&m)

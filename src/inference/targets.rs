@@ -145,6 +145,11 @@ pub fn builtin() -> Vec<Target> {
     parse(DATA, "data/calibration_2023.csv").expect("the built-in targets parse")
 }
 
+/// `YYYY-MM-DD` as a date (`--end`).
+pub fn parse_day(s: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
+}
+
 /// `YYYY-MM` as (year, month) (`--fit-until`).
 pub fn parse_month(s: &str) -> Option<(i32, u32)> {
     parse_period(s).filter(|_| s.len() == 7)

@@ -246,13 +246,7 @@ pub fn calibrate(opts: &CalibrateOptions, progress: &(dyn Fn(u32, u64, u64) + Sy
     let dims = su.priors.priors.len();
     let spec_hash = spec_hash(opts, &su);
     let out = &opts.out;
-    let mode = if opts.force {
-        Mode::Force
-    } else if opts.resume {
-        Mode::Resume
-    } else {
-        Mode::Fresh
-    };
+    let mode = Mode::from_flags(opts.force, opts.resume);
     let _lock = super::folder::claim(out, Kind::Calibration, mode)?;
     let mpath = out.join("manifest.json");
     let jpath = out.join("simulations.csv");

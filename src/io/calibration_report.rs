@@ -186,11 +186,11 @@ pub fn write(out: &Path, ctx: &Context) -> Result<Vec<PathBuf>> {
     write_atomic(&path, post)?;
     files.push(path);
     let mut gens = String::from(
-        "generation,sampler,tolerance,particles,proposed,evaluated,runs,acceptance_rate,ess,mcmc_steps,mcmc_beta\n",
+        "generation,sampler,tolerance,particles,proposed,evaluated,runs,acceptance_rate,ess,mcmc_steps,mcmc_beta,median_error_se\n",
     );
     for p in ctx.pops {
         gens.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{}\n",
             p.generation,
             if p.generation == 0 {
                 "prior"
@@ -207,7 +207,8 @@ pub fn write(out: &Path, ctx: &Context) -> Result<Vec<PathBuf>> {
             p.acceptance,
             p.ess,
             p.mcmc_steps,
-            p.mcmc_beta
+            p.mcmc_beta,
+            median_error_se(ctx, p)
         ));
     }
     let path = out.join("generations.csv");
@@ -223,6 +224,16 @@ pub fn write(out: &Path, ctx: &Context) -> Result<Vec<PathBuf>> {
     files.push(path);
     files.extend(charts_and_report(out, ctx, &pred, &ident)?);
     Ok(files)
+}
+
+/// The weighted median over a generation's particles of the root mean square error of the fitted summaries
+/// in units of the data's own standard errors: comparable across generations (the tolerance is not, as the
+/// scales adapt).
+pub fn median_error_se(ctx: &Context, pop: &Population) -> f64 {
+    let o = &ctx.su.observed;
+    let d: Vec<f64> = pop.particles.iter().map(|p| o.distance(&p.summary, &o.se)).collect();
+    let w: Vec<f64> = pop.particles.iter().map(|p| p.weight).collect();
+    weighted_quantile(&d, &w, 0.5)
 }
 
 /// Parameters ordered by how much the data narrowed them (smallest width ratio first).

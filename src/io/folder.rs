@@ -99,6 +99,19 @@ pub enum Mode {
     Force,
 }
 
+impl Mode {
+    /// The mode of a command's `--force` and `--resume` flags (they exclude each other).
+    pub fn from_flags(force: bool, resume: bool) -> Mode {
+        if force {
+            Mode::Force
+        } else if resume {
+            Mode::Resume
+        } else {
+            Mode::Fresh
+        }
+    }
+}
+
 /// An output folder held exclusively by this process until the value is dropped.
 #[derive(Debug)]
 pub struct FolderLock {

@@ -613,7 +613,31 @@ pub fn write_comparison(
             r.pairing
         ));
     }
-    html.push_str("</table>\n<p>Every metric of every firm is in <code>comparison.csv</code>.</p>\n<h2>Charts</h2>\n");
+    html.push_str("</table>\n<p>Every metric of every firm is in <code>comparison.csv</code>.</p>\n");
+    // Under --posterior: the predictive intervals and the variance split.
+    let mut post: Vec<&crate::analysis::compare::Row> =
+        cmp.headline(focus).into_iter().filter(|r| r.predictive_lo.is_some()).collect();
+    if !post.is_empty() {
+        post.sort_by(|a, b| a.metric.cmp(&b.metric).then(a.firm.cmp(&b.firm)));
+        html.push_str("<h2>Under parameter uncertainty</h2>\n<p>Each scenario ran under the same draws from the calibration's posterior × the same seeds: the 90% posterior predictive interval of the runs, and the shares of their variance from the parameter draws and from the seeds.</p>\n<table id=\"posterior\"><tr><th>metric</th><th>scenario</th><th>n</th><th>predictive 90%</th><th>from parameters</th><th>from seeds</th></tr>\n");
+        for r in post {
+            let f = |x: f64| if r.metric.ends_with("_usd") { fmt_money(x) } else { fmt_value(&r.metric, x) };
+            let pct = |x: Option<f64>| x.map_or("-".into(), |v| format!("{:.0}%", 100.0 * v));
+            html.push_str(&format!(
+                "<tr><td>{}{}</td><td>{}</td><td>{}</td><td>[{}, {}]</td><td>{}</td><td>{}</td></tr>\n",
+                html_escape(&r.metric),
+                if r.firm.is_empty() { String::new() } else { format!(" ({})", html_escape(&r.firm)) },
+                html_escape(&r.scenario),
+                r.n,
+                f(r.predictive_lo.unwrap_or(f64::NAN)),
+                f(r.predictive_hi.unwrap_or(f64::NAN)),
+                pct(r.share_parameters),
+                pct(r.share_seeds)
+            ));
+        }
+        html.push_str("</table>\n");
+    }
+    html.push_str("<h2>Charts</h2>\n");
     if has_traces {
         html.push_str("<p id=\"decision-marks\">On the fan charts, the first replicate's decisions (its <code>decisions.csv</code>) are marked on the scenario's median line: &#9650; a model released, &#9679; a funding round, &#10005; a cost cut (or one undone), &#9670; a training run started or cancelled, &#9632; an exit.</p>\n");
     }

@@ -124,13 +124,7 @@ pub fn run_sweep(sweep: &Sweep, opts: &SweepOptions, progress: &(dyn Fn(Progress
     let total = sweep.n_runs();
     let ids = id_seq(sweep, opts);
     let kind = kind(opts);
-    let mode = if opts.force {
-        Mode::Force
-    } else if opts.resume {
-        Mode::Resume
-    } else {
-        Mode::Fresh
-    };
+    let mode = Mode::from_flags(opts.force, opts.resume);
     let _lock = folder::claim(&opts.out, kind, mode)?;
     let headers = super::sweep_out::headers(sweep);
     let header_refs = [headers[0].as_str(), headers[1].as_str(), headers[2].as_str()];

@@ -221,6 +221,8 @@ fn compare_under_a_posterior_pairs_draws_and_seeds_and_splits_the_variance() {
     assert!(checked > 20 && parameters_matter, "{checked} rows; parameters matter: {parameters_matter}");
     let m: serde_json::Value = serde_json::from_slice(&read(out.path(), "manifest.json")).unwrap();
     assert_eq!(m["draws"], 3);
+    let html = String::from_utf8(read(out.path(), "report.html")).unwrap();
+    assert!(html.contains("id=\"posterior\""), "the report has the table under parameter uncertainty");
     // --posterior applies to scenario files only.
     let o = llm(&["compare", cal.path().to_str().unwrap(), "--posterior", post.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
