@@ -65,7 +65,7 @@ fn overrides(
     let record_every = record_every
         .map(|r| r.parse().map_err(|e: String| PyValueError::new_err(format!("record_every: {e}"))))
         .transpose()?;
-    Ok(Overrides { sets, seed, agents, record_every })
+    Ok(Overrides { sets, seed, agents, record_every, ..Default::default() })
 }
 
 /// Loads and validates a scenario and checks that one run of it fits in memory.

@@ -68,6 +68,10 @@ pub struct ParameterFile {
     /// Round sampled values to whole numbers.
     #[serde(default)]
     pub integer: bool,
+    /// The value holds until a dated `set` event of the scenario changes the key (posterior draws under
+    /// `compare --posterior`); otherwise a varied key that such an event changes is refused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub until_events: bool,
 }
 
 fn one() -> u64 {
@@ -187,9 +191,10 @@ impl Sweep {
             .zip(&self.point(run.point_id))
             .map(|(p, v)| format!("{}={}", p.path, v))
             .collect();
+        let until_events = self.file.parameters.iter().filter(|p| p.until_events).map(|p| p.path.clone()).collect();
         let file = config::apply_overrides(
             self.base.clone(),
-            &Overrides { sets, seed: Some(run.seed), ..Default::default() },
+            &Overrides { sets, seed: Some(run.seed), until_events, ..Default::default() },
         )?;
         Scenario::from_file(file, &self.source)
     }
@@ -288,7 +293,7 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Sweep, ConfigError> {
     };
     let mut sets = file.set.clone();
     sets.extend(overrides.sets.iter().cloned());
-    let base_overrides = Overrides { sets, seed: None, agents: overrides.agents, record_every: overrides.record_every };
+    let base_overrides = Overrides { sets, agents: overrides.agents, record_every: overrides.record_every, ..Default::default() };
     let base = match config::load(scenario_path.as_deref(), &base_overrides) {
         Ok(s) => s.params().clone(),
         Err(e) => {
@@ -328,7 +333,7 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Sweep, ConfigError> {
                 if !seen.insert(canonical.clone()) {
                     problem(at("path"), format!("{canonical} is varied twice"));
                 }
-                if let Some((id, date)) = config::dated::shadowing_event(&base, &segs) {
+                if let Some((id, date)) = config::dated::shadowing_event(&base, &segs).filter(|_| !p.until_events) {
                     problem(
                         at("path"),
                         format!(
@@ -500,6 +505,7 @@ mod tests {
             max: range.map(|r| r.1),
             scale,
             integer: false,
+            until_events: false,
         }
     }
 

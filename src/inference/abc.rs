@@ -84,6 +84,12 @@ impl AbcOptions {
     }
 }
 
+/// Each candidate's summaries (`None`: it failed).
+pub type Summaries = Vec<Option<Vec<f64>>>;
+
+/// The simulator: a batch of candidates to their summaries.
+pub type Evaluate<'a, E> = dyn FnMut(&[Candidate]) -> Result<Summaries, E> + 'a;
+
 /// One candidate: generation, index within the generation, and its point in copula space.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Candidate {
@@ -315,7 +321,7 @@ pub fn run<E>(
     opts: &AbcOptions,
     dims: usize,
     observed: &Observed,
-    evaluate: &mut dyn FnMut(&[Candidate]) -> Result<Vec<Option<Vec<f64>>>, E>,
+    evaluate: &mut Evaluate<'_, E>,
     on_generation: &mut dyn FnMut(&Population) -> Result<(), E>,
 ) -> Result<(Vec<Population>, Ending), E> {
     let n = opts.particles.max(1);
@@ -445,7 +451,7 @@ fn mcmc_generation<E>(
     t: u32,
     prev: &Population,
     observed: &Observed,
-    evaluate: &mut dyn FnMut(&[Candidate]) -> Result<Vec<Option<Vec<f64>>>, E>,
+    evaluate: &mut Evaluate<'_, E>,
     beta: &mut f64,
 ) -> Result<Population, E> {
     let n = prev.particles.len();

@@ -527,8 +527,11 @@ fn spec_hash(opts: &CalibrateOptions, su: &Setup) -> String {
     crate::model::rng::fnv1a_hex(&text)
 }
 
+/// The last generation of a posterior.csv: parameter paths, each particle's values, the weights.
+pub type PosteriorRows = (Vec<String>, Vec<Vec<f64>>, Vec<f64>);
+
 /// Reads a posterior.csv: the last generation's parameter columns and weights.
-pub fn read_posterior(path: &Path) -> Result<(Vec<String>, Vec<Vec<f64>>, Vec<f64>)> {
+pub fn read_posterior(path: &Path) -> Result<PosteriorRows> {
     let mut r = csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
     let h: Vec<String> = r.headers()?.iter().map(str::to_string).collect();
     let col = |k: &str| h.iter().position(|x| x == k).with_context(|| format!("{}: no column `{k}`", path.display()));

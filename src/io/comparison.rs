@@ -279,6 +279,7 @@ impl Draws {
                     max: None,
                     scale: Default::default(),
                     integer,
+                    until_events: true,
                 }
             })
             .collect()
@@ -291,7 +292,8 @@ impl Draws {
         for (k, p) in self.parameters(&base).iter().enumerate() {
             for v in p.values.iter().flatten() {
                 let sets = vec![format!("{}={v}", p.path)];
-                let checked = crate::config::apply_overrides(base.clone(), &Overrides { sets, ..Default::default() })
+                let o = Overrides { sets, until_events: vec![p.path.clone()], ..Default::default() };
+                let checked = crate::config::apply_overrides(base.clone(), &o)
                     .and_then(|f| Scenario::from_file(f, &scenario.display().to_string()));
                 if let Err(e) = checked {
                     bail!(
