@@ -299,7 +299,8 @@ pub fn default_threads() -> usize {
 }
 
 fn load_scenario(path: Option<&Path>, args: &ScenarioArgs, record_every: Option<Period>) -> Result<Scenario> {
-    let overrides = Overrides { sets: args.sets.clone(), seed: args.seed, agents: args.agents, record_every, ..Default::default() };
+    let overrides =
+        Overrides { sets: args.sets.clone(), seed: args.seed, agents: args.agents, record_every, ..Default::default() };
     Ok(config::load(path, &overrides)?)
 }
 

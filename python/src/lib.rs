@@ -75,10 +75,11 @@ fn load_checked(
     sets: Vec<String>,
     (seed, agents): (Option<u64>, Option<u64>),
     record_every: Option<&str>,
+    until_events: Vec<String>,
 ) -> PyResult<Arc<api::Scenario>> {
     let scenario_text = scenario.clone();
-    let scenario = api::load(&source(kind, scenario)?, &overrides(sets.clone(), seed, agents, record_every)?)
-        .map_err(scenario_error)?;
+    let o = Overrides { until_events, ..overrides(sets.clone(), seed, agents, record_every)? };
+    let scenario = api::load(&source(kind, scenario)?, &o).map_err(scenario_error)?;
     let file = (kind == "file").then(|| PathBuf::from(scenario_text.unwrap_or_default()));
     let demand = llm_market::memcheck::scenario_demand(&scenario, file.as_deref(), agents, &sets, 1);
     llm_market::memcheck::ensure(&demand).map_err(|e| PyValueError::new_err(format!("{e:#}")))?;
@@ -171,7 +172,7 @@ fn validate(
 
 /// Runs a scenario in memory: returns ([(table, Parquet bytes)], manifest JSON).
 #[pyfunction]
-#[pyo3(signature = (kind, scenario=None, sets=vec![], seed=None, agents=None, threads=None, record_every=None, progress=None))]
+#[pyo3(signature = (kind, scenario=None, sets=vec![], seed=None, agents=None, threads=None, record_every=None, progress=None, until_events=vec![]))]
 #[allow(clippy::too_many_arguments)]
 fn run<'py>(
     py: Python<'py>,
@@ -183,8 +184,9 @@ fn run<'py>(
     threads: Option<usize>,
     record_every: Option<&str>,
     progress: Option<Py<PyAny>>,
+    until_events: Vec<String>,
 ) -> PyResult<(Bound<'py, PyList>, String)> {
-    let scenario = load_checked(kind, scenario, sets, (seed, agents), record_every)?;
+    let scenario = load_checked(kind, scenario, sets, (seed, agents), record_every, until_events)?;
     let threads = thread_count(threads, all_cores())?;
     let started = SystemTime::now();
     let stop = AtomicUsize::new(0);
@@ -365,7 +367,7 @@ fn calibration(
     agents: Option<u64>,
     threads: Option<usize>,
 ) -> PyResult<String> {
-    let scenario = load_checked(kind, scenario, sets, (seed, agents), Some("month"))?;
+    let scenario = load_checked(kind, scenario, sets, (seed, agents), Some("month"), vec![])?;
     let threads = thread_count(threads, all_cores())?;
     let stop = AtomicUsize::new(0);
     let counts = (AtomicU64::new(0), AtomicU64::new(0));

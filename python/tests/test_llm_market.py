@@ -249,6 +249,10 @@ def test_calibrate_returns_the_posterior_and_runs_and_compares_under_it(tmp_path
     assert lab["fixed_cost_usd_per_year"] == pytest.approx(float(draw["firms.lab.fixed_cost_usd_per_year"]))
     with pytest.raises(ValueError, match="draw must be in"):
         lm.posterior_draw(post, 12)
+    # The checked-in posterior of the baseline runs under a scenario whose dated changes touch drawn keys.
+    boom = lm.run(ROOT / "configs" / "scenarios" / "enterprise_api_boom.toml", agents=2000, threads=1,
+                  posterior=ROOT / "configs" / "posteriors" / "baseline_2023.csv", draw=0, set={"end": "2023-10-31"})
+    assert len(boom.summary) > 0
     # compare under the posterior: predictive intervals and the variance split.
     c = lm.compare([TINY, ROOT / "tests" / "data" / "tiny_copy.toml"], tmp_path / "cmp", replicates=2, jobs=2,
                    posterior=post, draws=2)

@@ -296,10 +296,15 @@ pub fn compare(scenarios: &[ScenarioData], baseline: Option<&str>, level: f64) -
                 let row = rows.last_mut().expect("a row");
                 row.predictive_lo = Some(stats::quantile(&vals, 0.05));
                 row.predictive_hi = Some(stats::quantile(&vals, 0.95));
-                // Draw × seed table: replicates are draw-major with the same seeds in every draw.
+                // Draw × seed tables (replicates are draw-major with the same seeds in every draw): of the
+                // values, and of the paired differences from the baseline.
                 let mut table: BTreeMap<u64, Vec<Option<f64>>> = BTreeMap::new();
-                for (d, (_, m)) in s.draws.iter().zip(&reps) {
-                    table.entry(*d).or_default().push(m.get(&key).copied().filter(|v| v.is_finite()));
+                let mut diffs: BTreeMap<u64, Vec<Option<f64>>> = BTreeMap::new();
+                for (d, (k, m)) in s.draws.iter().zip(&reps) {
+                    let v = m.get(&key).copied().filter(|v| v.is_finite());
+                    table.entry(*d).or_default().push(v);
+                    let b = base_by_seed.get(k).and_then(|b| b.get(&key)).copied().filter(|v| v.is_finite());
+                    diffs.entry(*d).or_default().push(v.zip(b).map(|(v, b)| v - b));
                 }
                 let t: Vec<Vec<Option<f64>>> = table.into_values().collect();
                 let split = super::sensitivity::noise(&t, None, level);
@@ -307,14 +312,51 @@ pub fn compare(scenarios: &[ScenarioData], baseline: Option<&str>, level: f64) -
                 if total > 0.0 {
                     row.share_parameters = Some(split.var_parameters / total);
                     row.share_seeds = Some(split.var_seeds / total);
-                } else {
-                    row.share_parameters = Some(0.0);
-                    row.share_seeds = Some(0.0);
+                }
+                // Intervals for a crossed design: the mean of K draws × R shared seeds has variance
+                // σ²_draws/K + σ²_shared seeds/R + σ²_residual/(K·R), not σ²/(K·R).
+                // The reported interval is the union of that and the runs-as-independent one (Wilson,
+                // Newcombe or t), so that no outcome without variation gets a zero-width interval.
+                let (lo, hi) = crossed_interval(&t, row.mean, level);
+                let bounds = if key.2 == "probability" { (0.0, 1.0) } else { (f64::NEG_INFINITY, f64::INFINITY) };
+                if lo.is_finite() && hi.is_finite() {
+                    row.ci_lo = lo.max(bounds.0).min(row.ci_lo);
+                    row.ci_hi = hi.min(bounds.1).max(row.ci_hi);
+                }
+                if !is_base && paired {
+                    let dt: Vec<Vec<Option<f64>>> = diffs.into_values().collect();
+                    let (lo, hi) = crossed_interval(&dt, row.diff_vs_baseline, level);
+                    let b = if key.2 == "probability" { 1.0 } else { f64::INFINITY };
+                    if lo.is_finite() && hi.is_finite() {
+                        row.diff_ci_lo = lo.max(-b).min(row.diff_ci_lo);
+                        row.diff_ci_hi = hi.min(b).max(row.diff_ci_hi);
+                    }
                 }
             }
         }
     }
     Ok(Comparison { baseline: base.name.clone(), level, rows, firms })
+}
+
+/// The `level` interval of the mean of a draws × seeds table (row k: draw k; column r: seed r, shared by
+/// every draw) around `mean`, from its variance components (`sensitivity::noise`): Var = σ²_draws/K +
+/// σ²_shared/R + σ²_residual/(K·R), with Student's t on min(K, R) − 1 degrees of freedom. When a run is
+/// missing (no shared part), σ²_draws/K + σ²_seeds/R.
+pub fn crossed_interval(table: &[Vec<Option<f64>>], mean: f64, level: f64) -> (f64, f64) {
+    let split = super::sensitivity::noise(table, None, level);
+    let k = table.len().max(1) as f64;
+    let r = table.iter().map(Vec::len).max().unwrap_or(1).max(1) as f64;
+    let var = if split.var_seeds_shared.is_finite() {
+        split.var_parameters / k + split.var_seeds_shared / r + (split.var_seeds - split.var_seeds_shared) / (k * r)
+    } else {
+        split.var_parameters / k + split.var_seeds / r
+    };
+    if !(var.is_finite() && var >= 0.0) {
+        return (f64::NAN, f64::NAN);
+    }
+    let df = (k.min(r) - 1.0).max(1.0);
+    let half = stats::t_critical(df, level) * var.sqrt();
+    (mean - half, mean + half)
 }
 
 /// Formats a value of a metric for people (no "-0").
@@ -430,5 +472,25 @@ impl Comparison {
             }
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crossed_intervals_count_draws_and_shared_seeds_once() {
+        // y = a_k + b_r: 8 draws (variance 6), 4 seeds shared by every draw (variance 20/3), no residual.
+        let b = [-3.0, -1.0, 1.0, 3.0];
+        let table: Vec<Vec<Option<f64>>> = (0..8).map(|k| b.iter().map(|x| Some(k as f64 + x)).collect()).collect();
+        let (lo, hi) = crossed_interval(&table, 3.5, 0.95);
+        let var = 6.0 / 8.0 + (20.0 / 3.0) / 4.0;
+        let half = stats::t_critical(3.0, 0.95) * f64::sqrt(var);
+        assert!((hi - lo - 2.0 * half).abs() < 1e-9, "{lo} {hi} against ±{half}");
+        // Treating the 32 runs as independent would give a much narrower interval.
+        let all: Vec<f64> = table.iter().flatten().flatten().copied().collect();
+        let naive = stats::estimate(&all, 0.95);
+        assert!(naive.hi - naive.lo < 0.6 * (hi - lo));
     }
 }

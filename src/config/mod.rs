@@ -278,7 +278,11 @@ pub fn apply_overrides_traced(file: ScenarioFile, o: &Overrides) -> Result<(Scen
 }
 
 /// Applies `key.path=value` overrides; also returns the canonical key paths they set.
-fn apply_sets(file: ScenarioFile, sets: &[String], until_events: &[String]) -> Result<(ScenarioFile, Origins), ConfigError> {
+fn apply_sets(
+    file: ScenarioFile,
+    sets: &[String],
+    until_events: &[String],
+) -> Result<(ScenarioFile, Origins), ConfigError> {
     let mut origins = Origins::new();
     if sets.is_empty() {
         return Ok((file, origins));

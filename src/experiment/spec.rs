@@ -293,7 +293,8 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Sweep, ConfigError> {
     };
     let mut sets = file.set.clone();
     sets.extend(overrides.sets.iter().cloned());
-    let base_overrides = Overrides { sets, agents: overrides.agents, record_every: overrides.record_every, ..Default::default() };
+    let base_overrides =
+        Overrides { sets, agents: overrides.agents, record_every: overrides.record_every, ..Default::default() };
     let base = match config::load(scenario_path.as_deref(), &base_overrides) {
         Ok(s) => s.params().clone(),
         Err(e) => {

@@ -120,6 +120,9 @@ pub fn parse(text: &str, name: &str) -> Result<Vec<Target>, String> {
             source: rec.get(cs).unwrap_or("").to_string(),
             line,
         };
+        if !value.is_finite() || (!t.log_scale() && value == 0.0) {
+            return Err(format!("{}: must be a finite, non-zero number", at("value".into())));
+        }
         if t.log_scale() && value <= 0.0 {
             return Err(format!(
                 "{}: {quantity} is compared on a log scale and needs a positive value",
@@ -159,7 +162,7 @@ fn parse_period(p: &str) -> Option<(i32, u32)> {
     let y: i32 = p.get(..4)?.parse().ok()?;
     match p.len() {
         4 => Some((y, 12)),
-        7 if &p[4..5] == "-" => p[5..7].parse().ok().filter(|m| (1..=12).contains(m)).map(|m| (y, m)),
+        7 if p.get(4..5) == Some("-") => p.get(5..7)?.parse().ok().filter(|m| (1..=12).contains(m)).map(|m| (y, m)),
         _ => None,
     }
 }

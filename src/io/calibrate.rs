@@ -14,6 +14,7 @@ use crate::inference::prior::{self, Priors};
 use crate::inference::targets::{self, Target};
 use crate::model::rng::mix64;
 use anyhow::{Context, Result, bail};
+use chrono::Datelike;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -118,6 +119,14 @@ pub fn setup(opts: &CalibrateOptions) -> Result<Setup> {
     let mut sets = vec!["record_every=month".to_string(), format!("end={end}")];
     sets.extend(opts.sets.iter().cloned());
     let priors = prior::load(&opts.priors, &Overrides { sets, agents: opts.agents, ..Default::default() })?;
+    if let Some(t) = targets.iter().find(|t| t.metric == "result_usd" && t.month.0 != priors.base.start.0.year()) {
+        bail!(
+            "target {} (line {}): a year's result can only be computed for the year the run starts in ({})",
+            t.id,
+            t.line,
+            priors.base.start.0.year()
+        );
+    }
     if let Some(t) = targets.iter().find(|t| !priors.base.firms.iter().any(|f| f.id == t.firm)) {
         bail!(
             "target {} (line {}) is about firm {:?}, which the scenario of {} does not have",
@@ -244,7 +253,16 @@ pub fn calibrate(opts: &CalibrateOptions, progress: &(dyn Fn(u32, u64, u64) + Sy
     let su = setup(opts)?;
     let n_t = su.targets.len();
     let dims = su.priors.priors.len();
-    let spec_hash = spec_hash(opts, &su);
+    let abc_opts = AbcOptions {
+        sampler: opts.sampler.unwrap_or(if opts.particles >= 5 * dims { Sampler::Pmc } else { Sampler::Mcmc }),
+        particles: opts.particles,
+        generations: opts.generations,
+        min_acceptance: opts.min_acceptance,
+        alpha: 0.5,
+        seed: opts.seed,
+        max_candidates: 0,
+    };
+    let spec_hash = spec_hash(opts, &su, &abc_opts);
     let out = &opts.out;
     let mode = Mode::from_flags(opts.force, opts.resume);
     let _lock = super::folder::claim(out, Kind::Calibration, mode)?;
@@ -286,7 +304,9 @@ pub fn calibrate(opts: &CalibrateOptions, progress: &(dyn Fn(u32, u64, u64) + Sy
                 bail!("{} holds a finished calibration; nothing to resume (--force starts afresh)", out.display());
             }
             manifest["start_time"] = old["start_time"].clone();
-            if jpath.is_file() { read_journal(&jpath, &header, n_t)? } else { BTreeMap::new() }
+            // A journal without one complete line (a kill while its header was written) holds nothing.
+            let complete = std::fs::read(&jpath).is_ok_and(|b| b.contains(&b'\n'));
+            if complete { read_journal(&jpath, &header, n_t)? } else { BTreeMap::new() }
         }
         _ => BTreeMap::new(),
     };
@@ -311,15 +331,6 @@ pub fn calibrate(opts: &CalibrateOptions, progress: &(dyn Fn(u32, u64, u64) + Sy
     }
     let journal = Mutex::new(Journal { done, file, failures: Vec::new() });
     let k_runs = opts.seeds_per_particle;
-    let abc_opts = AbcOptions {
-        sampler: opts.sampler.unwrap_or(if opts.particles >= 5 * dims { Sampler::Pmc } else { Sampler::Mcmc }),
-        particles: opts.particles,
-        generations: opts.generations,
-        min_acceptance: opts.min_acceptance,
-        alpha: 0.5,
-        seed: opts.seed,
-        max_candidates: 0,
-    };
     let mut timing: Vec<f64> = Vec::new();
     let mut gen_started = Instant::now();
     let mut evaluate = |batch: &[Candidate]| -> Result<Vec<Option<Vec<f64>>>, Stop> {
@@ -511,9 +522,9 @@ fn one_run(opts: &CalibrateOptions, su: &Setup, x: &[f64], seed: u64) -> Result<
 }
 
 /// A hash of everything that determines the calibration's result.
-fn spec_hash(opts: &CalibrateOptions, su: &Setup) -> String {
+fn spec_hash(opts: &CalibrateOptions, su: &Setup, abc: &AbcOptions) -> String {
     let text = format!(
-        "{}\n{}\n{:?}\n{} {} {} {} {} {:?}",
+        "{}\n{}\n{:?}\n{} {} {} {} {} {:?} {:?} {} {}",
         toml::to_string(&su.priors.file).unwrap_or_default(),
         toml::to_string(&su.priors.base).unwrap_or_default(),
         su.targets,
@@ -522,7 +533,10 @@ fn spec_hash(opts: &CalibrateOptions, su: &Setup) -> String {
         opts.min_acceptance,
         opts.seeds_per_particle,
         opts.seed,
-        opts.fit_until
+        opts.fit_until,
+        abc.sampler,
+        abc.alpha,
+        abc.max_candidates
     );
     crate::model::rng::fnv1a_hex(&text)
 }
@@ -550,9 +564,20 @@ pub fn read_posterior(path: &Path) -> Result<PosteriorRows> {
                 .with_context(|| format!("{} line {}, column `{}`: not a number", path.display(), i + 2, h[c]))
         };
         let g = num(cg)? as u32;
-        rows.push((g, params.iter().map(|c| num(*c)).collect::<Result<_>>()?, num(cw)?));
+        let x: Vec<f64> = params.iter().map(|c| num(*c)).collect::<Result<_>>()?;
+        if let Some(k) = x.iter().position(|v| !v.is_finite()) {
+            bail!("{} line {}, column `{}`: not a finite number", path.display(), i + 2, h[params[k]]);
+        }
+        let w = num(cw)?;
+        if !(w.is_finite() && w >= 0.0) {
+            bail!("{} line {}, column `weight`: must be a finite number ≥ 0", path.display(), i + 2);
+        }
+        rows.push((g, x, w));
     }
     let last = rows.iter().map(|r| r.0).max().with_context(|| format!("{}: no particles", path.display()))?;
     let (x, w): (Vec<Vec<f64>>, Vec<f64>) = rows.into_iter().filter(|r| r.0 == last).map(|r| (r.1, r.2)).unzip();
+    if w.iter().sum::<f64>() <= 0.0 {
+        bail!("{}: the weights of generation {last} sum to 0", path.display());
+    }
     Ok((params.iter().map(|c| h[*c].clone()).collect(), x, w))
 }

@@ -271,8 +271,16 @@ fn shipped_scenarios_still_validate() {
             }
         }
     }
-    for f in files {
+    // Priors files (calibration) validate as priors files.
+    let (priors, scenarios): (Vec<_>, Vec<_>) =
+        files.into_iter().partition(|p| llm_market::inference::prior::is_priors_file(p));
+    assert!(priors.iter().any(|p| p.ends_with("priors_tiny.toml")));
+    for f in scenarios {
         config::load(Some(&f), &Overrides::default()).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+    }
+    for f in priors.into_iter().chain([root().join("configs/priors.toml")]) {
+        llm_market::inference::prior::load(&f, &Overrides::default())
+            .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
     }
 }
 

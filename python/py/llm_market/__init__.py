@@ -217,14 +217,18 @@ def run(
     runs; Ctrl-C stops the run and raises KeyboardInterrupt."""
     kind, text = _source(scenario)
     sets = _sets(set)
+    until_events: List[str] = []
     if (posterior is None) != (draw is None):
         raise ValueError("posterior and draw go together")
     if posterior is not None:
-        sets = [f"{k}={v}" for k, v in posterior_draw(posterior, int(draw)).items()] + sets
+        values = posterior_draw(posterior, int(draw))
+        sets = [f"{k}={v}" for k, v in values.items()] + sets
+        # As under `compare --posterior`: a drawn value holds until a dated change of the scenario.
+        until_events = list(values)
     callback, close = _progress(progress, "tick")
     try:
         tables, manifest = _scenario_errors(
-            lambda: _native.run(kind, text, sets, seed, agents, threads, record_every, callback)
+            lambda: _native.run(kind, text, sets, seed, agents, threads, record_every, callback, until_events)
         )
     finally:
         close()
@@ -435,7 +439,9 @@ def calibrate(
 
 def posterior_draw(posterior: Union[str, "os.PathLike[str]"], draw: int) -> Dict[str, str]:
     """The parameter values of particle ``draw`` of a posterior.csv's last generation, as ``set`` overrides
-    (the file's own text, so integers stay integers)."""
+    (the file's own text, so integers stay integers). Particles of the MCMC sampler have equal weights, so
+    k = 0, 1, … are posterior draws; a PMC posterior's particles carry weights (column ``weight``): resample
+    by them (``compare(posterior=)`` does) rather than take the particles in order."""
     import pandas as pd
 
     table = pd.read_csv(posterior, dtype=str)
