@@ -224,6 +224,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             opts.agents = scenario_args.agents;
             opts.command_line = std::env::args().collect();
             opts.stop = stop_on_signals()?;
+            // Memory: `--jobs` runs of the base scenario at once, checked before anything is written.
+            let su = llm_market::io::calibrate::setup(&opts)?;
+            let base = config::Scenario::from_file(su.priors.base.clone(), &opts.priors.display().to_string())?;
+            memcheck::ensure(&memcheck::scenario_demand(
+                &base,
+                None,
+                scenario_args.agents,
+                &scenario_args.sets,
+                opts.jobs as u64,
+            ))?;
             let pb = progress_bar(1);
             pb.set_style(
                 ProgressStyle::with_template("generation {msg} [{bar:40}] {pos}/{len} runs")
