@@ -197,6 +197,16 @@ fn journal_line(key: RunKey, seed: u64, values: &Option<Vec<f64>>, n: usize) -> 
     s
 }
 
+/// The whole journal, sorted by run key: what a resume rewrites and what the finished calibration keeps.
+fn journal_text(header: &str, done: &BTreeMap<RunKey, Option<Vec<f64>>>, seed: u64, n: usize) -> String {
+    let mut text = format!("{header}\n");
+    for (k, v) in done {
+        text.push_str(&journal_line(*k, run_seed(seed, k.0, k.1, k.2), v, n));
+        text.push('\n');
+    }
+    text
+}
+
 /// Reads the checkpoint; a torn last line (a kill during a write) is dropped, any other damage refused.
 fn read_journal(path: &Path, header: &str, n: usize) -> Result<BTreeMap<RunKey, Option<Vec<f64>>>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -321,12 +331,7 @@ pub fn calibrate(opts: &CalibrateOptions, progress: &(dyn Fn(u32, u64, u64) + Sy
         writeln!(file, "{header}")?;
     } else {
         // Drop a torn last line by rewriting what was read.
-        let mut text = format!("{header}\n");
-        for (k, v) in &done {
-            text.push_str(&journal_line(*k, run_seed(opts.seed, k.0, k.1, k.2), v, n_t));
-            text.push('\n');
-        }
-        write_atomic(&jpath, text)?;
+        write_atomic(&jpath, journal_text(&header, &done, opts.seed, n_t))?;
         file = std::fs::OpenOptions::new().append(true).open(&jpath)?;
     }
     let journal = Mutex::new(Journal { done, file, failures: Vec::new() });
@@ -392,13 +397,8 @@ pub fn calibrate(opts: &CalibrateOptions, progress: &(dyn Fn(u32, u64, u64) + Sy
         out,
         &super::calibration_report::Context { su: &su, pops: &pops, runs: &j.done, k_runs, opts },
     )?;
-    let mut text = format!("{header}\n");
-    for (k, v) in &j.done {
-        text.push_str(&journal_line(*k, run_seed(opts.seed, k.0, k.1, k.2), v, n_t));
-        text.push('\n');
-    }
     drop(j.file);
-    write_atomic(&jpath, text)?;
+    write_atomic(&jpath, journal_text(&header, &j.done, opts.seed, n_t))?;
     files.push(jpath);
     let runs: usize = j.done.len();
     manifest["complete"] = serde_json::json!(true);
