@@ -104,6 +104,7 @@ pub struct UserState {
 /// Kept in a column of its own (`EventState`, 2 bytes a user, not a component: bevy would add 8 bytes of
 /// change ticks), so that the pass finds due users by scanning it alone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(transparent)]
 pub struct Due(pub u16);
 
 impl Due {

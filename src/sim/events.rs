@@ -314,28 +314,39 @@ pub(super) fn due_tick(from: u32, ln_none: f64, rng: &mut CounterRng) -> u16 {
     if due >= Due::NEVER.0 as f64 { Due::NEVER.0 } else { due as u16 }
 }
 
-/// Which kinds are candidates in a tick known to hold at least one, kind `k` being a candidate with
-/// probability `1 − keep[k]`: calls `f(rng, k, candidate)` for each kind in order.
+/// Which kinds are candidates in a tick known to hold at least one, kind `k` (in order) being a candidate
+/// with probability `1 − keep_k`: [`Candidates::next`] is called once per kind, in order, and says whether
+/// it is one.
 ///
 /// The first candidate is `k` with probability `Π_{i<k}(1 − b_i) · b_k / P(any)`: the first `k` at which
 /// `Π_{i≤k}(1 − b_i)` falls to `1 − U·P(any)` for one uniform `U`; the kinds after it are candidates
 /// independently, each with its own `b`.
-#[inline(always)]
-pub(super) fn candidates(keep: &[f64], rng: &mut CounterRng, mut f: impl FnMut(&mut CounterRng, usize, bool)) {
-    let none: f64 = keep.iter().product();
-    let level = 1.0 - rng.uniform() * (1.0 - none);
-    let n = keep.len();
-    let (mut first_found, mut prefix) = (false, 1.0);
-    for (k, &keep) in keep.iter().enumerate() {
-        let candidate = if first_found {
-            rng.uniform() >= keep
-        } else {
-            prefix *= keep;
-            // The last kind is the first candidate if none before was (rounding cannot skip it).
-            first_found = prefix <= level || k + 1 == n;
-            first_found
-        };
-        f(rng, k, candidate);
+pub(super) struct Candidates {
+    level: f64,
+    prefix: f64,
+    first_found: bool,
+    /// Kinds not yet asked about.
+    left: usize,
+}
+
+impl Candidates {
+    /// For `n` kinds whose `keep`s multiply to `none` (in kind order, from 1): draws the level.
+    #[inline(always)]
+    pub(super) fn new(none: f64, n: usize, rng: &mut CounterRng) -> Candidates {
+        Candidates { level: 1.0 - rng.uniform() * (1.0 - none), prefix: 1.0, first_found: false, left: n }
+    }
+
+    /// Whether the next kind, with `keep`, is a candidate.
+    #[inline(always)]
+    pub(super) fn next(&mut self, keep: f64, rng: &mut CounterRng) -> bool {
+        self.left -= 1;
+        if self.first_found {
+            return rng.uniform() >= keep;
+        }
+        self.prefix *= keep;
+        // The last kind is the first candidate if none before was (rounding cannot skip it).
+        self.first_found = self.prefix <= self.level || self.left == 0;
+        self.first_found
     }
 }
 
@@ -347,7 +358,6 @@ pub(super) fn accept_thr(p: f64, b: f64) -> u64 {
 /// Kinds of decision in the order the pass enumerates them: learning of chatbot j is kind j.
 const ATTENTION: u8 = MAX_FIRMS as u8;
 const SUBSCRIPTION: u8 = MAX_FIRMS as u8 + 1;
-const MAX_KINDS: usize = MAX_FIRMS + 2;
 
 /// What one tick of the pass reads.
 struct Ctx<'a> {
@@ -408,59 +418,48 @@ impl<'a> Ctx<'a> {
         PaidClock::Mark { day: self.day, convert: self.convert_mark }
     }
 
-    /// The kinds of decision open to a user in state `st`, with `ln(1 − b)` of each (`log`) or `1 − b`;
-    /// returns how many.
+    /// Calls `f(kind, x)` for each kind of decision open to a user in state `st`, in order, `x` being its
+    /// entry of `t` (`ln(1 − b)` or `1 − b`): learning of each chatbot it does not know yet, attention (if it
+    /// knows one), and subscription (if it has a provider: churn if paying, conversion if not).
     #[inline(always)]
-    fn kinds(
-        &self,
-        u: &User,
-        st: &UserState,
-        log: bool,
-        kinds: &mut [u8; MAX_KINDS],
-        x: &mut [f64; MAX_KINDS],
-    ) -> usize {
+    fn each_kind(&self, u: &User, st: &UserState, t: &Rates, mut f: impl FnMut(u8, f64)) {
         let s = u.segment();
-        let t = if log { self.ln } else { self.keep };
-        let mut n = 0;
         let mut unknown = self.learnable[s] & !st.aware;
         while unknown != 0 {
             let j = unknown.trailing_zeros() as usize;
             unknown &= unknown - 1;
-            (kinds[n], x[n]) = (j as u8, t.aware[s][j]);
-            n += 1;
+            f(j as u8, t.aware[s][j]);
         }
         if st.aware != 0 {
-            (kinds[n], x[n]) = (ATTENTION, t.attention[s]);
-            n += 1;
+            f(ATTENTION, t.attention[s]);
         }
         if st.provider != NONE {
             let j = firm(st.provider);
-            (kinds[n], x[n]) = (SUBSCRIPTION, if st.paid_days > 0 { t.churn[j] } else { t.convert[j] });
-            n += 1;
+            f(SUBSCRIPTION, if st.paid_days > 0 { t.churn[j] } else { t.convert[j] });
         }
-        n
     }
 
     /// The tick of the user's next candidate at or after `from` (a geometric waiting time).
     #[inline(always)]
     fn next_due(&self, from: u16, u: &User, st: &UserState, rng: &mut CounterRng) -> Due {
-        let (mut kinds, mut lns) = ([0u8; MAX_KINDS], [0f64; MAX_KINDS]);
-        let n = self.kinds(u, st, true, &mut kinds, &mut lns);
-        Due(due_tick(from as u32, lns[..n].iter().sum(), rng))
+        // Summed in kind order from -0.0, as `Iterator::sum` does.
+        let mut ln_none = -0.0;
+        self.each_kind(u, st, self.ln, |_, ln| ln_none += ln);
+        Due(due_tick(from as u32, ln_none, rng))
     }
 
-    /// At a due tick: which kinds are candidates (at least one, [`candidates`]), each accepted with `p / b`.
+    /// At a due tick: which kinds are candidates (at least one, [`Candidates`]), each accepted with `p / b`.
     /// Returns the chatbots learnt, the attention outcome (`None`: the user knows no chatbot, so attention was
     /// not one of its kinds) and the subscription outcome (`None`: no provider).
     #[inline(always)]
     fn decide(&self, u: &User, st: &UserState, rng: &mut CounterRng) -> (u32, Option<bool>, Option<bool>) {
-        let (mut kinds, mut keep) = ([0u8; MAX_KINDS], [0f64; MAX_KINDS]);
-        let n = self.kinds(u, st, false, &mut kinds, &mut keep);
         let s = u.segment();
+        let (mut none, mut n) = (1.0, 0);
+        self.each_kind(u, st, self.keep, |_, keep| (none, n) = (none * keep, n + 1));
+        let mut candidates = Candidates::new(none, n, rng);
         let (mut learnt, mut attention, mut subscription) = (0u32, None, None);
-        candidates(&keep[..n], rng, |rng, k, candidate| {
-            let kind = kinds[k];
-            let accepted = candidate && rng.hit(self.accept_thr(kind, s, u, st));
+        self.each_kind(u, st, self.keep, |kind, keep| {
+            let accepted = candidates.next(keep, rng) && rng.hit(self.accept_thr(kind, s, u, st));
             match kind {
                 ATTENTION => attention = Some(accepted),
                 SUBSCRIPTION => subscription = Some(accepted),
@@ -558,7 +557,7 @@ fn visit(ctx: &Ctx, c: &mut Counts, u: &User, st: &mut UserState, due: &mut Due,
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn pass_avx2(ctx: &Ctx, c: &mut Counts, us: &[User], sts: &mut [UserState], dues: &mut [Due]) {
-    pass(ctx, c, us, sts, dues)
+    pass::<true>(ctx, c, us, sts, dues)
 }
 
 /// Whether the pass may use AVX2: the CPU has it and the run's options allow vector code.
@@ -574,7 +573,7 @@ fn avx2(vector_test: bool) -> bool {
 /// The pass over a slice of users. On most ticks it only scans `Due` for users due now or marked, 64 at a
 /// time; when bounds changed, or a change of the market may force anyone's choice, it looks at every user.
 #[inline(always)]
-fn pass(ctx: &Ctx, c: &mut Counts, us: &[User], sts: &mut [UserState], dues: &mut [Due]) {
+fn pass<const AVX2: bool>(ctx: &Ctx, c: &mut Counts, us: &[User], sts: &mut [UserState], dues: &mut [Due]) {
     if ctx.changed.is_some() || ctx.force {
         let changed = ctx.changed.unwrap_or_default();
         for ((u, st), due) in us.iter().zip(sts).zip(dues) {
@@ -590,7 +589,7 @@ fn pass(ctx: &Ctx, c: &mut Counts, us: &[User], sts: &mut [UserState], dues: &mu
     for ((uc, sc), dc) in us.chunks(CHUNK).zip(sts.chunks_mut(CHUNK)).zip(dues.chunks_mut(CHUNK)) {
         let mut n = 0;
         for (b, block) in dc.chunks(64).enumerate() {
-            let mut due = block.iter().enumerate().fold(0u64, |m, (i, d)| m | ((d.0 <= tick) as u64) << i);
+            let mut due = due_bits::<AVX2>(block, tick);
             while due != 0 {
                 found[n] = (b * 64 + due.trailing_zeros() as usize) as u16;
                 due &= due - 1;
@@ -607,6 +606,39 @@ fn pass(ctx: &Ctx, c: &mut Counts, us: &[User], sts: &mut [UserState], dues: &mu
             visit(ctx, c, &uc[i], &mut sc[i], &mut dc[i], marked, marked);
         }
     }
+}
+
+/// Bit `i` set where `block[i]` (at most 64 due ticks) is at most `tick`: the users due now or marked. With
+/// `AVX2` (only inside [`pass_avx2`]) a whole block takes 4 loads, 4 comparisons and 2 masks.
+#[inline(always)]
+fn due_bits<const AVX2: bool>(block: &[Due], tick: u16) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    if AVX2 && let Ok(block) = <&[Due; 64]>::try_from(block) {
+        // SAFETY: `AVX2` is true only in `pass_avx2`, called only where `avx2` found the feature.
+        return unsafe { due_bits_avx2(block, tick) };
+    }
+    block.iter().enumerate().fold(0u64, |m, (i, d)| m | ((d.0 <= tick) as u64) << i)
+}
+
+/// [`due_bits`] of a full block with AVX2: 16 due ticks per comparison (`min(d, tick) == d`, unsigned).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+fn due_bits_avx2(block: &[Due; 64], tick: u16) -> u64 {
+    use std::arch::x86_64::*;
+    let t = _mm256_set1_epi16(tick as i16);
+    let p = block.as_ptr().cast::<__m256i>();
+    // SAFETY: `Due` is a transparent u16, so the block is 128 bytes: four unaligned 32-byte loads.
+    let at_most = |k: usize| unsafe {
+        let v = _mm256_loadu_si256(p.add(k));
+        _mm256_cmpeq_epi16(_mm256_min_epu16(v, t), v)
+    };
+    // Packing two masks of 16 words into 32 bytes interleaves their 8-word halves: the permutation puts the
+    // 64-bit quarters back in order (0, 2, 1, 3) before the bytes' top bits are taken.
+    let bytes = |a: __m256i, b: __m256i| _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_packs_epi16(a, b));
+    let lo = _mm256_movemask_epi8(bytes(at_most(0), at_most(1))) as u32 as u64;
+    let hi = _mm256_movemask_epi8(bytes(at_most(2), at_most(3))) as u32 as u64;
+    lo | hi << 32
 }
 
 /// Users per chunk of the pass's scan (their due rows are prefetched together).
@@ -697,7 +729,7 @@ fn tick_pass(
                     unsafe { pass_avx2(&ctx, &mut c, us, sts, dues) };
                     return c;
                 }
-                pass(&ctx, &mut c, us, sts, dues);
+                pass::<false>(&ctx, &mut c, us, sts, dues);
                 c
             });
             for p in &parts {
@@ -1074,6 +1106,39 @@ pub(super) mod tests {
             let p = ks_p(&reference.aware, &faster.aware);
             eprintln!("{case}, 10% faster learning: p = {p:.2e}");
             assert!(p < 1e-3, "{case}: a 10% faster learning hazard went unnoticed (p = {p:.2e})");
+        }
+    }
+
+    /// The AVX2 scan of the due column finds the same users as the plain one: blocks of random due ticks
+    /// around the tick, the extremes (0 = marked, `Due::NEVER`) and the ticks at the ends of the range.
+    #[test]
+    fn vector_scan_of_the_due_column_equals_the_plain_one() {
+        #[cfg(target_arch = "x86_64")]
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            eprintln!("skipped: this CPU has no AVX2 (the vector scan is never used on it)");
+            return;
+        }
+        let mut rng = CounterRng::new(tick_key(1, Stream::Due, 0), 0);
+        for case in 0..2000u32 {
+            let tick = match case % 4 {
+                0 => 0,
+                1 => u16::MAX - 1,
+                _ => (rng.draw() % 2000) as u16,
+            };
+            let block: Vec<Due> = (0..64)
+                .map(|_| match rng.draw() % 8 {
+                    0 => Due(MARKED),
+                    1 => Due::NEVER,
+                    2 => Due(tick),
+                    3 => Due(tick.saturating_add(1)),
+                    _ => Due(tick.saturating_sub(3).saturating_add((rng.draw() % 7) as u16)),
+                })
+                .collect();
+            let plain = due_bits::<false>(&block, tick);
+            assert_eq!(plain, block.iter().enumerate().fold(0, |m, (i, d)| m | ((d.0 <= tick) as u64) << i));
+            assert_eq!(due_bits::<true>(&block, tick), plain, "case {case}, tick {tick}: {block:?}");
+            // A short last block takes the plain path either way.
+            assert_eq!(due_bits::<true>(&block[..37], tick), plain & ((1 << 37) - 1));
         }
     }
 

@@ -21,7 +21,7 @@
 //! `Stream::OrgDue`, the kernel's choices and fresh draws on `Stream::Org`.
 
 use super::components::*;
-use super::events::{SHRINK_AFTER_TICKS, accept_thr, candidates, due_tick, move_bound};
+use super::events::{Candidates, SHRINK_AFTER_TICKS, accept_thr, due_tick, move_bound};
 use super::orgs::{ORG_KINDS, OrgCounts, OrgKind, OrgMarket, OrgPhase, VERTICALS, decide_org, forced};
 use super::resources::*;
 use crate::model::rng::{CounterRng, Stream, tick_key};
@@ -112,16 +112,13 @@ impl OrgEvents {
     /// At a due tick: which of the `open` kinds are candidates (at least one), each accepted with `p / b`.
     fn decide(&self, org: &Org, open: u8, m: &OrgMarket, rng: &mut CounterRng) -> [bool; ORG_KINDS] {
         let v = org.vertical as usize;
-        let (mut kinds, mut keep, mut n) = ([0usize; ORG_KINDS], [0f64; ORG_KINDS], 0);
-        for k in (0..ORG_KINDS).filter(|k| (open >> k) & 1 == 1) {
-            (kinds[n], keep[n]) = (k, self.keep[k][v]);
-            n += 1;
-        }
+        let kinds = || (0..ORG_KINDS).filter(|k| (open >> k) & 1 == 1);
+        let none = kinds().map(|k| self.keep[k][v]).product();
+        let mut candidates = Candidates::new(none, kinds().count(), rng);
         let mut accepted = [false; ORG_KINDS];
-        candidates(&keep[..n], rng, |rng, i, candidate| {
-            let k = kinds[i];
-            accepted[k] = candidate && rng.hit(accept_thr(m.p[k][v], self.bound[k][v]));
-        });
+        for k in kinds() {
+            accepted[k] = candidates.next(self.keep[k][v], rng) && rng.hit(accept_thr(m.p[k][v], self.bound[k][v]));
+        }
         accepted
     }
 
