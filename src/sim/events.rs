@@ -431,11 +431,32 @@ impl<'a> Ctx<'a> {
             f(j as u8, t.aware[s][j]);
         }
         if st.aware != 0 {
-            f(ATTENTION, t.attention[s]);
+            f(ATTENTION, Self::entry(ATTENTION, s, st, t));
         }
         if st.provider != NONE {
-            let j = firm(st.provider);
-            f(SUBSCRIPTION, if st.paid_days > 0 { t.churn[j] } else { t.convert[j] });
+            f(SUBSCRIPTION, Self::entry(SUBSCRIPTION, s, st, t));
+        }
+    }
+
+    /// The kinds [`Self::each_kind`] walks, one bit each in the same order: chatbot j is bit j, then
+    /// [`ATTENTION`] and [`SUBSCRIPTION`].
+    #[inline(always)]
+    fn kind_bits(&self, u: &User, st: &UserState) -> u64 {
+        (self.learnable[u.segment()] & !st.aware) as u64
+            | ((st.aware != 0) as u64) << ATTENTION
+            | ((st.provider != NONE) as u64) << SUBSCRIPTION
+    }
+
+    /// The entry of `t` for `kind` of a user of segment `s` in state `st` (the `x` of [`Self::each_kind`]).
+    #[inline(always)]
+    fn entry(kind: u8, s: usize, st: &UserState, t: &Rates) -> f64 {
+        match kind {
+            ATTENTION => t.attention[s],
+            SUBSCRIPTION => {
+                let j = firm(st.provider);
+                if st.paid_days > 0 { t.churn[j] } else { t.convert[j] }
+            }
+            j => t.aware[s][j as usize],
         }
     }
 
@@ -458,14 +479,20 @@ impl<'a> Ctx<'a> {
         self.each_kind(u, st, self.keep, |_, keep| (none, n) = (none * keep, n + 1));
         let mut candidates = Candidates::new(none, n, rng);
         let (mut learnt, mut attention, mut subscription) = (0u32, None, None);
-        self.each_kind(u, st, self.keep, |kind, keep| {
+        // The same kinds in the same order as `each_kind`, walked as bits here so that this loop's body is
+        // inlined (a closure passed to `each_kind` was left a call per kind).
+        let mut kinds = self.kind_bits(u, st);
+        while kinds != 0 {
+            let kind = kinds.trailing_zeros() as u8;
+            kinds &= kinds - 1;
+            let keep = Self::entry(kind, s, st, self.keep);
             let accepted = candidates.next(keep, rng) && rng.hit(self.accept_thr(kind, s, u, st));
             match kind {
                 ATTENTION => attention = Some(accepted),
                 SUBSCRIPTION => subscription = Some(accepted),
                 j => learnt |= (accepted as u32) << j,
             }
-        });
+        }
         (learnt, attention, subscription)
     }
 
