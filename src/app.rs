@@ -173,8 +173,29 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             println!("merged {n} runs from {} folders into {}", dirs.len(), out.display());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Slurm { sweep, shards, out, submit, partition, time, cpus_per_task, scenario_args } => {
-            cmd_slurm(&sweep, shards, &out, submit, partition, time, cpus_per_task, &scenario_args)
+        Command::Slurm {
+            sweep,
+            shards,
+            out,
+            submit,
+            partition,
+            time,
+            cpus_per_task,
+            scenario_args,
+            calibrate_args,
+        } => {
+            let job =
+                SlurmJob { shards, out: &out, submit, partition, time, cpus: cpus_per_task, args: &scenario_args };
+            if is_priors_file(&sweep) {
+                cmd_slurm_calibrate(&sweep, &job, &calibrate_args)
+            } else if !calibrate_args.is_empty() {
+                anyhow::bail!(
+                    "options after `--` are calibrate's, and {} is not a priors file (no [[prior]] entries)",
+                    sweep.display()
+                )
+            } else {
+                cmd_slurm(&sweep, &job)
+            }
         }
         Command::Calibrate {
             priors,
@@ -191,6 +212,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             out,
             resume,
             force,
+            shard,
+            gather,
             dpi,
             scenario_args,
         } => {
@@ -219,6 +242,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             opts.run = run_options(1)?;
             opts.resume = resume;
             opts.force = force;
+            opts.shard = shard;
+            opts.gather = gather;
             opts.dpi = dpi;
             opts.sets = scenario_args.sets.clone();
             opts.agents = scenario_args.agents;
@@ -254,6 +279,26 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                         out.join("simulations.csv").display()
                     );
                     Ok(ExitCode::from(128 + signal as u8))
+                }
+                CalibrateOutcome::Waiting { generation, missing, ran } => {
+                    let what = match opts.shard {
+                        Some(s) => format!("shard {}/{} ran {ran} runs", s.index, s.count),
+                        None => "gathered the shards' runs".to_string(),
+                    };
+                    match generation {
+                        Some(g) => println!(
+                            "{what}; generation {g} still needs {missing} runs of {}: run the shards again, then \
+                             `calibrate --gather` in {}",
+                            if opts.gather { "the shards" } else { "other shards" },
+                            out.display()
+                        ),
+                        None => println!(
+                            "{what}; every run the calibration needs is done: `calibrate --gather` in {} writes \
+                             its outputs",
+                            out.display()
+                        ),
+                    }
+                    Ok(ExitCode::SUCCESS)
                 }
                 CalibrateOutcome::Done { summary, files, .. } => {
                     println!("{summary}");
@@ -549,41 +594,84 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn cmd_slurm(
-    path: &Path,
+/// What `llm-market slurm` writes scripts for, whatever the work.
+struct SlurmJob<'a> {
     shards: u64,
-    out: &Path,
+    out: &'a Path,
     submit: bool,
     partition: Option<String>,
     time: Option<String>,
     cpus: u32,
-    args: &SweepArgs,
-) -> Result<ExitCode> {
-    if shards == 0 {
-        anyhow::bail!("--shards must be at least 1");
+    args: &'a SweepArgs,
+}
+
+impl SlurmJob<'_> {
+    /// `#SBATCH` lines of every script: partition and time limit.
+    fn common(&self) -> String {
+        let mut common = String::new();
+        if let Some(p) = &self.partition {
+            common.push_str(&format!("#SBATCH --partition={p}\n"));
+        }
+        if let Some(t) = &self.time {
+            common.push_str(&format!("#SBATCH --time={t}\n"));
+        }
+        common
     }
-    let o = Overrides { sets: args.sets.clone(), agents: args.agents, ..Default::default() };
+
+    /// `--set` and `--agents` for the command line of every task, quoted.
+    fn scenario_flags(&self) -> String {
+        let mut extra = String::new();
+        for s in &self.args.sets {
+            extra.push_str(&format!(" --set {}", shell_quote(s)));
+        }
+        if let Some(a) = self.args.agents {
+            extra.push_str(&format!(" --agents {a}"));
+        }
+        extra
+    }
+
+    /// The scripts' folder (`OUT/slurm/`), created, and the absolute paths of the executable and `OUT`.
+    fn paths(&self) -> Result<(PathBuf, PathBuf, PathBuf)> {
+        if self.shards == 0 {
+            anyhow::bail!("--shards must be at least 1");
+        }
+        let out = abs(self.out);
+        let dir = out.join("slurm");
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        Ok((dir, abs(&std::env::current_exe()?), out))
+    }
+}
+
+fn abs(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+fn quoted(p: &Path) -> String {
+    shell_quote(&p.display().to_string())
+}
+
+/// Submits a batch script (after job `after` succeeded, if given) and returns the job id.
+fn sbatch(script: &Path, after: Option<&str>) -> Result<String> {
+    let mut args = vec!["--parsable".to_string()];
+    if let Some(a) = after {
+        args.push(format!("--dependency=afterok:{a}"));
+    }
+    args.push(script.display().to_string());
+    let o = std::process::Command::new("sbatch")
+        .args(&args)
+        .output()
+        .context("cannot run sbatch (is Slurm installed and on PATH?)")?;
+    if !o.status.success() {
+        anyhow::bail!("sbatch {} failed: {}", args.join(" "), String::from_utf8_lossy(&o.stderr).trim());
+    }
+    Ok(String::from_utf8_lossy(&o.stdout).trim().split(';').next().unwrap_or("").to_string())
+}
+
+fn cmd_slurm(path: &Path, job: &SlurmJob) -> Result<ExitCode> {
+    let (dir, exe, out) = job.paths()?;
+    let o = Overrides { sets: job.args.sets.clone(), agents: job.args.agents, ..Default::default() };
     let sweep = experiment::spec::load(path, &o)?;
-    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-    let q = |p: &Path| shell_quote(&p.display().to_string());
-    let (exe, sweep_path, out) = (abs(&std::env::current_exe()?), abs(path), abs(out));
-    let dir = out.join("slurm");
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut extra = String::new();
-    for s in &args.sets {
-        extra.push_str(&format!(" --set {}", shell_quote(s)));
-    }
-    if let Some(a) = args.agents {
-        extra.push_str(&format!(" --agents {a}"));
-    }
-    let mut common = String::new();
-    if let Some(p) = &partition {
-        common.push_str(&format!("#SBATCH --partition={p}\n"));
-    }
-    if let Some(t) = &time {
-        common.push_str(&format!("#SBATCH --time={t}\n"));
-    }
+    let (shards, cpus, common, extra) = (job.shards, job.cpus, job.common(), job.scenario_flags());
     let name = &sweep.file.name;
     let array = format!(
         "#!/bin/bash\n\
@@ -598,11 +686,11 @@ fn cmd_slurm(
          --out {out}/shards/\"$SLURM_ARRAY_TASK_ID\"{extra}\n",
         last = shards - 1,
         logs = dir.display(),
-        exe = q(&exe),
-        sweep = q(&sweep_path),
-        out = q(&out),
+        exe = quoted(&exe),
+        sweep = quoted(&abs(path)),
+        out = quoted(&out),
     );
-    let shard_dirs: Vec<String> = (0..shards).map(|k| q(&out.join("shards").join(k.to_string()))).collect();
+    let shard_dirs: Vec<String> = (0..shards).map(|k| quoted(&out.join("shards").join(k.to_string()))).collect();
     let merge = format!(
         "#!/bin/bash\n\
          # Merge job: runs after every array task succeeded (written by `llm-market slurm`).\n\
@@ -613,31 +701,105 @@ fn cmd_slurm(
          set -euo pipefail\n\
          exec {exe} merge {dirs} --out {out}\n",
         logs = dir.display(),
-        exe = q(&exe),
+        exe = quoted(&exe),
         dirs = shard_dirs.join(" "),
-        out = q(&out),
+        out = quoted(&out),
     );
     let (array_path, merge_path) = (dir.join("array.sbatch"), dir.join("merge.sbatch"));
     llm_market::io::sweep_out::write_atomic(&array_path, &array)?;
     llm_market::io::sweep_out::write_atomic(&merge_path, &merge)?;
     println!("wrote {}", array_path.display());
     println!("wrote {}", merge_path.display());
-    if submit {
-        let sbatch = |args: &[&str]| -> Result<String> {
-            let o = std::process::Command::new("sbatch")
-                .args(args)
-                .output()
-                .context("cannot run sbatch (is Slurm installed and on PATH?)")?;
-            if !o.status.success() {
-                anyhow::bail!("sbatch {} failed: {}", args.join(" "), String::from_utf8_lossy(&o.stderr).trim());
-            }
-            Ok(String::from_utf8_lossy(&o.stdout).trim().split(';').next().unwrap_or("").to_string())
-        };
-        let array_id = sbatch(&["--parsable", &array_path.display().to_string()])?;
-        let merge_id =
-            sbatch(&["--parsable", &format!("--dependency=afterok:{array_id}"), &merge_path.display().to_string()])?;
+    if job.submit {
+        let array_id = sbatch(&array_path, None)?;
+        let merge_id = sbatch(&merge_path, Some(&array_id))?;
         println!("array job {array_id}");
         println!("merge job {merge_id}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Whether `path` is a priors file (a TOML file with `[[prior]]` entries) rather than a sweep file.
+fn is_priors_file(path: &Path) -> bool {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| t.parse::<toml::Table>().ok())
+        .is_some_and(|t| t.contains_key("prior"))
+}
+
+/// `llm-market slurm PRIORS.toml -- OPTIONS`: a calibration in rounds. Each round is an array job (every
+/// task runs `calibrate --shard K/N`, its share of the runs the calibration needs next) and a gathering
+/// job after it (`calibrate --gather`), which submits the next round until the calibration is complete.
+fn cmd_slurm_calibrate(priors: &Path, job: &SlurmJob, calibrate_args: &[String]) -> Result<ExitCode> {
+    // The options are calibrate's: checked here as its command line would be, before anything is written.
+    for a in calibrate_args {
+        let flag = a.split('=').next().unwrap_or(a);
+        if ["--out", "--shard", "--gather", "--resume", "--force", "--jobs", "--set", "--agents"].contains(&flag) {
+            anyhow::bail!(
+                "{flag} after `--`: the Slurm scripts set it (--set and --agents go before `--`, --out and \
+                 --shards are slurm's own)"
+            );
+        }
+    }
+    let mut check = vec!["llm-market".to_string(), "calibrate".to_string(), priors.display().to_string()];
+    check.extend(calibrate_args.iter().cloned());
+    if let Err(e) = <Cli as clap::Parser>::try_parse_from(&check) {
+        let text = e.to_string();
+        let first = text.lines().next().unwrap_or("").trim_start_matches("error: ").to_string();
+        anyhow::bail!("the calibrate options after `--`: {first}");
+    }
+    let (dir, exe, out) = job.paths()?;
+    let (shards, cpus, common) = (job.shards, job.cpus, job.common());
+    let mut extra = job.scenario_flags();
+    for a in calibrate_args {
+        extra.push(' ');
+        extra.push_str(&shell_quote(a));
+    }
+    let name = priors.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "calibrate".into());
+    let (array_path, gather_path) = (dir.join("calibrate-shards.sbatch"), dir.join("calibrate-gather.sbatch"));
+    let calibrate = format!("{} calibrate {} --out {}", quoted(&exe), quoted(&abs(priors)), quoted(&out));
+    let array = format!(
+        "#!/bin/bash\n\
+         # Array job: one shard's share of the runs calibration {name} needs next, per task (written by\n\
+         # `llm-market slurm`; the gathering job submits it again until the calibration is complete).\n\
+         #SBATCH --job-name=llm-{name}\n\
+         #SBATCH --array=0-{last}\n\
+         #SBATCH --cpus-per-task={cpus}\n\
+         #SBATCH --output={logs}/%x-%A_%a.out\n\
+         {common}\
+         set -euo pipefail\n\
+         exec {calibrate} --shard \"$SLURM_ARRAY_TASK_ID/{shards}\" --jobs \"${{SLURM_CPUS_PER_TASK:-1}}\"{extra}\n",
+        last = shards - 1,
+        logs = dir.display(),
+    );
+    let gather = format!(
+        "#!/bin/bash\n\
+         # Gathering job: runs after every task of a round succeeded; goes as far as the shards' runs allow,\n\
+         # and submits the next round until the calibration is complete (written by `llm-market slurm`).\n\
+         #SBATCH --job-name=llm-{name}-gather\n\
+         #SBATCH --cpus-per-task=1\n\
+         #SBATCH --output={logs}/%x-%j.out\n\
+         {common}\
+         set -euo pipefail\n\
+         {calibrate} --gather --jobs 1{extra}\n\
+         if ! grep -q '\"complete\": true' {manifest}; then\n  \
+         round=$(sbatch --parsable {array_q})\n  \
+         sbatch --parsable --dependency=afterok:\"${{round%%;*}}\" {gather_q}\n\
+         fi\n",
+        logs = dir.display(),
+        manifest = quoted(&out.join("manifest.json")),
+        array_q = quoted(&array_path),
+        gather_q = quoted(&gather_path),
+    );
+    llm_market::io::sweep_out::write_atomic(&array_path, &array)?;
+    llm_market::io::sweep_out::write_atomic(&gather_path, &gather)?;
+    println!("wrote {}", array_path.display());
+    println!("wrote {}", gather_path.display());
+    if job.submit {
+        let array_id = sbatch(&array_path, None)?;
+        let gather_id = sbatch(&gather_path, Some(&array_id))?;
+        println!("array job {array_id}");
+        println!("gather job {gather_id}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -128,8 +128,10 @@ pub enum Command {
         #[arg(long, default_value = "csv", value_name = "csv|parquet")]
         format: llm_market::experiment::runner::Format,
     },
-    /// Write Slurm batch scripts for a sweep: an array job over shards and a merge job after it.
+    /// Write Slurm batch scripts for a sweep (an array job over shards and a merge job after it) or for a
+    /// calibration (rounds of an array job over shards and a gathering job, which submits the next round).
     Slurm {
+        /// A sweep file, or a priors file (`[[prior]]` entries) for a calibration.
         sweep: PathBuf,
         /// Number of array tasks (shards).
         #[arg(long)]
@@ -149,6 +151,9 @@ pub enum Command {
         cpus_per_task: u32,
         #[command(flatten)]
         scenario_args: SweepArgs,
+        /// For a calibration: `calibrate`'s options after `--` (e.g. `-- --particles 200 --generations 8`).
+        #[arg(last = true, value_name = "CALIBRATE OPTIONS")]
+        calibrate_args: Vec<String>,
     },
     /// Compare scenarios: statistics across replicates, paired differences, charts, an HTML report.
     Compare {
@@ -316,6 +321,14 @@ pub enum Command {
         /// Write even if the output folder holds earlier outputs (moved into backup-<time>/ first).
         #[arg(long)]
         force: bool,
+        /// Run only this shard's share of the runs the calibration needs next (candidates dealt out in turn),
+        /// keeping them in OUT/shards/K/, then stop; `--gather` continues (`llm-market slurm` runs the rounds).
+        #[arg(long, value_name = "K/N", conflicts_with_all = ["force", "gather"])]
+        shard: Option<llm_market::experiment::runner::Shard>,
+        /// Gather the runs of OUT/shards/*/ and go as far as they allow, running nothing; writes the outputs
+        /// once every run is done (implies --resume).
+        #[arg(long, conflicts_with = "force")]
+        gather: bool,
         /// Draw the PNG charts at this resolution (default: 96).
         #[arg(long, value_parser = clap::value_parser!(u32).range(72..=1200))]
         dpi: Option<u32>,

@@ -8,7 +8,7 @@
 use super::folder::{Kind, Mode};
 use super::sweep_out::write_atomic;
 use crate::api::{self, Overrides, RunOptions};
-use crate::experiment::runner::{Stoppable, panic_text};
+use crate::experiment::runner::{Shard, Stoppable, panic_text};
 use crate::inference::abc::{self, AbcOptions, Candidate, Ending, Observed, Population, Sampler};
 use crate::inference::prior::{self, Priors};
 use crate::inference::targets::{self, Target};
@@ -48,6 +48,10 @@ pub struct CalibrateOptions {
     pub out: PathBuf,
     pub resume: bool,
     pub force: bool,
+    /// Run only this shard's share of the runs (`--shard K/N`), in `out/shards/K/`: see [`calibrate`].
+    pub shard: Option<Shard>,
+    /// Gather the shards' runs and go as far as they allow, running nothing (`--gather`; implies resume).
+    pub gather: bool,
     pub sets: Vec<String>,
     pub run: RunOptions,
     pub dpi: Option<u32>,
@@ -74,6 +78,8 @@ impl CalibrateOptions {
             out: out.into(),
             resume: false,
             force: false,
+            shard: None,
+            gather: false,
             sets: Vec::new(),
             run: RunOptions::default(),
             dpi: None,
@@ -96,6 +102,11 @@ pub enum CalibrateOutcome {
     },
     /// Stopped by `stop` (its value): the finished runs are in simulations.csv; `--resume` continues.
     Interrupted { signal: usize },
+    /// A shard ran its share of the runs the calibration needs next, or `--gather` found runs missing: the
+    /// next round of shards continues. `generation` is where runs are missing (`None`: none are, and
+    /// `--gather` in the calibration's folder writes the outputs); `missing` counts them, `ran` is this
+    /// process's runs.
+    Waiting { generation: Option<u32>, missing: u64, ran: u64 },
 }
 
 /// Everything a calibration's runs and outputs need.
@@ -274,10 +285,17 @@ pub fn calibrate(opts: &CalibrateOptions, progress: &(dyn Fn(u32, u64, u64) + Sy
     };
     let spec_hash = spec_hash(opts, &su, &abc_opts);
     let out = &opts.out;
-    let mode = Mode::from_flags(opts.force, opts.resume);
-    let _lock = super::folder::claim(out, Kind::Calibration, mode)?;
-    let mpath = out.join("manifest.json");
-    let jpath = out.join("simulations.csv");
+    // A shard keeps its own runs in its own folder (always resumed: it is scratch for the calibration in
+    // `out`), and reads the calibration's journal for the runs gathered so far.
+    let dir = match opts.shard {
+        Some(s) => out.join("shards").join(s.index.to_string()),
+        None => out.clone(),
+    };
+    let mode =
+        if opts.shard.is_some() { Mode::Resume } else { Mode::from_flags(opts.force, opts.resume || opts.gather) };
+    let _lock = super::folder::claim(&dir, Kind::Calibration, mode)?;
+    let mpath = dir.join("manifest.json");
+    let jpath = dir.join("simulations.csv");
     let header = journal_header(&su.targets);
     let (version, commit) = super::manifest::tool_version();
     let mut manifest = serde_json::json!({
@@ -301,17 +319,22 @@ pub fn calibrate(opts: &CalibrateOptions, progress: &(dyn Fn(u32, u64, u64) + Sy
         "parameters": su.priors.paths(),
         "start_time": super::manifest::iso(started),
     });
-    let done = match super::folder::read_manifest(&mpath) {
-        Some(old) if opts.resume => {
-            if old["spec_hash"] != manifest["spec_hash"] {
+    if let Some(s) = opts.shard {
+        manifest["shard"] = serde_json::json!(format!("{}/{}", s.index, s.count));
+    }
+    let resuming = opts.resume || opts.gather || opts.shard.is_some();
+    // This folder's own runs (what its journal holds).
+    let own = match super::folder::read_manifest(&mpath) {
+        Some(old) if resuming => {
+            if old["spec_hash"] != manifest["spec_hash"] || old.get("shard") != manifest.get("shard") {
                 bail!(
-                    "{} holds a calibration with other settings (priors, targets, particles, seeds or agents); \
-                     nothing was written: use the same command to resume, or --force to start afresh",
-                    out.display()
+                    "{} holds a calibration with other settings (priors, targets, particles, seeds, agents or \
+                     shard count); nothing was written: use the same command to resume, or --force to start afresh",
+                    dir.display()
                 );
             }
             if old["complete"].as_bool() == Some(true) {
-                bail!("{} holds a finished calibration; nothing to resume (--force starts afresh)", out.display());
+                bail!("{} holds a finished calibration; nothing to resume (--force starts afresh)", dir.display());
             }
             manifest["start_time"] = old["start_time"].clone();
             // A journal without one complete line (a kill while its header was written) holds nothing.
@@ -320,21 +343,38 @@ pub fn calibrate(opts: &CalibrateOptions, progress: &(dyn Fn(u32, u64, u64) + Sy
         }
         _ => BTreeMap::new(),
     };
+    // Every run known: this folder's, and a shard's calibration journal or the calibration's shards.
+    let mut done = own.clone();
+    if opts.shard.is_some() {
+        for (k, v) in gathered_runs(out, &manifest, &header, n_t)? {
+            done.entry(k).or_insert(v);
+        }
+    } else if resuming {
+        for shard in shard_folders(out) {
+            for (k, v) in gathered_runs(&shard, &manifest, &header, n_t)? {
+                done.entry(k).or_insert(v);
+            }
+        }
+    }
     super::manifest::write(&mpath, &manifest)?;
+    // The journal holds this folder's runs: a shard's own, or all the calibration has (those gathered from
+    // shards included).
+    let written = if opts.shard.is_some() { &own } else { &done };
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&jpath)
         .with_context(|| format!("cannot open {}", jpath.display()))?;
-    if done.is_empty() {
+    if written.is_empty() {
         file.set_len(0)?;
         writeln!(file, "{header}")?;
     } else {
-        // Drop a torn last line by rewriting what was read.
-        write_atomic(&jpath, journal_text(&header, &done, opts.seed, n_t))?;
+        // Drop a torn last line by rewriting what was read (and add what was gathered).
+        write_atomic(&jpath, journal_text(&header, written, opts.seed, n_t))?;
         file = std::fs::OpenOptions::new().append(true).open(&jpath)?;
     }
     let journal = Mutex::new(Journal { done, file, failures: Vec::new() });
+    let ran = Mutex::new(0u64);
     let k_runs = opts.seeds_per_particle;
     let mut timing: Vec<f64> = Vec::new();
     let mut gen_started = Instant::now();
@@ -349,7 +389,18 @@ pub fn calibrate(opts: &CalibrateOptions, progress: &(dyn Fn(u32, u64, u64) + Sy
                 .filter(|(_, key)| !j.done.contains_key(key))
                 .collect()
         };
-        run_batch(opts, &su, batch, &todo, &journal, progress, generation)?;
+        // A shard runs its share of what is missing; `--gather` runs nothing.
+        let mine: Vec<(usize, RunKey)> = match opts.shard {
+            _ if opts.gather => Vec::new(),
+            Some(s) => todo.iter().copied().filter(|(_, key)| in_shard(*key, k_runs, s)).collect(),
+            None => todo.clone(),
+        };
+        run_batch(opts, &su, batch, &mine, &journal, progress, generation)?;
+        *ran.lock().expect("ran") += mine.len() as u64;
+        let missing = (todo.len() - mine.len()) as u64;
+        if missing > 0 {
+            return Err(Stop::Waiting { generation, missing });
+        }
         let j = journal.lock().expect("journal");
         Ok(batch
             .iter()
@@ -383,7 +434,15 @@ pub fn calibrate(opts: &CalibrateOptions, progress: &(dyn Fn(u32, u64, u64) + Sy
         Ok(x) => x,
         Err(Stop::Signal(signal)) => return Ok(CalibrateOutcome::Interrupted { signal }),
         Err(Stop::Error(e)) => return Err(e),
+        Err(Stop::Waiting { generation, missing }) => {
+            let ran = *ran.lock().expect("ran");
+            return Ok(CalibrateOutcome::Waiting { generation: Some(generation), missing, ran });
+        }
     };
+    if opts.shard.is_some() {
+        // Every run is there: the calibration's folder writes the outputs (`--gather`).
+        return Ok(CalibrateOutcome::Waiting { generation: None, missing: 0, ran: *ran.lock().expect("ran") });
+    }
     if pops.is_empty() {
         bail!(
             "generation 0 found no candidate whose runs all succeeded in {} tries; see {}",
@@ -428,6 +487,55 @@ pub fn calibrate(opts: &CalibrateOptions, progress: &(dyn Fn(u32, u64, u64) + Sy
 enum Stop {
     Signal(usize),
     Error(anyhow::Error),
+    /// Runs of generation `generation` are missing: other shards' share, or (`--gather`) any.
+    Waiting {
+        generation: u32,
+        missing: u64,
+    },
+}
+
+/// Whether run `key` (generation, candidate, run) is in shard `s`'s share: candidates' runs dealt out in
+/// turn, so that each batch is shared evenly.
+fn in_shard(key: RunKey, k_runs: u64, s: Shard) -> bool {
+    (key.1.wrapping_mul(k_runs).wrapping_add(key.2)) % s.count == s.index
+}
+
+/// The shard folders of the calibration in `out` (`out/shards/K/`), in order of K.
+fn shard_folders(out: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<(u64, PathBuf)> = std::fs::read_dir(out.join("shards"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path())))
+        .filter(|(_, p): &(u64, PathBuf)| p.join("manifest.json").is_file())
+        .collect();
+    dirs.sort();
+    dirs.into_iter().map(|(_, p)| p).collect()
+}
+
+/// The runs in the journal of another folder of the same calibration (the calibration's own, read by a
+/// shard; or a shard's, read by the calibration): none where it has no manifest yet; refused where its
+/// manifest is of a calibration with other settings.
+fn gathered_runs(
+    dir: &Path,
+    manifest: &serde_json::Value,
+    header: &str,
+    n: usize,
+) -> Result<BTreeMap<RunKey, Option<Vec<f64>>>> {
+    let Some(other) = super::folder::read_manifest(&dir.join("manifest.json")) else { return Ok(BTreeMap::new()) };
+    if other["kind"] != "calibration" || other["spec_hash"] != manifest["spec_hash"] {
+        bail!(
+            "{} holds runs of a calibration with other settings (priors, targets, particles, seeds or agents); \
+             nothing was written: give every shard and the gathering the same options",
+            dir.display()
+        );
+    }
+    let path = dir.join("simulations.csv");
+    if std::fs::read(&path).is_ok_and(|b| b.contains(&b'\n')) {
+        read_journal(&path, header, n)
+    } else {
+        Ok(BTreeMap::new())
+    }
 }
 
 impl From<anyhow::Error> for Stop {

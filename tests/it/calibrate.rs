@@ -128,6 +128,50 @@ fn a_killed_calibration_resumes_to_the_same_bytes() {
 }
 
 #[test]
+fn rounds_of_shards_and_gathering_give_the_bytes_of_one_process() {
+    let (one, sharded) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (one.path().to_str().unwrap(), sharded.path().to_str().unwrap());
+    let o = llm(&calibrate_args(a, &["--sampler", "mcmc"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Rounds as `llm-market slurm` runs them: every shard's share, then the gathering, until it writes the outputs.
+    let mut rounds = 0;
+    loop {
+        rounds += 1;
+        assert!(rounds <= 60, "no end after 60 rounds");
+        for k in ["0/3", "1/3", "2/3"] {
+            let o = llm(&calibrate_args(b, &["--sampler", "mcmc", "--shard", k, "--jobs", "1"]));
+            assert!(o.status.success(), "shard {k}: {}", stderr(&o));
+            assert!(String::from_utf8_lossy(&o.stdout).contains(&format!("shard {k} ran")));
+        }
+        let o = llm(&calibrate_args(b, &["--sampler", "mcmc", "--gather"]));
+        assert!(o.status.success(), "gather: {}", stderr(&o));
+        if String::from_utf8_lossy(&o.stdout).contains("wrote") {
+            break;
+        }
+        assert!(String::from_utf8_lossy(&o.stdout).contains("still needs"), "{}", String::from_utf8_lossy(&o.stdout));
+    }
+    assert!(rounds > 3, "{rounds} rounds: the test should need several (generations, MCMC steps)");
+    for f in FILES {
+        assert!(read(one.path(), f) == read(sharded.path(), f), "{f} differs between one process and shards");
+    }
+    // A shard with other settings is refused by the gathering (exit 2, naming the shard's folder); nothing
+    // of the finished calibration changes.
+    let (c, d) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let c_str = c.path().to_str().unwrap();
+    let o = llm(&calibrate_args(c_str, &["--shard", "0/2", "--seed", "5"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = llm(&calibrate_args(c_str, &["--gather"]));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("shards/0") && stderr(&o).contains("other settings"), "{}", stderr(&o));
+    // A shard cannot be forced or gathered at once (the command line refuses it).
+    let o = llm(&calibrate_args(d.path().to_str().unwrap(), &["--shard", "0/2", "--force"]));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let o = llm(&calibrate_args(d.path().to_str().unwrap(), &["--shard", "2/2"]));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("0 ≤ K < N"), "{}", stderr(&o));
+}
+
+#[test]
 fn bad_priors_and_targets_are_refused_naming_file_key_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let priors = dir.path().join("priors.toml");
