@@ -71,6 +71,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             dry_run,
             traces,
             format,
+            posterior,
+            draws,
         } => cmd_sweep(
             &sweep,
             &scenario_args,
@@ -80,6 +82,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             (resume, repair, force),
             dry_run,
             (traces, format),
+            posterior.map(|p| (p, draws)),
         ),
         Command::Compare {
             inputs,
@@ -514,9 +517,14 @@ fn cmd_sweep(
     (resume, repair, force): (bool, bool, bool),
     dry_run: bool,
     (traces, format): (TraceMode, Format),
+    posterior: Option<(PathBuf, u64)>,
 ) -> Result<ExitCode> {
     let o = Overrides { sets: args.sets.clone(), agents: args.agents, ..Default::default() };
-    let sweep = experiment::spec::load(path, &o)?;
+    let mut sweep = experiment::spec::load(path, &o)?;
+    if let Some((p, draws)) = posterior {
+        let seed = sweep.file.seed;
+        sweep = llm_market::io::comparison::sweep_posterior(sweep, &p, draws, seed)?;
+    }
     let jobs = jobs.unwrap_or_else(default_threads).max(1);
     // One World per job; jobs × threads stays within the cores unless asked otherwise.
     let run = run_options(threads.unwrap_or((default_threads() / jobs).max(1)))?;

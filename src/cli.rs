@@ -111,6 +111,14 @@ pub enum Command {
         /// With parquet the CSV files stay (the sweep's journal) and Parquet copies are added when it completes.
         #[arg(long, default_value = "csv", value_name = "csv|parquet")]
         format: llm_market::experiment::runner::Format,
+        /// A calibration's posterior.csv: every design point runs under the same `--draws` parameter draws
+        /// (resampled by weight from its last generation with the sweep's seed) × the replicates; the design's
+        /// own parameters keep the design's values.
+        #[arg(long, value_name = "POSTERIOR.csv")]
+        posterior: Option<PathBuf>,
+        /// Parameter draws under --posterior.
+        #[arg(long, default_value_t = 16, requires = "posterior", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+        draws: u64,
     },
     /// Merge the output folders of a sharded sweep; refuses missing or duplicated runs.
     Merge {

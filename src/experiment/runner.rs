@@ -486,16 +486,39 @@ pub fn design_preview(sweep: &Sweep, rows: u64) -> String {
         ),
         k => format!("{k:?}").to_lowercase(),
     };
-    let paths = sweep.parameter_paths();
+    // Posterior draws add a column per fitted parameter: the table shows the design's and the draw number.
+    let mut paths: Vec<String> = sweep.file.parameters.iter().map(|p| p.path.clone()).collect();
+    let k = sweep.file.draws();
+    let posterior = sweep.file.posterior.as_ref().map(|d| {
+        paths.push("draw".into());
+        format!(
+            "; each design point under {k} posterior draws of {} ({} parameters; draw fastest)",
+            d.source,
+            d.parameters.len()
+        )
+    });
     let shown = rows.min(sweep.n_points());
-    let cells: Vec<Vec<String>> =
-        (0..shown).map(|p| sweep.point(p).iter().map(|v| short_value(&value_text(v))).collect()).collect();
+    let cells: Vec<Vec<String>> = (0..shown)
+        .map(|p| {
+            let mut row: Vec<String> =
+                sweep.point(p).iter().take(sweep.file.parameters.len()).map(|v| short_value(&value_text(v))).collect();
+            if posterior.is_some() {
+                row.push((p % k).to_string());
+            }
+            row
+        })
+        .collect();
     let widths: Vec<usize> = paths
         .iter()
         .enumerate()
         .map(|(i, h)| cells.iter().map(|r| r[i].len()).chain([h.len()]).max().unwrap_or(0))
         .collect();
-    let mut t = format!("design: {kind}; first {shown} of {} points:\n  {:>6}", sweep.n_points(), "point");
+    let mut t = format!(
+        "design: {kind}{}; first {shown} of {} points:\n  {:>6}",
+        posterior.unwrap_or_default(),
+        sweep.n_points(),
+        "point"
+    );
     for (h, w) in paths.iter().zip(&widths) {
         t.push_str(&format!("  {h:>w$}"));
     }

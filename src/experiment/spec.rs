@@ -98,6 +98,35 @@ pub struct SweepFile {
     pub design: DesignFile,
     #[serde(default)]
     pub parameters: Vec<ParameterFile>,
+    /// Posterior draws crossed with the design (`sweep --posterior`): every design point runs under each
+    /// draw, so that points stay paired in parameter draws as in seeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub posterior: Option<PosteriorDraws>,
+}
+
+/// Parameter draws from a calibration's posterior, crossed with a sweep's design.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PosteriorDraws {
+    /// The posterior.csv the draws come from.
+    pub source: String,
+    /// The rows (particles of its last generation) drawn by weight, in draw order.
+    pub rows: Vec<usize>,
+    /// A listed parameter per posterior column that the design does not vary, with its value in each draw
+    /// (`until_events`: a scenario's dated change of the key takes over from its date).
+    pub parameters: Vec<ParameterFile>,
+}
+
+impl SweepFile {
+    /// Draws per design point (1 without a posterior).
+    pub fn draws(&self) -> u64 {
+        self.posterior.as_ref().map_or(1, |d| d.rows.len().max(1) as u64)
+    }
+
+    /// The design's parameters, then the posterior's: the varied columns of runs.csv.
+    pub fn all_parameters(&self) -> impl Iterator<Item = &ParameterFile> {
+        self.parameters.iter().chain(self.posterior.iter().flat_map(|d| d.parameters.iter()))
+    }
 }
 
 /// One run of a sweep.
@@ -116,8 +145,10 @@ pub struct Sweep {
     pub source: String,
     /// The base scenario with the sweep's `set` and the command line's overrides applied.
     pub base: ScenarioFile,
-    /// Number of design points (saturating).
+    /// Number of points: design points × posterior draws (saturating).
     n_points: u64,
+    /// Number of design points (saturating).
+    n_design: u64,
 }
 
 /// The maximum number of runs in one sweep.
@@ -133,8 +164,19 @@ pub fn replicate_seed(sweep_seed: u64, replicate: u64) -> u64 {
 impl Sweep {
     /// A sweep of `file`'s design over `base` (checked by [`load`]; this only counts the points).
     pub fn new(file: SweepFile, source: String, base: ScenarioFile) -> Sweep {
-        let n_points = count_points(&file).unwrap_or(u64::MAX);
-        Sweep { file, source, base, n_points }
+        let n_design = count_points(&file).unwrap_or(u64::MAX);
+        let n_points = n_design.saturating_mul(file.draws());
+        Sweep { file, source, base, n_points, n_design }
+    }
+    /// Number of design points (points are design points × posterior draws, draw fastest).
+    pub fn n_design(&self) -> u64 {
+        self.n_design
+    }
+    /// This sweep crossed with posterior draws (replacing any it had).
+    pub fn with_posterior(self, draws: Option<PosteriorDraws>) -> Sweep {
+        let mut file = self.file;
+        file.posterior = draws;
+        Sweep::new(file, self.source, self.base)
     }
     pub fn n_points(&self) -> u64 {
         self.n_points
@@ -142,7 +184,19 @@ impl Sweep {
     /// The parameter values of point `point_id` (< `n_points`), in parameter order: computed from the id
     /// alone — grid by mixed-radix digits (first parameter slowest), zip by index, random, Latin hypercube
     /// and Sobol by their per-point generators — so no design is ever listed in memory.
+    /// With posterior draws, point `point_id` is design point `point_id / draws` under draw
+    /// `point_id % draws`, whose values follow the design's.
     pub fn point(&self, point_id: u64) -> Vec<toml::Value> {
+        let k = self.file.draws();
+        let mut values = self.design_point(point_id / k);
+        if let Some(d) = &self.file.posterior {
+            let draw = (point_id % k) as usize;
+            values.extend(d.parameters.iter().filter_map(|p| p.values.as_ref().and_then(|v| v.get(draw)).cloned()));
+        }
+        values
+    }
+    /// The design's values at design point `point_id`.
+    fn design_point(&self, point_id: u64) -> Vec<toml::Value> {
         let params = &self.file.parameters;
         let listed = |k: usize, i: usize| params[k].values.as_ref().and_then(|v| v.get(i)).cloned();
         match self.file.design.kind {
@@ -156,7 +210,7 @@ impl Sweep {
                 let d = &self.file.design;
                 let unit = match kind {
                     DesignKind::Random => design::random_point(point_id, dims, seed),
-                    DesignKind::Lhs => design::lhs_point(point_id, self.n_points, dims, seed),
+                    DesignKind::Lhs => design::lhs_point(point_id, self.n_design, dims, seed),
                     DesignKind::Saltelli => design::saltelli_point(point_id, dims, d.second_order(), seed),
                     DesignKind::Morris => design::morris_point(point_id, dims, d.levels(), seed),
                     _ => design::sobol_point(point_id, dims, seed),
@@ -180,18 +234,17 @@ impl Sweep {
     }
     /// Parameter paths, in file order (the varied columns of runs.csv).
     pub fn parameter_paths(&self) -> Vec<String> {
-        self.file.parameters.iter().map(|p| p.path.clone()).collect()
+        self.file.all_parameters().map(|p| p.path.clone()).collect()
     }
     /// The validated scenario of one run, or the problems of its point.
     pub fn scenario(&self, run: &RunSpec) -> Result<Scenario, ConfigError> {
         let sets = self
             .file
-            .parameters
-            .iter()
+            .all_parameters()
             .zip(&self.point(run.point_id))
             .map(|(p, v)| format!("{}={}", p.path, v))
             .collect();
-        let until_events = self.file.parameters.iter().filter(|p| p.until_events).map(|p| p.path.clone()).collect();
+        let until_events = self.file.all_parameters().filter(|p| p.until_events).map(|p| p.path.clone()).collect();
         let file = config::apply_overrides(
             self.base.clone(),
             &Overrides { sets, seed: Some(run.seed), until_events, ..Default::default() },
@@ -283,6 +336,9 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Sweep, ConfigError> {
     }
     if file.replicates == 0 {
         problem("replicates".into(), "must be at least 1".into());
+    }
+    if file.posterior.is_some() {
+        problem("posterior".into(), "is set by `llm-market sweep --posterior`, not in a sweep file".into());
     }
 
     // The base scenario, with the sweep's fixed overrides and then the command line's.
@@ -520,6 +576,7 @@ mod tests {
             set: vec![],
             design: DesignFile { kind, samples, second_order: None, trajectories: None, levels: None },
             parameters,
+            posterior: None,
         }
     }
 

@@ -206,6 +206,16 @@ pub fn read_sweep(dir: &Path) -> Result<SweepData> {
     }
     let spec: SweepFile = serde_json::from_value(t.manifest["sweep_spec"].clone())
         .with_context(|| format!("{}: its manifest's sweep_spec cannot be read", dir.display()))?;
+    if let Some(d) = &spec.posterior {
+        bail!(
+            "{} crosses its design with {} posterior draws (`sweep --posterior`): its points are not the design's, \
+             so the design's indices cannot be computed from them. Compare it instead (`llm-market compare {}`: \
+             predictive intervals and the variance split per design point), or analyse a sweep without --posterior",
+            dir.display(),
+            d.rows.len(),
+            dir.display()
+        );
+    }
     let header: Vec<String> = t.runs_header.iter().map(str::to_string).collect();
     let parameters = spec.parameters.iter().map(|p| p.path.clone()).collect::<Vec<_>>();
     let firms: Vec<String> =

@@ -8,6 +8,7 @@ use super::folder::{Kind, Mode};
 use crate::analysis::compare::{Comparison, ScenarioData};
 use crate::api::{Overrides, RunOptions, Scenario};
 use crate::experiment::runner::{Format, Progress, SweepOptions, TraceMode};
+use crate::experiment::spec::{PosteriorDraws, Sweep};
 use anyhow::{Result, bail};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -209,6 +210,7 @@ fn run_replicates(
             levels: None,
         },
         parameters: posterior.map(|d| d.parameters(&p)).unwrap_or_default(),
+        posterior: None,
     };
     let sweep = crate::experiment::spec::Sweep::new(file, path.display().to_string(), p);
     let sweep_opts = SweepOptions {
@@ -289,19 +291,24 @@ impl Draws {
     /// validator refuses), naming the posterior's column.
     fn check(&self, scenario: &Path, o: &Overrides) -> Result<()> {
         let base = crate::config::load(Some(scenario), o)?.params().clone();
-        for (k, p) in self.parameters(&base).iter().enumerate() {
+        self.check_base(&base, &scenario.display().to_string())
+    }
+
+    /// [`Self::check`] for a resolved scenario `base` (called `name` in messages).
+    fn check_base(&self, base: &crate::config::file::ScenarioFile, name: &str) -> Result<()> {
+        for (k, p) in self.parameters(base).iter().enumerate() {
             for v in p.values.iter().flatten() {
                 let sets = vec![format!("{}={v}", p.path)];
                 let o = Overrides { sets, until_events: vec![p.path.clone()], ..Default::default() };
-                let checked = crate::config::apply_overrides(base.clone(), &o)
-                    .and_then(|f| Scenario::from_file(f, &scenario.display().to_string()));
+                let checked =
+                    crate::config::apply_overrides(base.clone(), &o).and_then(|f| Scenario::from_file(f, name));
                 if let Err(e) = checked {
                     bail!(
                         "--posterior {}: column {} ({}) does not fit {}: {}",
                         self.source.display(),
                         k + 1,
                         p.path,
-                        scenario.display(),
+                        name,
                         e.problems.iter().map(|q| q.message.clone()).collect::<Vec<_>>().join("; ")
                     );
                 }
@@ -309,6 +316,32 @@ impl Draws {
         }
         Ok(())
     }
+}
+
+/// `draws` parameter sets from the last generation of a calibration's `posterior` (resampled by weight with
+/// `seed`) for `sweep --posterior`: the sweep crossed with them, the design's own parameters keeping their
+/// values (the posterior's columns of the same keys are left out). Every drawn value is checked against the
+/// sweep's base scenario first.
+pub fn sweep_posterior(sweep: Sweep, posterior: &Path, draws: u64, seed: u64) -> Result<Sweep> {
+    if draws == 0 {
+        bail!("--draws must be at least 1");
+    }
+    let mut d = Draws::new(posterior, draws, seed)?;
+    let design: Vec<String> = sweep.parameter_paths();
+    let keep: Vec<usize> = (0..d.paths.len()).filter(|k| !design.contains(&d.paths[*k])).collect();
+    d.paths = keep.iter().map(|k| d.paths[*k].clone()).collect();
+    d.rows = d.rows.iter().map(|r| keep.iter().map(|k| r[*k]).collect()).collect();
+    d.check_base(&sweep.base, &sweep.source)?;
+    let draws = PosteriorDraws {
+        source: posterior.display().to_string(),
+        rows: d.picked.clone(),
+        parameters: d.parameters(&sweep.base),
+    };
+    let sweep = sweep.with_posterior(Some(draws));
+    if sweep.n_runs() > crate::experiment::spec::MAX_RUNS {
+        bail!("the sweep crossed with {} draws has more than {} runs", d.rows.len(), crate::experiment::spec::MAX_RUNS);
+    }
+    Ok(sweep)
 }
 
 /// One scenario's posterior runs, loaded as one sweep point per draw, pooled draw-major into one scenario.

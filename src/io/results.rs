@@ -310,12 +310,18 @@ pub fn load_folder(dir: &Path, partial: bool) -> Result<Vec<ScenarioData>> {
             col(&h, "status", &rpath)?,
             col(&h, "end_hhi", &rpath)?,
         );
-        let params: Vec<(usize, String)> = (cs + 1..cst).map(|i| (i, h[i].to_string())).collect();
+        let mut params: Vec<(usize, String)> = (cs + 1..cst).map(|i| (i, h[i].to_string())).collect();
         let name = manifest["sweep"].as_str().unwrap_or("sweep").to_string();
         let mut points: BTreeMap<u64, ScenarioData> = BTreeMap::new();
-        let n_points = manifest["points"].as_u64().unwrap_or(1);
+        // A sweep crossed with posterior draws (`sweep --posterior`): a design point's draws pooled into one
+        // scenario (draw fastest in the point ids), labelled by the design's parameters only.
+        let posterior = &manifest["sweep_spec"]["posterior"];
+        let draws = posterior["rows"].as_array().map_or(1, |r| r.len().max(1) as u64);
+        params.truncate(params.len().saturating_sub(posterior["parameters"].as_array().map_or(0, Vec::len)));
+        let n_points = manifest["points"].as_u64().unwrap_or(1) / draws;
         for r in &rows {
             let (id, point): (u64, u64) = (r[ci].parse()?, r[cp].parse()?);
+            let (point, draw) = (point / draws, point % draws);
             let label = params.iter().map(|(i, p)| format!("{p}={}", &r[*i])).collect::<Vec<_>>().join(", ");
             let sc = points.entry(point).or_insert_with(|| ScenarioData {
                 name: if n_points > 1 { format!("{name}#{point}") } else { name.clone() },
@@ -344,6 +350,9 @@ pub fn load_folder(dir: &Path, partial: bool) -> Result<Vec<ScenarioData>> {
             if &r[cst] != "ok" {
                 sc.failed += 1;
                 continue;
+            }
+            if draws > 1 {
+                sc.draws.push(draw);
             }
             let tdir = crate::io::sweep_check::trace_dir(dir, id);
             let traced = traces.keeps(id, total);

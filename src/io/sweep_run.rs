@@ -272,7 +272,7 @@ fn repair(
         w: SweepWriter::create(&staging, &opts.out, *headers)?,
         damaged: c.damaged.iter().copied().collect(),
         next: 0,
-        status_col: 4 + sweep.file.parameters.len(),
+        status_col: 4 + sweep.parameter_paths().len(),
     };
     // Trace folders of runs that keep none were not written by this sweep's runs.
     for d in &c.stray_traces {

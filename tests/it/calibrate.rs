@@ -287,6 +287,65 @@ fn compare_under_a_posterior_pairs_draws_and_seeds_and_splits_the_variance() {
     assert_eq!(o.status.code(), Some(2));
 }
 
+#[test]
+fn a_sweep_under_a_posterior_crosses_its_design_with_common_draws() {
+    let cal = tempfile::tempdir().unwrap();
+    let o = llm(&calibrate_args(cal.path().to_str().unwrap(), &[]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let post = cal.path().join("posterior.csv");
+    let post = post.to_str().unwrap();
+    let sw = tempfile::tempdir().unwrap();
+    let sw_str = sw.path().to_str().unwrap();
+    let sweep = ["sweep", "tests/data/sweep_tiny.toml", "--posterior", post, "--draws", "3", "--out", sw_str];
+    let o = llm(&sweep);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // 2 × 2 design points × 3 draws × 2 replicates; the design's key (word of mouth) keeps the design's
+    // values, the posterior's other columns follow the draw, the same draw at every design point.
+    let mut r = csv::Reader::from_path(sw.path().join("runs.csv")).unwrap();
+    let h: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
+    let col = |k: &str| h.iter().position(|x| x == k).unwrap_or_else(|| panic!("no column {k}: {h:?}"));
+    assert_eq!(h.iter().filter(|x| *x == "awareness.word_of_mouth_per_month").count(), 1);
+    let (cp, cw, ct, cf) = (
+        col("point_id"),
+        col("awareness.word_of_mouth_per_month"),
+        col("awareness.trial_utility"),
+        col("firms.lab.fixed_cost_usd_per_year"),
+    );
+    let rows: Vec<csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();
+    assert_eq!(rows.len(), 24);
+    let mut by_draw: std::collections::BTreeMap<u64, std::collections::BTreeSet<(String, String)>> = Default::default();
+    for row in &rows {
+        let point: u64 = row[cp].parse().unwrap();
+        let wom = if (point / 3) / 2 == 0 { "2" } else { "4" };
+        assert!(row[cw].parse::<f64>().unwrap() == wom.parse::<f64>().unwrap(), "point {point}: {:?}", &row[cw]);
+        by_draw.entry(point % 3).or_default().insert((row[ct].to_string(), row[cf].to_string()));
+    }
+    assert_eq!(by_draw.len(), 3);
+    assert!(by_draw.values().all(|v| v.len() == 1), "one parameter set per draw at every point: {by_draw:?}");
+    let m: serde_json::Value = serde_json::from_slice(&read(sw.path(), "manifest.json")).unwrap();
+    assert_eq!((m["points"].as_u64(), m["total_runs"].as_u64()), (Some(12), Some(24)));
+    assert_eq!(m["sweep_spec"]["posterior"]["rows"].as_array().map(Vec::len), Some(3));
+    // Compared, each design point pools its draws: 3 draws × 2 seeds, with the variance split.
+    let cmp = tempfile::tempdir().unwrap();
+    let o = llm(&["compare", sw_str, "--out", cmp.path().to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("variance split"));
+    let mut r = csv::Reader::from_path(cmp.path().join("comparison.csv")).unwrap();
+    let recs: Vec<std::collections::HashMap<String, String>> = r.deserialize().map(|x| x.unwrap()).collect();
+    let scenarios: std::collections::BTreeSet<&str> = recs.iter().map(|r| r["scenario"].as_str()).collect();
+    assert_eq!(scenarios.len(), 4, "{scenarios:?}");
+    assert!(recs.iter().all(|r| r["n"] == "6"));
+    assert!(recs.iter().any(|r| r["share_parameters"].parse::<f64>().is_ok_and(|x| x > 0.0)));
+    // Resumed without --posterior it is another sweep: refused, nothing changes; analyze refuses it too.
+    let before = read(sw.path(), "runs.csv");
+    let o = llm(&["sweep", "tests/data/sweep_tiny.toml", "--out", sw_str, "--resume"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(read(sw.path(), "runs.csv"), before);
+    let o = llm(&["analyze", sw_str, "--out", cmp.path().join("a").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("posterior draws"), "{}", stderr(&o));
+}
+
 /// One simulation-based calibration: true values drawn from the prior, data from a run at them, a calibration
 /// of those data; returns (truth, posterior 5% and 95%, prior 5% and 95%) per parameter for the last and
 /// for the first generation after the prior.
