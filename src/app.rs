@@ -638,6 +638,26 @@ impl SlurmJob<'_> {
         extra
     }
 
+    /// Writes the array job's script and the one that runs after it (`label`: `merge`, `gather`) and, with
+    /// `--submit`, submits both (the second after the first succeeded), printing the job ids.
+    fn write_and_submit(
+        &self,
+        (array_path, array): (&Path, &str),
+        (after, text, label): (&Path, &str, &str),
+    ) -> Result<ExitCode> {
+        llm_market::io::sweep_out::write_atomic(array_path, array)?;
+        llm_market::io::sweep_out::write_atomic(after, text)?;
+        println!("wrote {}", array_path.display());
+        println!("wrote {}", after.display());
+        if self.submit {
+            let array_id = sbatch(array_path, None)?;
+            let after_id = sbatch(after, Some(&array_id))?;
+            println!("array job {array_id}");
+            println!("{label} job {after_id}");
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
     /// The scripts' folder (`OUT/slurm/`), created, and the absolute paths of the executable and `OUT`.
     fn paths(&self) -> Result<(PathBuf, PathBuf, PathBuf)> {
         if self.shards == 0 {
@@ -713,18 +733,7 @@ fn cmd_slurm(path: &Path, job: &SlurmJob) -> Result<ExitCode> {
         dirs = shard_dirs.join(" "),
         out = quoted(&out),
     );
-    let (array_path, merge_path) = (dir.join("array.sbatch"), dir.join("merge.sbatch"));
-    llm_market::io::sweep_out::write_atomic(&array_path, &array)?;
-    llm_market::io::sweep_out::write_atomic(&merge_path, &merge)?;
-    println!("wrote {}", array_path.display());
-    println!("wrote {}", merge_path.display());
-    if job.submit {
-        let array_id = sbatch(&array_path, None)?;
-        let merge_id = sbatch(&merge_path, Some(&array_id))?;
-        println!("array job {array_id}");
-        println!("merge job {merge_id}");
-    }
-    Ok(ExitCode::SUCCESS)
+    job.write_and_submit((&dir.join("array.sbatch"), &array), (&dir.join("merge.sbatch"), &merge, "merge"))
 }
 
 /// Whether `path` is a priors file (a TOML file with `[[prior]]` entries) rather than a sweep file.
@@ -799,17 +808,7 @@ fn cmd_slurm_calibrate(priors: &Path, job: &SlurmJob, calibrate_args: &[String])
         array_q = quoted(&array_path),
         gather_q = quoted(&gather_path),
     );
-    llm_market::io::sweep_out::write_atomic(&array_path, &array)?;
-    llm_market::io::sweep_out::write_atomic(&gather_path, &gather)?;
-    println!("wrote {}", array_path.display());
-    println!("wrote {}", gather_path.display());
-    if job.submit {
-        let array_id = sbatch(&array_path, None)?;
-        let gather_id = sbatch(&gather_path, Some(&array_id))?;
-        println!("array job {array_id}");
-        println!("gather job {gather_id}");
-    }
-    Ok(ExitCode::SUCCESS)
+    job.write_and_submit((&array_path, &array), (&gather_path, &gather, "gather"))
 }
 
 #[allow(clippy::too_many_arguments)]
