@@ -189,7 +189,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let job =
                 SlurmJob { shards, out: &out, submit, partition, time, cpus: cpus_per_task, args: &scenario_args };
-            if is_priors_file(&sweep) {
+            if llm_market::inference::prior::is_priors_file(&sweep) {
                 cmd_slurm_calibrate(&sweep, &job, &calibrate_args)
             } else if !calibrate_args.is_empty() {
                 anyhow::bail!(
@@ -301,6 +301,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                             out.display()
                         ),
                     }
+                    Ok(ExitCode::SUCCESS)
+                }
+                CalibrateOutcome::Complete { runs } => {
+                    println!("the calibration in {} is complete ({runs} runs): nothing to do", out.display());
                     Ok(ExitCode::SUCCESS)
                 }
                 CalibrateOutcome::Done { summary, files, .. } => {
@@ -736,14 +740,6 @@ fn cmd_slurm(path: &Path, job: &SlurmJob) -> Result<ExitCode> {
     job.write_and_submit((&dir.join("array.sbatch"), &array), (&dir.join("merge.sbatch"), &merge, "merge"))
 }
 
-/// Whether `path` is a priors file (a TOML file with `[[prior]]` entries) rather than a sweep file.
-fn is_priors_file(path: &Path) -> bool {
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|t| t.parse::<toml::Table>().ok())
-        .is_some_and(|t| t.contains_key("prior"))
-}
-
 /// `llm-market slurm PRIORS.toml -- OPTIONS`: a calibration in rounds. Each round is an array job (every
 /// task runs `calibrate --shard K/N`, its share of the runs the calibration needs next) and a gathering
 /// job after it (`calibrate --gather`), which submits the next round until the calibration is complete.
@@ -760,10 +756,40 @@ fn cmd_slurm_calibrate(priors: &Path, job: &SlurmJob, calibrate_args: &[String])
     }
     let mut check = vec!["llm-market".to_string(), "calibrate".to_string(), priors.display().to_string()];
     check.extend(calibrate_args.iter().cloned());
-    if let Err(e) = <Cli as clap::Parser>::try_parse_from(&check) {
+    let parsed = <Cli as clap::Parser>::try_parse_from(&check).map_err(|e| {
         let text = e.to_string();
         let first = text.lines().next().unwrap_or("").trim_start_matches("error: ").to_string();
-        anyhow::bail!("the calibrate options after `--`: {first}");
+        anyhow::anyhow!("the calibrate options after `--`: {first}")
+    })?;
+    // The priors, targets, end date and the scenario's overrides checked as the calibration will check them,
+    // and the folder: nothing is submitted that every task would refuse.
+    if let Command::Calibrate { targets, particles, end, fit_until, min_acceptance, .. } = parsed.command {
+        use llm_market::io::calibrate::{CalibrateOptions, setup};
+        if particles < 2 {
+            anyhow::bail!("--particles must be at least 2");
+        }
+        if !(0.0..1.0).contains(&min_acceptance) {
+            anyhow::bail!("--min-acceptance {min_acceptance}: must be in [0, 1)");
+        }
+        let mut opts = CalibrateOptions::new(priors, job.out);
+        opts.targets = targets;
+        opts.end = end;
+        opts.fit_until = match fit_until {
+            None => None,
+            Some(t) => Some(
+                llm_market::inference::targets::parse_month(&t)
+                    .ok_or_else(|| anyhow::anyhow!("--fit-until {t:?}: expected YYYY-MM"))?,
+            ),
+        };
+        opts.sets = job.args.sets.clone();
+        opts.agents = job.args.agents;
+        setup(&opts)?;
+    }
+    if let Some(m) = llm_market::io::folder::read_manifest(&job.out.join("manifest.json"))
+        && m["kind"] == "calibration"
+        && m["complete"].as_bool() == Some(true)
+    {
+        anyhow::bail!("{} holds a finished calibration; nothing was written: use another --out", job.out.display());
     }
     let (dir, exe, out) = job.paths()?;
     let (shards, cpus, common) = (job.shards, job.cpus, job.common());

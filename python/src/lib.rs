@@ -513,7 +513,9 @@ fn calibrate(
             Err(PyKeyboardInterrupt::new_err("the calibration was interrupted; resume it with resume=True"))
         }
         // Only a shard or a gathering waits, and this function runs neither.
-        Ok(CalibrateOutcome::Waiting { .. }) => Err(bad("the calibration is waiting for shards' runs".into())),
+        Ok(CalibrateOutcome::Waiting { .. } | CalibrateOutcome::Complete { .. }) => {
+            Err(bad("the calibration is waiting for shards' runs".into()))
+        }
         Err(e) => match e.downcast::<ConfigError>() {
             Ok(ce) => Err(scenario_error(ce)),
             Err(e) => Err(bad(format!("{e:#}"))),

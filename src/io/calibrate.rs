@@ -107,6 +107,8 @@ pub enum CalibrateOutcome {
     /// `--gather` in the calibration's folder writes the outputs); `missing` counts them, `ran` is this
     /// process's runs.
     Waiting { generation: Option<u32>, missing: u64, ran: u64 },
+    /// A shard or `--gather` found the calibration in `out` complete (with these settings): nothing to do.
+    Complete { runs: u64 },
 }
 
 /// Everything a calibration's runs and outputs need.
@@ -294,6 +296,11 @@ pub fn calibrate(opts: &CalibrateOptions, progress: &(dyn Fn(u32, u64, u64) + Sy
     let mode =
         if opts.shard.is_some() { Mode::Resume } else { Mode::from_flags(opts.force, opts.resume || opts.gather) };
     let _lock = super::folder::claim(&dir, Kind::Calibration, mode)?;
+    if mode == Mode::Force && opts.shard.is_none() && out.join("shards").exists() {
+        // The shards' runs belong to the calibration moved aside: they go with it.
+        let backup = super::folder::move_aside(out, &["shards".to_string()])?;
+        eprintln!("moved the earlier shards of {} to {}", out.display(), backup.display());
+    }
     let mpath = dir.join("manifest.json");
     let jpath = dir.join("simulations.csv");
     let header = journal_header(&su.targets);
@@ -323,13 +330,28 @@ pub fn calibrate(opts: &CalibrateOptions, progress: &(dyn Fn(u32, u64, u64) + Sy
         manifest["shard"] = serde_json::json!(format!("{}/{}", s.index, s.count));
     }
     let resuming = opts.resume || opts.gather || opts.shard.is_some();
-    // This folder's own runs (what its journal holds).
+    // A shard or a gathering of a calibration that is complete has nothing to do.
+    if opts.shard.is_some() || opts.gather {
+        let main = super::folder::read_manifest(&out.join("manifest.json"));
+        if let Some(m) =
+            main.filter(|m| m["complete"].as_bool() == Some(true) && m["spec_hash"] == manifest["spec_hash"])
+        {
+            return Ok(CalibrateOutcome::Complete { runs: m["runs"].as_u64().unwrap_or(0) });
+        }
+    }
+    // This folder's own runs (what its journal holds). A shard's runs do not depend on the shard count, so
+    // a shard folder resumes under another count.
     let own = match super::folder::read_manifest(&mpath) {
         Some(old) if resuming => {
-            if old["spec_hash"] != manifest["spec_hash"] || old.get("shard") != manifest.get("shard") {
+            if old["spec_hash"] != manifest["spec_hash"] {
+                let how = if opts.shard.is_some() {
+                    format!("remove {} (a shard's scratch: what was gathered is kept)", dir.display())
+                } else {
+                    "use the same command to resume, or --force to start afresh".to_string()
+                };
                 bail!(
-                    "{} holds a calibration with other settings (priors, targets, particles, seeds, agents or \
-                     shard count); nothing was written: use the same command to resume, or --force to start afresh",
+                    "{} holds a calibration with other settings (priors, targets, particles, seeds or agents); \
+                     nothing was written: {how}",
                     dir.display()
                 );
             }
@@ -526,7 +548,9 @@ fn gathered_runs(
     if other["kind"] != "calibration" || other["spec_hash"] != manifest["spec_hash"] {
         bail!(
             "{} holds runs of a calibration with other settings (priors, targets, particles, seeds or agents); \
-             nothing was written: give every shard and the gathering the same options",
+             nothing was written: give every shard and the gathering the same options, or remove {} if it is \
+             left from an earlier calibration",
+            dir.display(),
             dir.display()
         );
     }

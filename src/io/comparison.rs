@@ -332,8 +332,10 @@ pub fn sweep_posterior(sweep: Sweep, posterior: &Path, draws: u64, seed: u64) ->
     d.paths = keep.iter().map(|k| d.paths[*k].clone()).collect();
     d.rows = d.rows.iter().map(|r| keep.iter().map(|k| r[*k]).collect()).collect();
     d.check_base(&sweep.base, &sweep.source)?;
+    // The absolute path, so that resuming from another folder is the same sweep.
+    let source = std::path::absolute(posterior).unwrap_or_else(|_| posterior.to_path_buf());
     let draws = PosteriorDraws {
-        source: posterior.display().to_string(),
+        source: source.display().to_string(),
         rows: d.picked.clone(),
         parameters: d.parameters(&sweep.base),
     };

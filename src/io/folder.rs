@@ -302,7 +302,7 @@ fn lock_nested(path: &Path, held: &mut Vec<FolderLock>) -> Result<()> {
 
 /// Moves `names` into a new `backup-<UTC time>/` folder inside `dir`; returns its path. Refused if an
 /// output folder nested in what would move is in use by another process.
-fn move_aside(dir: &Path, names: &[String]) -> Result<PathBuf> {
+pub fn move_aside(dir: &Path, names: &[String]) -> Result<PathBuf> {
     let mut held = Vec::new();
     for name in names {
         lock_nested(&dir.join(name), &mut held)?;

@@ -133,12 +133,14 @@ fn rounds_of_shards_and_gathering_give_the_bytes_of_one_process() {
     let (a, b) = (one.path().to_str().unwrap(), sharded.path().to_str().unwrap());
     let o = llm(&calibrate_args(a, &["--sampler", "mcmc"]));
     assert!(o.status.success(), "{}", stderr(&o));
-    // Rounds as `llm-market slurm` runs them: every shard's share, then the gathering, until it writes the outputs.
+    // Rounds as `llm-market slurm` runs them: every shard's share, then the gathering, until it writes the outputs;
+    // three shards in odd rounds, two in even ones (a shard's runs do not depend on the count).
     let mut rounds = 0;
     loop {
         rounds += 1;
         assert!(rounds <= 60, "no end after 60 rounds");
-        for k in ["0/3", "1/3", "2/3"] {
+        let shards: &[&str] = if rounds % 2 == 1 { &["0/3", "1/3", "2/3"] } else { &["0/2", "1/2"] };
+        for &k in shards {
             let o = llm(&calibrate_args(b, &["--sampler", "mcmc", "--shard", k, "--jobs", "1"]));
             assert!(o.status.success(), "shard {k}: {}", stderr(&o));
             assert!(String::from_utf8_lossy(&o.stdout).contains(&format!("shard {k} ran")));
@@ -154,6 +156,27 @@ fn rounds_of_shards_and_gathering_give_the_bytes_of_one_process() {
     for f in FILES {
         assert!(read(one.path(), f) == read(sharded.path(), f), "{f} differs between one process and shards");
     }
+    // A shard or a gathering of the complete calibration has nothing to do, and says so.
+    for extra in [&["--shard", "1/3"][..], &["--gather"][..]] {
+        let mut args = vec!["--sampler", "mcmc"];
+        args.extend_from_slice(extra);
+        let o = llm(&calibrate_args(b, &args));
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(String::from_utf8_lossy(&o.stdout).contains("is complete"), "{}", String::from_utf8_lossy(&o.stdout));
+    }
+    // --force moves the shards aside with the outputs.
+    let o = llm(&calibrate_args(b, &["--sampler", "mcmc", "--force", "--generations", "2"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!sharded.path().join("shards").exists());
+    let backups =
+        std::fs::read_dir(sharded.path()).unwrap().flatten().filter(|e| e.path().join("shards/0").is_dir()).count();
+    assert_eq!(backups, 1, "the shards are in a backup folder");
+    // `llm-market slurm` checks the calibration before writing scripts: a missing targets file is refused.
+    let s = tempfile::tempdir().unwrap();
+    let o =
+        llm(&["slurm", PRIORS, "--shards", "2", "--out", s.path().to_str().unwrap(), "--", "--targets", "nope.csv"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("nope.csv") && !s.path().join("slurm").exists(), "{}", stderr(&o));
     // A shard with other settings is refused by the gathering (exit 2, naming the shard's folder); nothing
     // of the finished calibration changes.
     let (c, d) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
