@@ -227,19 +227,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             opts.particles = particles;
             opts.sampler = sampler;
             opts.generations = generations as usize;
-            if !(0.0..1.0).contains(&min_acceptance) {
-                anyhow::bail!("--min-acceptance {min_acceptance}: must be in [0, 1)");
-            }
-            opts.min_acceptance = min_acceptance;
+            opts.min_acceptance = checked_min_acceptance(min_acceptance)?;
             opts.seeds_per_particle = seeds_per_particle;
             opts.end = end;
-            opts.fit_until = match fit_until {
-                None => None,
-                Some(t) => Some(
-                    llm_market::inference::targets::parse_month(&t)
-                        .ok_or_else(|| anyhow::anyhow!("--fit-until {t:?}: expected YYYY-MM"))?,
-                ),
-            };
+            opts.fit_until = fit_until_month(fit_until)?;
             opts.seed = seed;
             opts.jobs = jobs.unwrap_or_else(default_threads).max(1);
             opts.run = run_options(1)?;
@@ -630,6 +621,19 @@ impl SlurmJob<'_> {
         common
     }
 
+    /// The lines an array job's script starts with: the shebang, `# Array job: {what}`, the job name, the
+    /// array, the cores, the log files in `logs`, partition and time limit, and `set -euo pipefail`.
+    fn array_header(&self, what: &str, name: &str, logs: &Path) -> String {
+        format!(
+            "#!/bin/bash\n# Array job: {what}\n#SBATCH --job-name=llm-{name}\n#SBATCH --array=0-{last}\n\
+             #SBATCH --cpus-per-task={cpus}\n#SBATCH --output={logs}/%x-%A_%a.out\n{common}set -euo pipefail\n",
+            last = self.shards - 1,
+            cpus = self.cpus,
+            logs = logs.display(),
+            common = self.common(),
+        )
+    }
+
     /// `--set` and `--agents` for the command line of every task, quoted.
     fn scenario_flags(&self) -> String {
         let mut extra = String::new();
@@ -703,21 +707,16 @@ fn cmd_slurm(path: &Path, job: &SlurmJob) -> Result<ExitCode> {
     let (dir, exe, out) = job.paths()?;
     let o = Overrides { sets: job.args.sets.clone(), agents: job.args.agents, ..Default::default() };
     let sweep = experiment::spec::load(path, &o)?;
-    let (shards, cpus, common, extra) = (job.shards, job.cpus, job.common(), job.scenario_flags());
+    let (shards, common, extra) = (job.shards, job.common(), job.scenario_flags());
     let name = &sweep.file.name;
     let array = format!(
-        "#!/bin/bash\n\
-         # Array job: one shard of sweep {name} per task (written by `llm-market slurm`).\n\
-         #SBATCH --job-name=llm-{name}\n\
-         #SBATCH --array=0-{last}\n\
-         #SBATCH --cpus-per-task={cpus}\n\
-         #SBATCH --output={logs}/%x-%A_%a.out\n\
-         {common}\
-         set -euo pipefail\n\
-         exec {exe} sweep {sweep} --shard \"$SLURM_ARRAY_TASK_ID/{shards}\" --jobs \"${{SLURM_CPUS_PER_TASK:-1}}\" --resume \\\n  \
+        "{header}exec {exe} sweep {sweep} --shard \"$SLURM_ARRAY_TASK_ID/{shards}\" --jobs \"${{SLURM_CPUS_PER_TASK:-1}}\" --resume \\\n  \
          --out {out}/shards/\"$SLURM_ARRAY_TASK_ID\"{extra}\n",
-        last = shards - 1,
-        logs = dir.display(),
+        header = job.array_header(
+            &format!("one shard of sweep {name} per task (written by `llm-market slurm`)."),
+            name,
+            &dir
+        ),
         exe = quoted(&exe),
         sweep = quoted(&abs(path)),
         out = quoted(&out),
@@ -738,6 +737,23 @@ fn cmd_slurm(path: &Path, job: &SlurmJob) -> Result<ExitCode> {
         out = quoted(&out),
     );
     job.write_and_submit((&dir.join("array.sbatch"), &array), (&dir.join("merge.sbatch"), &merge, "merge"))
+}
+
+/// `calibrate --min-acceptance R`, checked: R in [0, 1).
+fn checked_min_acceptance(r: f64) -> Result<f64> {
+    if !(0.0..1.0).contains(&r) {
+        anyhow::bail!("--min-acceptance {r}: must be in [0, 1)");
+    }
+    Ok(r)
+}
+
+/// `calibrate --fit-until YYYY-MM` as (year, month).
+fn fit_until_month(t: Option<String>) -> Result<Option<(i32, u32)>> {
+    t.map(|t| {
+        llm_market::inference::targets::parse_month(&t)
+            .ok_or_else(|| anyhow::anyhow!("--fit-until {t:?}: expected YYYY-MM"))
+    })
+    .transpose()
 }
 
 /// `llm-market slurm PRIORS.toml -- OPTIONS`: a calibration in rounds. Each round is an array job (every
@@ -768,19 +784,11 @@ fn cmd_slurm_calibrate(priors: &Path, job: &SlurmJob, calibrate_args: &[String])
         if particles < 2 {
             anyhow::bail!("--particles must be at least 2");
         }
-        if !(0.0..1.0).contains(&min_acceptance) {
-            anyhow::bail!("--min-acceptance {min_acceptance}: must be in [0, 1)");
-        }
+        checked_min_acceptance(min_acceptance)?;
         let mut opts = CalibrateOptions::new(priors, job.out);
         opts.targets = targets;
         opts.end = end;
-        opts.fit_until = match fit_until {
-            None => None,
-            Some(t) => Some(
-                llm_market::inference::targets::parse_month(&t)
-                    .ok_or_else(|| anyhow::anyhow!("--fit-until {t:?}: expected YYYY-MM"))?,
-            ),
-        };
+        opts.fit_until = fit_until_month(fit_until)?;
         opts.sets = job.args.sets.clone();
         opts.agents = job.args.agents;
         setup(&opts)?;
@@ -792,7 +800,7 @@ fn cmd_slurm_calibrate(priors: &Path, job: &SlurmJob, calibrate_args: &[String])
         anyhow::bail!("{} holds a finished calibration; nothing was written: use another --out", job.out.display());
     }
     let (dir, exe, out) = job.paths()?;
-    let (shards, cpus, common) = (job.shards, job.cpus, job.common());
+    let (shards, common) = (job.shards, job.common());
     let mut extra = job.scenario_flags();
     for a in calibrate_args {
         extra.push(' ');
@@ -802,18 +810,15 @@ fn cmd_slurm_calibrate(priors: &Path, job: &SlurmJob, calibrate_args: &[String])
     let (array_path, gather_path) = (dir.join("calibrate-shards.sbatch"), dir.join("calibrate-gather.sbatch"));
     let calibrate = format!("{} calibrate {} --out {}", quoted(&exe), quoted(&abs(priors)), quoted(&out));
     let array = format!(
-        "#!/bin/bash\n\
-         # Array job: one shard's share of the runs calibration {name} needs next, per task (written by\n\
-         # `llm-market slurm`; the gathering job submits it again until the calibration is complete).\n\
-         #SBATCH --job-name=llm-{name}\n\
-         #SBATCH --array=0-{last}\n\
-         #SBATCH --cpus-per-task={cpus}\n\
-         #SBATCH --output={logs}/%x-%A_%a.out\n\
-         {common}\
-         set -euo pipefail\n\
-         exec {calibrate} --shard \"$SLURM_ARRAY_TASK_ID/{shards}\" --jobs \"${{SLURM_CPUS_PER_TASK:-1}}\"{extra}\n",
-        last = shards - 1,
-        logs = dir.display(),
+        "{header}exec {calibrate} --shard \"$SLURM_ARRAY_TASK_ID/{shards}\" --jobs \"${{SLURM_CPUS_PER_TASK:-1}}\"{extra}\n",
+        header = job.array_header(
+            &format!(
+                "one shard's share of the runs calibration {name} needs next, per task (written by\n\
+                 # `llm-market slurm`; the gathering job submits it again until the calibration is complete)."
+            ),
+            &name,
+            &dir
+        ),
     );
     let gather = format!(
         "#!/bin/bash\n\
