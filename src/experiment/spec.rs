@@ -168,10 +168,6 @@ impl Sweep {
         let n_points = n_design.saturating_mul(file.draws());
         Sweep { file, source, base, n_points, n_design }
     }
-    /// Number of design points (points are design points × posterior draws, draw fastest).
-    pub fn n_design(&self) -> u64 {
-        self.n_design
-    }
     /// This sweep crossed with posterior draws (replacing any it had).
     pub fn with_posterior(self, draws: Option<PosteriorDraws>) -> Sweep {
         let mut file = self.file;

@@ -315,9 +315,11 @@ pub fn load_folder(dir: &Path, partial: bool) -> Result<Vec<ScenarioData>> {
         let mut points: BTreeMap<u64, ScenarioData> = BTreeMap::new();
         // A sweep crossed with posterior draws (`sweep --posterior`): a design point's draws pooled into one
         // scenario (draw fastest in the point ids), labelled by the design's parameters only.
-        let posterior = &manifest["sweep_spec"]["posterior"];
-        let draws = posterior["rows"].as_array().map_or(1, |r| r.len().max(1) as u64);
-        params.truncate(params.len().saturating_sub(posterior["parameters"].as_array().map_or(0, Vec::len)));
+        let spec: Option<crate::experiment::spec::SweepFile> =
+            serde_json::from_value(manifest["sweep_spec"].clone()).ok();
+        let draws = spec.as_ref().map_or(1, |f| f.draws());
+        let drawn = spec.as_ref().and_then(|f| f.posterior.as_ref()).map_or(0, |d| d.parameters.len());
+        params.truncate(params.len().saturating_sub(drawn));
         let n_points = manifest["points"].as_u64().unwrap_or(1) / draws;
         for r in &rows {
             let (id, point): (u64, u64) = (r[ci].parse()?, r[cp].parse()?);
