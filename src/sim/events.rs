@@ -216,6 +216,8 @@ pub struct EventState {
     bound: Rates,
     ln: Rates,
     keep: Rates,
+    /// Folds of `ln` and `keep` over the sets of chatbots a user may still learn of.
+    unknown: UnknownSets,
     /// The last tick at which bounds were lowered.
     last_shrink: Option<u32>,
     /// Days of the ticks before this one (the tenure clock of paying users).
@@ -246,6 +248,7 @@ impl EventState {
             ln: Rates::default(),
             // No bound yet (b = 0): nothing is ever a candidate before the first tick's update.
             keep: Rates::default().map(|_| 1.0),
+            unknown: UnknownSets::default(),
             last_shrink: None,
             day: 0,
             market: Market { chat_open: 0, ban_subject: 0, paid_only: 0, sub_price: [0.0; MAX_FIRMS] },
@@ -291,6 +294,49 @@ impl EventState {
 /// initial state, which no pass runs at, so that one unsigned comparison (`due <= tick`) finds due users and
 /// marked ones alike.
 const MARKED: u16 = 0;
+
+/// The most chatbots (by index) whose sets [`UnknownSets`] tabulates: `2^MEMO_BITS` entries per segment.
+const MEMO_BITS: u32 = 10;
+
+/// Per segment, for every set of learnable chatbots a user may not know yet (indexed by its bits): the sum of
+/// their `ln(1 − b)` from `-0.0` and the product of their `1 − b` from 1, added and multiplied in kind order —
+/// the first part of each fold of [`Ctx::fold_kinds`], with the same roundings, computed once per rebuild
+/// instead of once per touched user. A segment with a learnable chatbot of index `MEMO_BITS` or more has no
+/// table (its sets are folded one by one).
+#[derive(Clone, Debug, Default)]
+struct UnknownSets {
+    ln: [Vec<f64>; 4],
+    keep: [Vec<f64>; 4],
+}
+
+impl UnknownSets {
+    /// The tables for bounds whose `ln(1 − b)` and `1 − b` are `ln` and `keep`, `learnable[s]` being the
+    /// chatbots with a learning bound above 0 in segment `s`.
+    fn new(ln: &Rates, keep: &Rates, learnable: [u32; 4]) -> UnknownSets {
+        let mut sets = UnknownSets::default();
+        for (s, chatbots) in learnable.iter().enumerate() {
+            let top = u32::BITS - chatbots.leading_zeros();
+            if top > MEMO_BITS {
+                continue;
+            }
+            let n = 1usize << top;
+            let (mut l, mut k) = (vec![-0.0; n], vec![1.0; n]);
+            for set in 1..n {
+                // The set without its highest chatbot, then that chatbot: the order of a walk from the lowest.
+                let j = (usize::BITS - 1 - set.leading_zeros()) as usize;
+                let rest = set & !(1 << j);
+                (l[set], k[set]) = (l[rest] + ln.aware[s][j], k[rest] * keep.aware[s][j]);
+            }
+            (sets.ln[s], sets.keep[s]) = (l, k);
+        }
+        sets
+    }
+}
+
+/// Per segment, the chatbots with a learning bound above 0 (what a user may learn of, as candidates).
+fn learnable(bound: &Rates) -> [u32; 4] {
+    std::array::from_fn(|s| bound.aware[s].iter().enumerate().fold(0, |m, (j, &x)| m | ((x > 0.0) as u32) << j))
+}
 
 /// The ticks until the next candidate of superposed Bernoulli processes whose probabilities `b_k` give
 /// `ln_none = Σ ln(1 − b_k)`: a geometric waiting time (0: this tick), infinite when no kind can happen.
@@ -369,6 +415,7 @@ struct Ctx<'a> {
     due_key: u64,
     ln: &'a Rates,
     keep: &'a Rates,
+    unknown: &'a UnknownSets,
     /// Per segment: the chatbots with a learning bound above 0.
     learnable: [u32; 4],
     acc_aware: [[u64; MAX_FIRMS]; 4],
@@ -400,9 +447,8 @@ impl<'a> Ctx<'a> {
             due_key: tick_key(seed, Stream::Due, tick),
             ln: &state.ln,
             keep: &state.keep,
-            learnable: std::array::from_fn(|s| {
-                b.aware[s].iter().enumerate().fold(0, |m, (j, &x)| m | ((x > 0.0) as u32) << j)
-            }),
+            unknown: &state.unknown,
+            learnable: learnable(b),
             acc_aware: std::array::from_fn(|s| std::array::from_fn(|j| accept_thr(needed.aware[s][j], b.aware[s][j]))),
             acc_attention: std::array::from_fn(|s| accept_thr(needed.attention[s], b.attention[s])),
             acc_convert: std::array::from_fn(|j| accept_thr(needed.convert[j], b.convert[j])),
@@ -418,29 +464,46 @@ impl<'a> Ctx<'a> {
         PaidClock::Mark { day: self.day, convert: self.convert_mark }
     }
 
-    /// Calls `f(kind, x)` for each kind of decision open to a user in state `st`, in order, `x` being its
-    /// entry of `t` (`ln(1 − b)` or `1 − b`): learning of each chatbot it does not know yet, attention (if it
-    /// knows one), and subscription (if it has a provider: churn if paying, conversion if not).
+    /// Folds `op` from `init` over the entries of `t` (`ln(1 − b)` or `1 − b`) of the kinds of decision open to
+    /// a user in state `st`, in kind order: learning of each chatbot it does not know yet, attention (if it
+    /// knows one), and subscription (if it has a provider: churn if paying, conversion if not). The chatbots'
+    /// part comes from `sets` (that fold of `t` over each set, [`UnknownSets`]) where the segment has a table.
+    /// Returns the fold and the number of kinds.
     #[inline(always)]
-    fn each_kind(&self, u: &User, st: &UserState, t: &Rates, mut f: impl FnMut(u8, f64)) {
+    fn fold_kinds(
+        &self,
+        u: &User,
+        st: &UserState,
+        t: &Rates,
+        sets: &[Vec<f64>; 4],
+        init: f64,
+        op: impl Fn(f64, f64) -> f64,
+    ) -> (f64, u32) {
         let s = u.segment();
-        let mut unknown = self.learnable[s] & !st.aware;
-        while unknown != 0 {
-            let j = unknown.trailing_zeros() as usize;
-            unknown &= unknown - 1;
-            f(j as u8, t.aware[s][j]);
-        }
+        let unknown = self.learnable[s] & !st.aware;
+        let mut x = match sets[s].get(unknown as usize) {
+            Some(&x) => x,
+            None => {
+                let (mut x, mut left) = (init, unknown);
+                while left != 0 {
+                    let j = left.trailing_zeros() as usize;
+                    left &= left - 1;
+                    x = op(x, t.aware[s][j]);
+                }
+                x
+            }
+        };
         if st.aware != 0 {
-            f(ATTENTION, Self::entry(ATTENTION, s, st, t));
+            x = op(x, t.attention[s]);
         }
         if st.provider != NONE {
-            f(SUBSCRIPTION, Self::entry(SUBSCRIPTION, s, st, t));
+            x = op(x, Self::entry(SUBSCRIPTION, s, st, t));
         }
+        (x, unknown.count_ones() + (st.aware != 0) as u32 + (st.provider != NONE) as u32)
     }
 
-    /// The kinds [`Self::each_kind`] walks, one bit each in the same order: chatbot j is bit j, then
-    /// [`ATTENTION`] and [`SUBSCRIPTION`]. (`each_kind` does not walk these bits itself: a match per kind in
-    /// the waiting-time draw, the pass's most frequent call, cost 15% more of the pass's instructions.)
+    /// The kinds [`Self::fold_kinds`] folds over, one bit each in the same order: chatbot j is bit j, then
+    /// [`ATTENTION`] and [`SUBSCRIPTION`].
     #[inline(always)]
     fn kind_bits(&self, u: &User, st: &UserState) -> u64 {
         (self.learnable[u.segment()] & !st.aware) as u64
@@ -448,7 +511,7 @@ impl<'a> Ctx<'a> {
             | ((st.provider != NONE) as u64) << SUBSCRIPTION
     }
 
-    /// The entry of `t` for `kind` of a user of segment `s` in state `st` (the `x` of [`Self::each_kind`]).
+    /// The entry of `t` for `kind` of a user of segment `s` in state `st` (what [`Self::fold_kinds`] folds).
     #[inline(always)]
     fn entry(kind: u8, s: usize, st: &UserState, t: &Rates) -> f64 {
         match kind {
@@ -465,8 +528,7 @@ impl<'a> Ctx<'a> {
     #[inline(always)]
     fn next_due(&self, from: u16, u: &User, st: &UserState, rng: &mut CounterRng) -> Due {
         // Summed in kind order from -0.0, as `Iterator::sum` does.
-        let mut ln_none = -0.0;
-        self.each_kind(u, st, self.ln, |_, ln| ln_none += ln);
+        let (ln_none, _) = self.fold_kinds(u, st, self.ln, &self.unknown.ln, -0.0, |x, ln| x + ln);
         Due(due_tick(from as u32, ln_none, rng))
     }
 
@@ -476,12 +538,9 @@ impl<'a> Ctx<'a> {
     #[inline(always)]
     fn decide(&self, u: &User, st: &UserState, rng: &mut CounterRng) -> (u32, Option<bool>, Option<bool>) {
         let s = u.segment();
-        let (mut none, mut n) = (1.0, 0);
-        self.each_kind(u, st, self.keep, |_, keep| (none, n) = (none * keep, n + 1));
-        let mut candidates = Candidates::new(none, n, rng);
+        let (none, n) = self.fold_kinds(u, st, self.keep, &self.unknown.keep, 1.0, |x, keep| x * keep);
+        let mut candidates = Candidates::new(none, n as usize, rng);
         let (mut learnt, mut attention, mut subscription) = (0u32, None, None);
-        // The same kinds in the same order as `each_kind`, walked as bits here so that this loop's body is
-        // inlined (a closure passed to `each_kind` was left a call per kind).
         let mut kinds = self.kind_bits(u, st);
         while kinds != 0 {
             let kind = kinds.trailing_zeros() as u8;
@@ -705,6 +764,7 @@ fn tick_pass(
     if rebuild {
         state.ln = state.bound.map(|b| (-b).ln_1p());
         state.keep = state.bound.map(|b| 1.0 - b);
+        state.unknown = UnknownSets::new(&state.ln, &state.keep, learnable(&state.bound));
         state.rebuilds += 1;
     }
     if lowered {
@@ -1175,6 +1235,56 @@ pub(super) mod tests {
             // A short last block takes the plain path either way.
             assert_eq!(due_bits::<true>(&block[..37], tick), plain & ((1 << 37) - 1));
         }
+    }
+
+    /// The folds over a user's kinds read from the tables of [`UnknownSets`] give the bits the walk over the
+    /// chatbots gives, for every set of chatbots still to learn of, with and without a provider; a segment
+    /// with a learnable chatbot of index `MEMO_BITS` or more has no table and is walked.
+    #[test]
+    fn tabulated_folds_over_unknown_chatbots_equal_the_walk() {
+        let mut bound = Rates::default();
+        let mut x = 0.37f64;
+        for s in 0..4 {
+            // Segment 3 can learn of chatbot MEMO_BITS + 2 too (no table there).
+            let n = if s == 3 { MEMO_BITS as usize + 3 } else { 7 };
+            for j in (0..n).filter(|j| (j + s) % 4 != 1) {
+                x = (x * 3.7 + 0.11).fract();
+                bound.aware[s][j] = 0.2 * x * x;
+            }
+            bound.attention[s] = 0.01 * (s + 1) as f64;
+        }
+        bound.convert[2] = 0.03;
+        bound.churn[2] = 0.004;
+        let mut state = EventState::new(ORGS);
+        state.ln = bound.map(|b| (-b).ln_1p());
+        state.keep = bound.map(|b| 1.0 - b);
+        state.unknown = UnknownSets::new(&state.ln, &state.keep, learnable(&bound));
+        state.bound = bound;
+        assert!((0..3).all(|s| !state.unknown.ln[s].is_empty()) && state.unknown.ln[3].is_empty());
+        let (o, bans) = market(1, 1.0, 1);
+        let ctx = Ctx::new(view(&o, &bans, 1, 1), &state, &Rates::needed(&o), 1, 1);
+        let none = [const { Vec::new() }; 4];
+        let (us, _) = population(400, 0);
+        let mut checked = 0;
+        for u in &us {
+            let s = u.segment();
+            for aware in (0..1u32 << (MEMO_BITS + 3)).step_by(if s == 3 { 37 } else { 1 }) {
+                for (provider, paid_days) in [(NONE, 0), (2, 0), (2, 5)] {
+                    let st = UserState { aware, provider, paid_days, switched: false };
+                    let tabulated = ctx.fold_kinds(u, &st, ctx.ln, &ctx.unknown.ln, -0.0, |a, b| a + b);
+                    let walked = ctx.fold_kinds(u, &st, ctx.ln, &none, -0.0, |a, b| a + b);
+                    assert_eq!((tabulated.0.to_bits(), tabulated.1), (walked.0.to_bits(), walked.1));
+                    let tabulated = ctx.fold_kinds(u, &st, ctx.keep, &ctx.unknown.keep, 1.0, |a, b| a * b);
+                    let walked = ctx.fold_kinds(u, &st, ctx.keep, &none, 1.0, |a, b| a * b);
+                    assert_eq!((tabulated.0.to_bits(), tabulated.1), (walked.0.to_bits(), walked.1));
+                    checked += 1;
+                }
+            }
+            if checked > 200_000 {
+                break;
+            }
+        }
+        assert!(checked > 200_000);
     }
 
     /// The event-driven pass gives the same states whatever the thread count (batches of `MIN_BATCH` users
