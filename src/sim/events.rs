@@ -401,10 +401,6 @@ pub(super) fn accept_thr(p: f64, b: f64) -> u64 {
     if b > 0.0 { prob_threshold(p / b) } else { 0 }
 }
 
-/// Kinds of decision in the order the pass enumerates them: learning of chatbot j is kind j.
-const ATTENTION: u8 = MAX_FIRMS as u8;
-const SUBSCRIPTION: u8 = MAX_FIRMS as u8 + 1;
-
 /// What one tick of the pass reads.
 struct Ctx<'a> {
     view: TickView<'a>,
@@ -497,31 +493,17 @@ impl<'a> Ctx<'a> {
             x = op(x, t.attention[s]);
         }
         if st.provider != NONE {
-            x = op(x, Self::entry(SUBSCRIPTION, s, st, t));
+            x = op(x, Self::subscription_entry(st, t));
         }
         (x, unknown.count_ones() + (st.aware != 0) as u32 + (st.provider != NONE) as u32)
     }
 
-    /// The kinds [`Self::fold_kinds`] folds over, one bit each in the same order: chatbot j is bit j, then
-    /// [`ATTENTION`] and [`SUBSCRIPTION`].
+    /// The entry of `t` for the subscription decision of a user with a provider: churn if paying, conversion
+    /// if not.
     #[inline(always)]
-    fn kind_bits(&self, u: &User, st: &UserState) -> u64 {
-        (self.learnable[u.segment()] & !st.aware) as u64
-            | ((st.aware != 0) as u64) << ATTENTION
-            | ((st.provider != NONE) as u64) << SUBSCRIPTION
-    }
-
-    /// The entry of `t` for `kind` of a user of segment `s` in state `st` (what [`Self::fold_kinds`] folds).
-    #[inline(always)]
-    fn entry(kind: u8, s: usize, st: &UserState, t: &Rates) -> f64 {
-        match kind {
-            ATTENTION => t.attention[s],
-            SUBSCRIPTION => {
-                let j = firm(st.provider);
-                if st.paid_days > 0 { t.churn[j] } else { t.convert[j] }
-            }
-            j => t.aware[s][j as usize],
-        }
+    fn subscription_entry(st: &UserState, t: &Rates) -> f64 {
+        let j = firm(st.provider);
+        if st.paid_days > 0 { t.churn[j] } else { t.convert[j] }
     }
 
     /// The tick of the user's next candidate at or after `from` (a geometric waiting time).
@@ -532,47 +514,45 @@ impl<'a> Ctx<'a> {
         Due(due_tick(from as u32, ln_none, rng))
     }
 
-    /// At a due tick: which kinds are candidates (at least one, [`Candidates`]), each accepted with `p / b`.
-    /// Returns the chatbots learnt, the attention outcome (`None`: the user knows no chatbot, so attention was
-    /// not one of its kinds) and the subscription outcome (`None`: no provider).
+    /// At a due tick: which kinds are candidates (at least one, [`Candidates`]), each accepted with `p / b`,
+    /// in the order of [`Self::fold_kinds`] (written out kind by kind: a loop over kinds with a match per
+    /// kind mispredicted that match about once per touched user). Returns the chatbots learnt, the attention
+    /// outcome (`None`: the user knows no chatbot, so attention was not one of its kinds) and the
+    /// subscription outcome (`None`: no provider).
     #[inline(always)]
     fn decide(&self, u: &User, st: &UserState, rng: &mut CounterRng) -> (u32, Option<bool>, Option<bool>) {
         let s = u.segment();
         let (none, n) = self.fold_kinds(u, st, self.keep, &self.unknown.keep, 1.0, |x, keep| x * keep);
         let mut candidates = Candidates::new(none, n as usize, rng);
-        let (mut learnt, mut attention, mut subscription) = (0u32, None, None);
-        let mut kinds = self.kind_bits(u, st);
-        while kinds != 0 {
-            let kind = kinds.trailing_zeros() as u8;
-            kinds &= kinds - 1;
-            let keep = Self::entry(kind, s, st, self.keep);
-            let accepted = candidates.next(keep, rng) && rng.hit(self.accept_thr(kind, s, u, st));
-            match kind {
-                ATTENTION => attention = Some(accepted),
-                SUBSCRIPTION => subscription = Some(accepted),
-                j => learnt |= (accepted as u32) << j,
-            }
+        let mut learnt = 0u32;
+        let mut unknown = self.learnable[s] & !st.aware;
+        while unknown != 0 {
+            let j = unknown.trailing_zeros() as usize;
+            unknown &= unknown - 1;
+            let accepted = candidates.next(self.keep.aware[s][j], rng) && rng.hit(self.acc_aware[s][j]);
+            learnt |= (accepted as u32) << j;
         }
+        let attention =
+            (st.aware != 0).then(|| candidates.next(self.keep.attention[s], rng) && rng.hit(self.acc_attention[s]));
+        let subscription = (st.provider != NONE).then(|| {
+            candidates.next(Self::subscription_entry(st, self.keep), rng) && rng.hit(self.subscription_thr(u, st))
+        });
         (learnt, attention, subscription)
     }
 
-    /// The acceptance threshold of a candidate of `kind` for a user in state `st` this tick.
+    /// The acceptance threshold of a subscription candidate for a user with a provider, in state `st`, this
+    /// tick: churn by tenure class if paying; conversion if not and the plan is priced within its
+    /// willingness to pay; otherwise 0.
     #[inline(always)]
-    fn accept_thr(&self, kind: u8, s: usize, u: &User, st: &UserState) -> u64 {
-        match kind {
-            ATTENTION => self.acc_attention[s],
-            SUBSCRIPTION => {
-                let j = firm(st.provider);
-                let price = self.view.offers.sub_price[j];
-                if st.paid_days > 0 {
-                    self.acc_churn[churn_class(u, price, self.clock().tenure(st.paid_days))][j]
-                } else if price > 0.0 && u.wtp >= price {
-                    self.acc_convert[j]
-                } else {
-                    0
-                }
-            }
-            j => self.acc_aware[s][j as usize],
+    fn subscription_thr(&self, u: &User, st: &UserState) -> u64 {
+        let j = firm(st.provider);
+        let price = self.view.offers.sub_price[j];
+        if st.paid_days > 0 {
+            self.acc_churn[churn_class(u, price, self.clock().tenure(st.paid_days))][j]
+        } else if price > 0.0 && u.wtp >= price {
+            self.acc_convert[j]
+        } else {
+            0
         }
     }
 
