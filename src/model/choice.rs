@@ -24,14 +24,10 @@ pub fn choose(
     u: f64,
 ) -> u8 {
     let weight = |j: usize| -> f32 {
-        let mut w = weights[j];
-        if j as u8 == current {
-            w *= loyalty_factor;
-        }
-        if (boosted >> j) & 1 == 1 {
-            w *= boost;
-        }
-        w
+        // Factors of 1 where they do not apply (exact), so that the compiler can select instead of branch.
+        let loyal = if j as u8 == current { loyalty_factor } else { 1.0 };
+        let boosted = if (boosted >> j) & 1 == 1 { boost } else { 1.0 };
+        weights[j] * loyal * boosted
     };
     let mut total = outside as f64;
     let mut bits = allowed;

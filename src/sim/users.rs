@@ -165,9 +165,10 @@ pub(super) fn reconsider_by(
 pub(super) fn allowed(t: &TickView, u: &User, aware: u32) -> u32 {
     let offers = t.offers;
     let mut allowed = aware & offers.chat_open;
-    if t.bans.bans(u.employer_index()) && !u.shadow() {
-        allowed &= !offers.ban_subject;
-    }
+    // Without a branch (whether a user's employer bans is as good as random here): the chatbots subject to
+    // bans are taken out when it bans and the user is not a shadow user.
+    let banned = t.bans.bans(u.employer_index()) & !u.shadow();
+    allowed &= !(offers.ban_subject & (banned as u32).wrapping_neg());
     let mut paid_only = allowed & offers.paid_only;
     while paid_only != 0 {
         let j = paid_only.trailing_zeros() as usize;
