@@ -610,28 +610,29 @@ struct SlurmJob<'a> {
 
 impl SlurmJob<'_> {
     /// `#SBATCH` lines of every script: partition and time limit.
-    fn common(&self) -> String {
+    fn common(&self) -> Result<String> {
         let mut common = String::new();
         if let Some(p) = &self.partition {
-            common.push_str(&format!("#SBATCH --partition={p}\n"));
+            common.push_str(&format!("#SBATCH --partition={}\n", sbatch_value("--partition", p)?));
         }
         if let Some(t) = &self.time {
-            common.push_str(&format!("#SBATCH --time={t}\n"));
+            common.push_str(&format!("#SBATCH --time={}\n", sbatch_value("--time", t)?));
         }
-        common
+        Ok(common)
     }
 
     /// The lines an array job's script starts with: the shebang, `# Array job: {what}`, the job name, the
     /// array, the cores, the log files in `logs`, partition and time limit, and `set -euo pipefail`.
-    fn array_header(&self, what: &str, name: &str, logs: &Path) -> String {
-        format!(
+    fn array_header(&self, what: &str, name: &str, logs: &Path) -> Result<String> {
+        Ok(format!(
             "#!/bin/bash\n# Array job: {what}\n#SBATCH --job-name=llm-{name}\n#SBATCH --array=0-{last}\n\
-             #SBATCH --cpus-per-task={cpus}\n#SBATCH --output={logs}/%x-%A_%a.out\n{common}set -euo pipefail\n",
+             #SBATCH --cpus-per-task={cpus}\n#SBATCH --output={logs}\n{common}set -euo pipefail\n",
+            name = job_name(name),
             last = self.shards - 1,
             cpus = self.cpus,
-            logs = logs.display(),
-            common = self.common(),
-        )
+            logs = sbatch_value("--out", &format!("{}/%x-%A_%a.out", logs.display()))?,
+            common = self.common()?,
+        ))
     }
 
     /// `--set` and `--agents` for the command line of every task, quoted.
@@ -672,10 +673,31 @@ impl SlurmJob<'_> {
             anyhow::bail!("--shards must be at least 1");
         }
         let out = abs(self.out);
+        // The #SBATCH lines are checked before anything is created.
+        self.common()?;
+        sbatch_value("--out", &out.display().to_string())?;
         let dir = out.join("slurm");
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         Ok((dir, abs(&std::env::current_exe()?), out))
     }
+}
+
+/// A value for an `#SBATCH` line, in double quotes: sbatch splits those lines at white space (a path with a
+/// space would end the directive there) and has no escape for a double quote, which is refused, naming `flag`.
+fn sbatch_value(flag: &str, value: &str) -> Result<String> {
+    if value.contains('"') || value.chars().any(char::is_control) {
+        anyhow::bail!(
+            "{flag} {value:?}: a Slurm #SBATCH line cannot hold a double quote or a control character; \
+             nothing was written"
+        );
+    }
+    Ok(format!("\"{value}\""))
+}
+
+/// A Slurm job name from a sweep's or priors file's name: characters other than ASCII letters, digits, `.`,
+/// `_` and `-` become `_` (a name is only a label in the queue).
+fn job_name(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || ".-_".contains(c) { c } else { '_' }).collect()
 }
 
 fn abs(p: &Path) -> PathBuf {
@@ -707,7 +729,7 @@ fn cmd_slurm(path: &Path, job: &SlurmJob) -> Result<ExitCode> {
     let (dir, exe, out) = job.paths()?;
     let o = Overrides { sets: job.args.sets.clone(), agents: job.args.agents, ..Default::default() };
     let sweep = experiment::spec::load(path, &o)?;
-    let (shards, common, extra) = (job.shards, job.common(), job.scenario_flags());
+    let (shards, common, extra) = (job.shards, job.common()?, job.scenario_flags());
     let name = &sweep.file.name;
     let array = format!(
         "{header}exec {exe} sweep {sweep} --shard \"$SLURM_ARRAY_TASK_ID/{shards}\" --jobs \"${{SLURM_CPUS_PER_TASK:-1}}\" --resume \\\n  \
@@ -716,7 +738,7 @@ fn cmd_slurm(path: &Path, job: &SlurmJob) -> Result<ExitCode> {
             &format!("one shard of sweep {name} per task (written by `llm-market slurm`)."),
             name,
             &dir
-        ),
+        )?,
         exe = quoted(&exe),
         sweep = quoted(&abs(path)),
         out = quoted(&out),
@@ -725,13 +747,14 @@ fn cmd_slurm(path: &Path, job: &SlurmJob) -> Result<ExitCode> {
     let merge = format!(
         "#!/bin/bash\n\
          # Merge job: runs after every array task succeeded (written by `llm-market slurm`).\n\
-         #SBATCH --job-name=llm-{name}-merge\n\
+         #SBATCH --job-name=llm-{job}-merge\n\
          #SBATCH --cpus-per-task=1\n\
-         #SBATCH --output={logs}/%x-%j.out\n\
+         #SBATCH --output={logs}\n\
          {common}\
          set -euo pipefail\n\
          exec {exe} merge {dirs} --out {out}\n",
-        logs = dir.display(),
+        job = job_name(name),
+        logs = sbatch_value("--out", &format!("{}/%x-%j.out", dir.display()))?,
         exe = quoted(&exe),
         dirs = shard_dirs.join(" "),
         out = quoted(&out),
@@ -800,7 +823,7 @@ fn cmd_slurm_calibrate(priors: &Path, job: &SlurmJob, calibrate_args: &[String])
         anyhow::bail!("{} holds a finished calibration; nothing was written: use another --out", job.out.display());
     }
     let (dir, exe, out) = job.paths()?;
-    let (shards, common) = (job.shards, job.common());
+    let (shards, common) = (job.shards, job.common()?);
     let mut extra = job.scenario_flags();
     for a in calibrate_args {
         extra.push(' ');
@@ -818,15 +841,15 @@ fn cmd_slurm_calibrate(priors: &Path, job: &SlurmJob, calibrate_args: &[String])
             ),
             &name,
             &dir
-        ),
+        )?,
     );
     let gather = format!(
         "#!/bin/bash\n\
          # Gathering job: runs after every task of a round succeeded; goes as far as the shards' runs allow,\n\
          # and submits the next round until the calibration is complete (written by `llm-market slurm`).\n\
-         #SBATCH --job-name=llm-{name}-gather\n\
+         #SBATCH --job-name=llm-{job}-gather\n\
          #SBATCH --cpus-per-task=1\n\
-         #SBATCH --output={logs}/%x-%j.out\n\
+         #SBATCH --output={logs}\n\
          {common}\
          set -euo pipefail\n\
          {calibrate} --gather --jobs 1{extra}\n\
@@ -834,7 +857,8 @@ fn cmd_slurm_calibrate(priors: &Path, job: &SlurmJob, calibrate_args: &[String])
          round=$(sbatch --parsable {array_q})\n  \
          sbatch --parsable --dependency=afterok:\"${{round%%;*}}\" {gather_q}\n\
          fi\n",
-        logs = dir.display(),
+        job = job_name(&name),
+        logs = sbatch_value("--out", &format!("{}/%x-%j.out", dir.display()))?,
         manifest = quoted(&out.join("manifest.json")),
         array_q = quoted(&array_path),
         gather_q = quoted(&gather_path),

@@ -22,7 +22,8 @@ fn a_sweep_runs_as_a_slurm_array_and_merges_to_the_local_bytes() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let (cluster, local) = (dir.path().join("cluster"), dir.path().join("local"));
+    // A folder with spaces: the scripts' #SBATCH lines must quote it.
+    let (cluster, local) = (dir.path().join("on the cluster"), dir.path().join("local"));
     let sweep = root().join("configs/sweeps/smoke.toml").display().to_string();
     let short = "end=2023-04-30";
     let o = llm(&["sweep", &sweep, "--set", short, "--out", local.to_str().unwrap()]);

@@ -157,6 +157,39 @@ fn shards_merge_into_the_unsharded_bytes_and_merge_checks_completeness() {
     assert!(stderr(&o).contains("runs present more than once: 1, 4, 7"), "{}", stderr(&o));
 }
 
+/// `slurm` writes scripts whose `#SBATCH` values are in double quotes (sbatch splits those lines at spaces),
+/// so an output folder with spaces works (the gated Slurm test submits to one), the job name is a plain label,
+/// and a folder or partition that no `#SBATCH` line can hold is refused with exit 2 before anything is written.
+#[test]
+fn slurm_scripts_quote_their_directives_and_refuse_what_sbatch_cannot_read() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("on the cluster");
+    let o = llm(&["slurm", &sweep_file(), "--shards", "2", "--out", out.to_str().unwrap(), "--partition", "long q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let array = std::fs::read_to_string(out.join("slurm/array.sbatch")).unwrap();
+    let merge = std::fs::read_to_string(out.join("slurm/merge.sbatch")).unwrap();
+    let logs = out.join("slurm").display().to_string();
+    assert!(array.contains(&format!("#SBATCH --output=\"{logs}/%x-%A_%a.out\"\n")), "{array}");
+    assert!(merge.contains(&format!("#SBATCH --output=\"{logs}/%x-%j.out\"\n")), "{merge}");
+    assert!(array.contains("#SBATCH --partition=\"long q\"\n") && merge.contains("#SBATCH --partition=\"long q\"\n"));
+    let directives = |t: &str| t.lines().filter(|l| l.starts_with("#SBATCH")).map(str::to_string).collect::<Vec<_>>();
+    for line in directives(&array).iter().chain(&directives(&merge)) {
+        // A value is one word or one double-quoted string: nothing after it for sbatch to misread.
+        let value = line.split_once('=').map_or("", |(_, v)| v);
+        assert!(!value.contains(' ') || (value.starts_with('"') && value.ends_with('"')), "{line}");
+    }
+
+    let quote = d.path().join("a\"b");
+    let o = llm(&["slurm", &sweep_file(), "--shards", "2", "--out", quote.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--out") && stderr(&o).contains("double quote"), "{}", stderr(&o));
+    assert!(!quote.exists(), "nothing is created for a refused folder");
+    let fresh = d.path().join("fresh");
+    let o = llm(&["slurm", &sweep_file(), "--shards", "2", "--out", fresh.to_str().unwrap(), "--time", "1:00\"x"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--time") && !fresh.exists(), "{}", stderr(&o));
+}
+
 #[test]
 fn failing_runs_are_recorded_and_the_sweep_goes_on() {
     let dir = tempfile::tempdir().unwrap();
