@@ -185,11 +185,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             time,
             cpus_per_task,
             scenario_args,
+            posterior,
+            draws,
             calibrate_args,
         } => {
             let job =
                 SlurmJob { shards, out: &out, submit, partition, time, cpus: cpus_per_task, args: &scenario_args };
             if llm_market::inference::prior::is_priors_file(&sweep) {
+                if posterior.is_some() {
+                    anyhow::bail!("--posterior is for a sweep; {} is a priors file (a calibration)", sweep.display());
+                }
                 cmd_slurm_calibrate(&sweep, &job, &calibrate_args)
             } else if !calibrate_args.is_empty() {
                 anyhow::bail!(
@@ -197,7 +202,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     sweep.display()
                 )
             } else {
-                cmd_slurm(&sweep, &job)
+                cmd_slurm(&sweep, &job, posterior.map(|p| (p, draws)))
             }
         }
         Command::Calibrate {
@@ -725,11 +730,17 @@ fn sbatch(script: &Path, after: Option<&str>) -> Result<String> {
     Ok(String::from_utf8_lossy(&o.stdout).trim().split(';').next().unwrap_or("").to_string())
 }
 
-fn cmd_slurm(path: &Path, job: &SlurmJob) -> Result<ExitCode> {
-    let (dir, exe, out) = job.paths()?;
+fn cmd_slurm(path: &Path, job: &SlurmJob, posterior: Option<(PathBuf, u64)>) -> Result<ExitCode> {
     let o = Overrides { sets: job.args.sets.clone(), agents: job.args.agents, ..Default::default() };
     let sweep = experiment::spec::load(path, &o)?;
-    let (shards, common, extra) = (job.shards, job.common()?, job.scenario_flags());
+    let mut extra = job.scenario_flags();
+    if let Some((p, draws)) = posterior {
+        // Checked as each task will build it (the posterior's parameters, the draws), before anything is written.
+        llm_market::io::comparison::sweep_posterior(sweep.clone(), &p, draws, sweep.file.seed)?;
+        extra.push_str(&format!(" --posterior {} --draws {draws}", quoted(&abs(&p))));
+    }
+    let (dir, exe, out) = job.paths()?;
+    let (shards, common) = (job.shards, job.common()?);
     let name = &sweep.file.name;
     let array = format!(
         "{header}exec {exe} sweep {sweep} --shard \"$SLURM_ARRAY_TASK_ID/{shards}\" --jobs \"${{SLURM_CPUS_PER_TASK:-1}}\" --resume \\\n  \

@@ -159,6 +159,13 @@ pub enum Command {
         cpus_per_task: u32,
         #[command(flatten)]
         scenario_args: SweepArgs,
+        /// For a sweep: run it under a calibration's posterior.csv, as `sweep --posterior` does (every task
+        /// gets the same draws).
+        #[arg(long, value_name = "POSTERIOR.csv")]
+        posterior: Option<PathBuf>,
+        /// Parameter draws under --posterior.
+        #[arg(long, default_value_t = 16, requires = "posterior", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+        draws: u64,
         /// For a calibration: `calibrate`'s options after `--` (e.g. `-- --particles 200 --generations 8`).
         #[arg(last = true, value_name = "CALIBRATE OPTIONS")]
         calibrate_args: Vec<String>,

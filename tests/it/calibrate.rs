@@ -367,6 +367,39 @@ fn a_sweep_under_a_posterior_crosses_its_design_with_common_draws() {
     let o = llm(&["analyze", sw_str, "--out", cmp.path().join("a").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("posterior draws"), "{}", stderr(&o));
+
+    // `slurm --posterior` gives every array task the same draws: its scripts, run here task by task with
+    // bash (as Slurm would, without the cluster), merge to the unsharded sweep's bytes.
+    let cluster = sw.path().join("on the cluster");
+    let o = llm(&[
+        "slurm",
+        "tests/data/sweep_tiny.toml",
+        "--posterior",
+        post,
+        "--draws",
+        "3",
+        "--shards",
+        "2",
+        "--out",
+        cluster.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let script = cluster.join("slurm/array.sbatch");
+    assert!(std::fs::read_to_string(&script).unwrap().contains(" --draws 3"));
+    for k in ["0", "1"] {
+        let o = std::process::Command::new("bash")
+            .arg(&script)
+            .env("SLURM_ARRAY_TASK_ID", k)
+            .env("SLURM_ARRAY_TASK_COUNT", "2")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "task {k}: {}", stderr(&o));
+    }
+    let o = std::process::Command::new("bash").arg(cluster.join("slurm/merge.sbatch")).output().unwrap();
+    assert!(o.status.success(), "merge: {}", stderr(&o));
+    assert_eq!(read(&cluster, "runs.csv"), read(sw.path(), "runs.csv"));
+    let o = llm(&["slurm", PRIORS, "--posterior", post, "--shards", "2", "--out", cluster.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "--posterior is for a sweep: {}", stderr(&o));
 }
 
 /// One simulation-based calibration: true values drawn from the prior, data from a run at them, a calibration
