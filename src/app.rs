@@ -640,6 +640,19 @@ impl SlurmJob<'_> {
         ))
     }
 
+    /// The lines the job after an array job (merge, gathering) starts with: the shebang, `comment` (its own
+    /// `# ` lines), the job name `llm-{name}-{label}`, one core, its log file in `logs`, partition and time
+    /// limit, and `set -euo pipefail`.
+    fn after_header(&self, comment: &str, name: &str, label: &str, logs: &Path) -> Result<String> {
+        Ok(format!(
+            "#!/bin/bash\n{comment}#SBATCH --job-name=llm-{name}-{label}\n#SBATCH --cpus-per-task=1\n\
+             #SBATCH --output={logs}\n{common}set -euo pipefail\n",
+            name = job_name(name),
+            logs = sbatch_value("--out", &format!("{}/%x-%j.out", logs.display()))?,
+            common = self.common()?,
+        ))
+    }
+
     /// `--set` and `--agents` for the command line of every task, quoted.
     fn scenario_flags(&self) -> String {
         let mut extra = String::new();
@@ -740,7 +753,7 @@ fn cmd_slurm(path: &Path, job: &SlurmJob, posterior: Option<(PathBuf, u64)>) -> 
         extra.push_str(&format!(" --posterior {} --draws {draws}", quoted(&abs(&p))));
     }
     let (dir, exe, out) = job.paths()?;
-    let (shards, common) = (job.shards, job.common()?);
+    let shards = job.shards;
     let name = &sweep.file.name;
     let array = format!(
         "{header}exec {exe} sweep {sweep} --shard \"$SLURM_ARRAY_TASK_ID/{shards}\" --jobs \"${{SLURM_CPUS_PER_TASK:-1}}\" --resume \\\n  \
@@ -756,16 +769,13 @@ fn cmd_slurm(path: &Path, job: &SlurmJob, posterior: Option<(PathBuf, u64)>) -> 
     );
     let shard_dirs: Vec<String> = (0..shards).map(|k| quoted(&out.join("shards").join(k.to_string()))).collect();
     let merge = format!(
-        "#!/bin/bash\n\
-         # Merge job: runs after every array task succeeded (written by `llm-market slurm`).\n\
-         #SBATCH --job-name=llm-{job}-merge\n\
-         #SBATCH --cpus-per-task=1\n\
-         #SBATCH --output={logs}\n\
-         {common}\
-         set -euo pipefail\n\
-         exec {exe} merge {dirs} --out {out}\n",
-        job = job_name(name),
-        logs = sbatch_value("--out", &format!("{}/%x-%j.out", dir.display()))?,
+        "{header}exec {exe} merge {dirs} --out {out}\n",
+        header = job.after_header(
+            "# Merge job: runs after every array task succeeded (written by `llm-market slurm`).\n",
+            name,
+            "merge",
+            &dir
+        )?,
         exe = quoted(&exe),
         dirs = shard_dirs.join(" "),
         out = quoted(&out),
@@ -834,7 +844,7 @@ fn cmd_slurm_calibrate(priors: &Path, job: &SlurmJob, calibrate_args: &[String])
         anyhow::bail!("{} holds a finished calibration; nothing was written: use another --out", job.out.display());
     }
     let (dir, exe, out) = job.paths()?;
-    let (shards, common) = (job.shards, job.common()?);
+    let shards = job.shards;
     let mut extra = job.scenario_flags();
     for a in calibrate_args {
         extra.push(' ');
@@ -855,21 +865,18 @@ fn cmd_slurm_calibrate(priors: &Path, job: &SlurmJob, calibrate_args: &[String])
         )?,
     );
     let gather = format!(
-        "#!/bin/bash\n\
-         # Gathering job: runs after every task of a round succeeded; goes as far as the shards' runs allow,\n\
-         # and submits the next round until the calibration is complete (written by `llm-market slurm`).\n\
-         #SBATCH --job-name=llm-{job}-gather\n\
-         #SBATCH --cpus-per-task=1\n\
-         #SBATCH --output={logs}\n\
-         {common}\
-         set -euo pipefail\n\
-         {calibrate} --gather --jobs 1{extra}\n\
+        "{header}{calibrate} --gather --jobs 1{extra}\n\
          if ! grep -q '\"complete\": true' {manifest}; then\n  \
          round=$(sbatch --parsable {array_q})\n  \
          sbatch --parsable --dependency=afterok:\"${{round%%;*}}\" {gather_q}\n\
          fi\n",
-        job = job_name(&name),
-        logs = sbatch_value("--out", &format!("{}/%x-%j.out", dir.display()))?,
+        header = job.after_header(
+            "# Gathering job: runs after every task of a round succeeded; goes as far as the shards' runs allow,\n\
+             # and submits the next round until the calibration is complete (written by `llm-market slurm`).\n",
+            &name,
+            "gather",
+            &dir
+        )?,
         manifest = quoted(&out.join("manifest.json")),
         array_q = quoted(&array_path),
         gather_q = quoted(&gather_path),
